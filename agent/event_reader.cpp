@@ -1,0 +1,89 @@
+#include "agent/event_reader.h"
+
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "agent/log.h"
+
+namespace netwatch {
+namespace {
+
+int on_ring_record(void* ctx, void* data, size_t size) {
+  static_cast<EventReader*>(ctx)->deliver(data, size);
+  return 0;
+}
+
+// A PERF_RECORD_SAMPLE with PERF_SAMPLE_RAW is the header, a u32 size and the bytes.
+struct PerfRawSample {
+  perf_event_header header;
+  uint32_t size;
+  char data[];
+};
+
+bpf_perf_event_ret on_perf_record(void* ctx, int /*cpu*/, perf_event_header* header) {
+  // PERF_RECORD_LOST is not counted here: the program already counted the failed output.
+  if (header->type == PERF_RECORD_SAMPLE) {
+    auto* sample = reinterpret_cast<PerfRawSample*>(header);
+    static_cast<EventReader*>(ctx)->deliver(sample->data, sample->size);
+  }
+  return LIBBPF_PERF_EVENT_CONT;
+}
+
+}  // namespace
+
+EventReader::EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOptions& options)
+    : sink_(sink), options_(options) {
+  if (probes.transport() == Transport::ringbuf) {
+    ring_ = ring_buffer__new(probes.events_fd(), on_ring_record, this, nullptr);
+    if (!ring_) throw FatalError(std::string("creating the ring buffer reader failed: ") + std::strerror(errno));
+    return;
+  }
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_BPF_OUTPUT;
+  attr.sample_type = PERF_SAMPLE_RAW;
+  attr.sample_period = 1;
+  // Wake the reader when half a CPU's buffer is waiting, not on every event.
+  attr.watermark = 1;
+  attr.wakeup_watermark = options.perf_pages_per_cpu * static_cast<uint32_t>(getpagesize()) / 2;
+  perf_ = perf_buffer__new_raw(probes.events_fd(), options.perf_pages_per_cpu, &attr, on_perf_record, this,
+                               nullptr);
+  if (!perf_) throw FatalError(std::string("creating the perf buffer reader failed: ") + std::strerror(errno));
+}
+
+EventReader::~EventReader() {
+  ring_buffer__free(ring_);
+  perf_buffer__free(perf_);
+}
+
+void EventReader::deliver(const void* data, size_t size) {
+  ++records_;
+  if (auto event = decode_event(data, size)) {
+    sink_.on_event(*event);
+  } else {
+    ++decode_errors_;
+  }
+}
+
+int EventReader::poll() {
+  uint64_t before = records_;
+  int err = ring_ ? ring_buffer__poll(ring_, options_.drain_interval_ms)
+                  : perf_buffer__poll(perf_, options_.drain_interval_ms);
+  if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
+  drain();
+  return static_cast<int>(records_ - before);
+}
+
+int EventReader::drain() {
+  uint64_t before = records_;
+  int err = ring_ ? ring_buffer__consume(ring_) : perf_buffer__consume(perf_);
+  if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
+  ++drains_;
+  return static_cast<int>(records_ - before);
+}
+
+}  // namespace netwatch

@@ -1,0 +1,59 @@
+// Drains the kernel's events on a timer. The programs submit without waking us (wakeups are
+// what cost, see ENVIRONMENT.md), so each poll() waits up to drain_interval_ms -- less when
+// the kernel forces a wakeup because the buffer is filling -- and then consumes everything.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "agent/event.h"
+#include "agent/probe_set.h"
+
+struct ring_buffer;
+struct perf_buffer;
+
+namespace netwatch {
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_event(const Event& event) = 0;
+};
+
+struct ReaderOptions {
+  int drain_interval_ms = 100;
+  uint32_t perf_pages_per_cpu = 64;  // perf buffer fallback only
+};
+
+class EventReader {
+ public:
+  EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOptions& options = {});
+  ~EventReader();
+  EventReader(const EventReader&) = delete;
+  EventReader& operator=(const EventReader&) = delete;
+
+  // Waits at most one drain interval, drains, and returns the number of records read.
+  // Returns 0 after EINTR so a signal can stop the caller's loop.
+  int poll();
+  // Drains whatever is waiting without blocking.
+  int drain();
+
+  uint64_t drains() const { return drains_; }
+  uint64_t decode_errors() const { return decode_errors_; }
+  uint64_t records() const { return records_; }
+
+  // Hands one raw record to the sink (or counts it as a decode error). Public for the
+  // benchmarks and fuzzers, which feed it bytes directly.
+  void deliver(const void* data, size_t size);
+
+ private:
+  EventSink& sink_;
+  ReaderOptions options_;
+  ring_buffer* ring_ = nullptr;
+  perf_buffer* perf_ = nullptr;
+  uint64_t drains_ = 0;
+  uint64_t decode_errors_ = 0;
+  uint64_t records_ = 0;
+};
+
+}  // namespace netwatch

@@ -1,0 +1,75 @@
+// The loaded kernel side: one owner for the skeleton, its programs and their links.
+// Staged like falcosecurity/libs: open -> configure (rodata, map sizes, autoload) -> load ->
+// attach, each stage with its own error. With the variant left to auto, tp_btf is tried first
+// and the classic tracepoints are the fallback.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/event.h"
+
+struct netwatch_bpf;
+struct bpf_link;
+
+namespace netwatch {
+
+enum class AttachVariant { tp_btf, tracepoint };
+enum class Transport { ringbuf, perfbuf };
+
+std::string_view variant_name(AttachVariant v);
+std::string_view transport_name(Transport t);
+
+struct ProbeOptions {
+  std::optional<AttachVariant> variant;  // nullopt: tp_btf, else tracepoint
+  std::optional<Transport> transport;    // nullopt: ringbuf where the kernel has it
+  uint64_t rtt_interval_ns = 1'000'000'000;  // at most one RTT sample per socket per interval
+  uint32_t ring_bytes = 4u << 20;            // ring buffer size (power of two, >= page size)
+  uint32_t sock_table_entries = 65536;       // tracepoint variant's per-socket state cap
+};
+
+struct KernelCounters {
+  std::array<uint64_t, kEventTypeCount> emitted{};
+  std::array<uint64_t, kEventTypeCount> lost{};
+  uint64_t state_full = 0;
+
+  uint64_t total_lost() const;
+};
+
+struct ProgramStats {
+  std::string name;
+  uint32_t id = 0;
+  uint64_t run_time_ns = 0;  // non-zero only with kernel.bpf_stats_enabled=1
+  uint64_t run_cnt = 0;
+};
+
+class ProbeSet {
+ public:
+  // Loads and attaches everything; throws FatalError with what to do when it cannot.
+  static std::unique_ptr<ProbeSet> start(const ProbeOptions& options);
+  ~ProbeSet();
+  ProbeSet(const ProbeSet&) = delete;
+  ProbeSet& operator=(const ProbeSet&) = delete;
+
+  AttachVariant variant() const { return variant_; }
+  Transport transport() const { return transport_; }
+  int events_fd() const;  // the ring buffer, or the perf event array
+  KernelCounters counters() const;
+  std::vector<ProgramStats> program_stats() const;  // the attached programs
+
+ private:
+  ProbeSet(netwatch_bpf* skel, AttachVariant variant, Transport transport);
+  static std::unique_ptr<ProbeSet> try_start(const ProbeOptions& options, AttachVariant variant,
+                                             Transport transport);
+
+  netwatch_bpf* skel_;
+  std::vector<bpf_link*> links_;
+  AttachVariant variant_;
+  Transport transport_;
+};
+
+}  // namespace netwatch

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netwatch kernel side: TCP connect, retransmit and ACK-path probes.
+ *
+ * Every hook exists twice: a tp_btf program (typed struct sock *, per-socket
+ * state in sk_storage) and a classic tracepoint program (the fallback, per-socket
+ * state in a bounded hash keyed by the sock address). Both are thin wrappers
+ * around one handler; userspace turns off the autoload of the losing set.
+ *
+ * Wakeups, not copies, are what cost (see ENVIRONMENT.md): events are submitted
+ * without waking the reader, which drains on a timer; only a ring buffer filled
+ * past wakeup_bytes forces a wakeup.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "netwatch.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+/* Load-time knobs, written by userspace between open and load. */
+const volatile __u64 rtt_interval_ns = 1000000000ULL;
+const volatile __u64 wakeup_bytes = 256 * 1024;
+const volatile bool use_perfbuf = false;
+
+struct sock_state {
+	__u64 id;           /* what events carry as cookie */
+	__u64 start_ns;     /* SYN_SENT (outbound) or ESTABLISHED (inbound) */
+	__u64 last_rtt_ns;  /* last RTT sample sent to userspace */
+	__u32 retrans_seen; /* tcp_sock.total_retrans already reported */
+	__u32 pid;
+	char comm[NW_COMM_LEN];
+	__u8 direction;
+};
+
+/* tp_btf variant: storage lives and dies with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_state);
+} sock_storage SEC(".maps");
+
+/* tracepoint variant: sized by userspace; an entry leaves at TCP_CLOSE. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct sock_state);
+} sock_table SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events_perf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nw_counters);
+} counters SEC(".maps");
+
+static __always_inline struct nw_counters *counters_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline __u64 sock_id(struct sock *sk, bool btf)
+{
+	__u64 cookie;
+
+	if (btf)
+		return bpf_get_socket_cookie(sk); /* generates one if needed */
+	/* Classic tracepoints cannot generate a cookie; until the kernel has
+	 * made one (tcp_probe does), the socket's address stands in for it. */
+	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	return cookie ? cookie : (__u64)sk;
+}
+
+static __always_inline __u32 total_retrans(struct sock *sk)
+{
+	return BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+}
+
+/*
+ * The socket's state, created on first sight when create is set. *fresh says
+ * it was just created; its retrans_seen baseline is then the current total.
+ */
+static __always_inline struct sock_state *state_get(struct sock *sk, bool btf, bool create,
+						    bool *fresh)
+{
+	struct sock_state *st, zero = {};
+	__u64 key = (__u64)sk;
+	struct nw_counters *c;
+
+	*fresh = false;
+	if (btf)
+		st = bpf_sk_storage_get(&sock_storage, sk, 0, 0);
+	else
+		st = bpf_map_lookup_elem(&sock_table, &key);
+	if (st || !create)
+		return st;
+
+	if (btf) {
+		st = bpf_sk_storage_get(&sock_storage, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	} else if (bpf_map_update_elem(&sock_table, &key, &zero, BPF_NOEXIST) == 0) {
+		st = bpf_map_lookup_elem(&sock_table, &key);
+	}
+	if (!st) {
+		c = counters_get();
+		if (c)
+			__sync_fetch_and_add(&c->state_full, 1);
+		return 0;
+	}
+	st->id = sock_id(sk, btf);
+	st->retrans_seen = total_retrans(sk);
+	*fresh = true;
+	return st;
+}
+
+static __always_inline void state_delete(struct sock *sk, bool btf)
+{
+	__u64 key = (__u64)sk;
+
+	if (btf)
+		bpf_sk_storage_delete(&sock_storage, sk);
+	else
+		bpf_map_delete_elem(&sock_table, &key);
+}
+
+static __always_inline __u64 sk_cgroup_id(struct sock *sk)
+{
+	/* sock_cgroup_data holds a struct cgroup * since v5.15 (8520e224f547);
+	 * older layouts pack it with classid and report 0 here. */
+	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return 0;
+	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+}
+
+static __always_inline void read_stats(struct sock *sk, struct nw_tcp_stats *s)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	/* Same shifts as tcp_get_info(). */
+	s->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	s->rttvar_us = BPF_CORE_READ(tp, mdev_us) >> 2;
+	s->snd_cwnd = BPF_CORE_READ(tp, snd_cwnd);
+	s->total_retrans = BPF_CORE_READ(tp, total_retrans);
+	s->segs_out = BPF_CORE_READ(tp, segs_out);
+	s->segs_in = BPF_CORE_READ(tp, segs_in);
+	s->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+	s->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	s->bytes_received = BPF_CORE_READ(tp, bytes_received);
+}
+
+/* Addresses, ports and owner of a full socket. */
+static __always_inline void fill_header(struct nw_event *ev, struct sock *sk,
+					struct sock_state *st, __u8 type, __u64 now)
+{
+	ev->ts_ns = now;
+	ev->type = type;
+	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	/* inet_sport, not skc_num: at TCP_CLOSE inet_put_port() has already
+	 * zeroed inet_num when inet_sk_state_store() fires the tracepoint. */
+	ev->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	ev->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (ev->family == AF_INET) {
+		bpf_core_read(ev->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(ev->daddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(ev->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(ev->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+	ev->cgroup_id = sk_cgroup_id(sk);
+	ev->netns_ino = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	ev->cookie = st->id;
+	ev->pid = st->pid;
+	__builtin_memcpy(ev->comm, st->comm, sizeof(ev->comm));
+	ev->direction = st->direction;
+}
+
+static __always_inline void emit(void *ctx, struct nw_event *ev)
+{
+	struct nw_counters *c = counters_get();
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	long err;
+
+	if (use_perfbuf) {
+		/* The perf event's wakeup watermark plays the role of wakeup_bytes. */
+		err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(*ev));
+	} else {
+		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+		err = bpf_ringbuf_output(&events, ev, sizeof(*ev), flags);
+	}
+	if (!c || ev->type >= NW_EV_TYPE_COUNT)
+		return;
+	if (err)
+		__sync_fetch_and_add(&c->lost[ev->type], 1);
+	else
+		__sync_fetch_and_add(&c->emitted[ev->type], 1);
+}
+
+/* sock:inet_sock_set_state, TCP only: the connect path and close. */
+static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldstate,
+					   int newstate, bool btf)
+{
+	struct nw_event ev = {};
+	struct sock_state *st;
+	__u64 now = bpf_ktime_get_ns();
+	bool fresh;
+
+	if (newstate == TCP_SYN_SENT) {
+		/* connect(): the only transition that runs in the caller's context. */
+		st = state_get(sk, btf, true, &fresh);
+		if (!st)
+			return 0;
+		st->start_ns = now;
+		st->direction = NW_DIR_OUTBOUND;
+		st->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(st->comm, sizeof(st->comm));
+		/* A reused sock address may find a stale fallback entry. */
+		st->id = sock_id(sk, btf);
+		st->retrans_seen = total_retrans(sk);
+		return 0;
+	}
+
+	if (newstate == TCP_ESTABLISHED) {
+		if (oldstate == TCP_SYN_SENT) {
+			st = state_get(sk, btf, false, &fresh);
+			if (!st || !st->start_ns)
+				return 0; /* connect started before netwatch */
+			fill_header(&ev, sk, st, NW_EV_CONNECT, now);
+			ev.latency_ns = now - st->start_ns;
+		} else if (oldstate == TCP_SYN_RECV) {
+			st = state_get(sk, btf, true, &fresh);
+			if (!st)
+				return 0;
+			st->start_ns = now;
+			st->direction = NW_DIR_INBOUND;
+			/* SYN-ACK retransmits were reported on the request sock. */
+			st->retrans_seen = total_retrans(sk);
+			fill_header(&ev, sk, st, NW_EV_ACCEPT, now);
+		} else {
+			return 0;
+		}
+		emit(ctx, &ev);
+		return 0;
+	}
+
+	if (newstate != TCP_CLOSE || oldstate == TCP_LISTEN || oldstate == TCP_CLOSE)
+		return 0;
+
+	st = state_get(sk, btf, false, &fresh);
+	if (!st)
+		return 0;
+	if (oldstate == TCP_SYN_SENT) {
+		fill_header(&ev, sk, st, NW_EV_CONNECT_FAILED, now);
+		/* tcp_done_with_error() sets sk_err before tcp_done() closes. */
+		ev.error = BPF_CORE_READ(sk, sk_err);
+		ev.latency_ns = st->start_ns ? now - st->start_ns : 0;
+	} else {
+		fill_header(&ev, sk, st, NW_EV_CLOSE, now);
+		ev.duration_ns = st->start_ns ? now - st->start_ns : 0;
+		read_stats(sk, &ev.stats);
+	}
+	emit(ctx, &ev);
+	state_delete(sk, btf);
+	return 0;
+}
+
+/* tcp:tcp_retransmit_skb. Segments are counted as the kernel counts them:
+ * the growth of tcp_sock.total_retrans (tcp_retransmit_skb() adds
+ * tcp_skb_pcount() before the tracepoint fires). */
+static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struct sk_buff *skb,
+					 bool btf)
+{
+	struct nw_event ev = {};
+	struct sock_state *st;
+	bool fresh;
+	__u32 total;
+
+	st = state_get(sk, btf, true, &fresh);
+	if (!st)
+		return 0;
+	total = total_retrans(sk);
+	if (fresh) {
+		/* First sight: only this skb's segments are known to be new. */
+		struct tcp_skb_cb *cb = (struct tcp_skb_cb *)BPF_CORE_READ(skb, cb);
+		__u16 pcount = BPF_CORE_READ(cb, tcp_gso_segs);
+
+		st->retrans_seen = total - (pcount ? pcount : 1);
+	}
+	if (total == st->retrans_seen)
+		return 0; /* the transmit failed and counted nothing */
+	fill_header(&ev, sk, st, NW_EV_RETRANSMIT, bpf_ktime_get_ns());
+	ev.segs = total - st->retrans_seen;
+	st->retrans_seen = total;
+	read_stats(sk, &ev.stats);
+	emit(ctx, &ev);
+	return 0;
+}
+
+/* tcp:tcp_retransmit_synack: the listener retransmits for a request sock. */
+static __always_inline int on_retransmit_synack(void *ctx, const struct request_sock *req)
+{
+	const struct inet_request_sock *ireq = (const struct inet_request_sock *)req;
+	struct nw_event ev = {};
+
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.type = NW_EV_RETRANSMIT;
+	ev.direction = NW_DIR_INBOUND;
+	ev.segs = 1;
+	ev.family = BPF_CORE_READ(ireq, req.__req_common.skc_family);
+	ev.sport = BPF_CORE_READ(ireq, req.__req_common.skc_num);
+	ev.dport = bpf_ntohs(BPF_CORE_READ(ireq, req.__req_common.skc_dport));
+	if (ev.family == AF_INET) {
+		bpf_core_read(ev.saddr, 4, &ireq->req.__req_common.skc_rcv_saddr);
+		bpf_core_read(ev.daddr, 4, &ireq->req.__req_common.skc_daddr);
+	} else {
+		bpf_core_read(ev.saddr, 16, &ireq->req.__req_common.skc_v6_rcv_saddr);
+		bpf_core_read(ev.daddr, 16, &ireq->req.__req_common.skc_v6_daddr);
+	}
+	emit(ctx, &ev);
+	return 0;
+}
+
+/* tcp:tcp_probe, every segment received on an established socket: the hot
+ * path. Most hits only compare a timestamp in the socket's state. */
+static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
+{
+	struct nw_event ev = {};
+	struct sock_state *st;
+	__u64 now;
+	bool fresh;
+
+	st = state_get(sk, btf, true, &fresh);
+	if (!st)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - st->last_rtt_ns < rtt_interval_ns)
+		return 0;
+	st->last_rtt_ns = now;
+	fill_header(&ev, sk, st, NW_EV_RTT, now);
+	read_stats(sk, &ev.stats);
+	emit(ctx, &ev);
+	return 0;
+}
+
+/* ---- tp_btf variant ---- */
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(btf_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	/* sk_protocol is a plain field since v5.6 (bf9765145b85). */
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	return on_state_change(ctx, sk, oldstate, newstate, true);
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(btf_retransmit, struct sock *sk, const struct sk_buff *skb)
+{
+	return on_retransmit(ctx, sk, skb, true);
+}
+
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(btf_retransmit_synack, struct sock *sk, const struct request_sock *req)
+{
+	return on_retransmit_synack(ctx, req);
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(btf_probe, struct sock *sk, const struct sk_buff *skb)
+{
+	return on_probe(ctx, sk, true);
+}
+
+/* ---- classic tracepoint variant (needs tracefs) ---- */
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int tp_set_state(struct trace_event_raw_inet_sock_set_state *args)
+{
+	if (args->protocol != IPPROTO_TCP)
+		return 0;
+	return on_state_change(args, (struct sock *)args->skaddr, args->oldstate,
+			       args->newstate, false);
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int tp_retransmit(struct trace_event_raw_tcp_retransmit_skb *args)
+{
+	return on_retransmit(args, (struct sock *)args->skaddr,
+			     (const struct sk_buff *)args->skbaddr, false);
+}
+
+SEC("tracepoint/tcp/tcp_retransmit_synack")
+int tp_retransmit_synack(struct trace_event_raw_tcp_retransmit_synack *args)
+{
+	return on_retransmit_synack(args, (const struct request_sock *)args->req);
+}
+
+SEC("tracepoint/tcp/tcp_probe")
+int tp_probe(struct trace_event_raw_tcp_probe *args)
+{
+	/* skaddr joined tcp_probe's record in v6.x; doctor reports its absence. */
+	if (!bpf_core_field_exists(args->skaddr))
+		return 0;
+	return on_probe(args, (struct sock *)args->skaddr, false);
+}
+
+char LICENSE[] SEC("license") = "GPL";

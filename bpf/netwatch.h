@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The event ABI between the kernel programs (netwatch.bpf.c) and userspace.
+ * Fixed-width fields only, no pointers, explicit padding: both sides compile
+ * this header and userspace checks every record's size before decoding it.
+ * Change the layout only together with NW_EVENT_SIZE below.
+ */
+#ifndef NETWATCH_ABI_H
+#define NETWATCH_ABI_H
+
+#define NW_COMM_LEN 16
+
+enum nw_event_type {
+	NW_EV_CONNECT = 1,        /* outbound handshake completed: latency_ns */
+	NW_EV_ACCEPT = 2,         /* inbound handshake completed */
+	NW_EV_CONNECT_FAILED = 3, /* outbound SYN_SENT -> CLOSE: error */
+	NW_EV_RETRANSMIT = 4,     /* segs retransmitted segments */
+	NW_EV_RTT = 5,            /* periodic sample from the ACK path: stats */
+	NW_EV_CLOSE = 6,          /* final summary: duration_ns, stats */
+	NW_EV_TYPE_COUNT = 7,
+};
+
+enum nw_direction {
+	NW_DIR_UNKNOWN = 0, /* socket existed before netwatch started */
+	NW_DIR_OUTBOUND = 1,
+	NW_DIR_INBOUND = 2,
+};
+
+/* A snapshot of struct tcp_sock in TCP_INFO's units (see tcp_get_info()). */
+struct nw_tcp_stats {
+	__u32 srtt_us;       /* tcpi_rtt: srtt_us >> 3 */
+	__u32 rttvar_us;     /* tcpi_rttvar: mdev_us >> 2 */
+	__u32 snd_cwnd;      /* tcpi_snd_cwnd */
+	__u32 total_retrans; /* tcpi_total_retrans: retransmitted segments */
+	__u32 segs_out;      /* tcpi_segs_out */
+	__u32 segs_in;       /* tcpi_segs_in */
+	__u64 bytes_sent;    /* tcpi_bytes_sent: payload bytes, retransmits included */
+	__u64 bytes_acked;   /* tcpi_bytes_acked */
+	__u64 bytes_received;/* tcpi_bytes_received */
+};
+
+struct nw_event {
+	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 cookie;    /* socket cookie: the connection's identity */
+	__u64 cgroup_id; /* the socket's cgroup v2 id (an accepted socket inherits the listener's) */
+	__u32 netns_ino; /* the socket's network namespace inode */
+	__u32 pid;       /* tgid that called connect(); 0 for inbound and unknown */
+	char comm[NW_COMM_LEN];
+	__u8 saddr[16]; /* local address; IPv4 in the first 4 bytes */
+	__u8 daddr[16]; /* remote address */
+	__u16 sport;    /* local port, host order */
+	__u16 dport;    /* remote port, host order */
+	__u16 family;   /* AF_INET or AF_INET6 as the socket has it */
+	__u8 type;      /* enum nw_event_type */
+	__u8 direction; /* enum nw_direction */
+	__u32 segs;     /* NW_EV_RETRANSMIT: segments in this retransmission */
+	__s32 error;    /* NW_EV_CONNECT_FAILED: sk_err (positive errno), 0 = closed by the app */
+	__u64 latency_ns;  /* NW_EV_CONNECT: SYN_SENT -> ESTABLISHED */
+	__u64 duration_ns; /* NW_EV_CLOSE: connect start or accept -> CLOSE; 0 if unknown */
+	struct nw_tcp_stats stats; /* NW_EV_RETRANSMIT, NW_EV_RTT, NW_EV_CLOSE */
+};
+
+#define NW_EVENT_SIZE 160
+
+/* Per-CPU kernel counters, summed by userspace. */
+struct nw_counters {
+	__u64 emitted[NW_EV_TYPE_COUNT]; /* events handed to the transport */
+	__u64 lost[NW_EV_TYPE_COUNT];    /* events the transport had no room for */
+	__u64 state_full;                /* sockets not tracked: per-socket state could not be created */
+};
+
+#endif /* NETWATCH_ABI_H */

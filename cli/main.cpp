@@ -1,0 +1,63 @@
+// netwatch: one binary, one subcommand per job.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <vector>
+
+#include "agent/log.h"
+#include "cli/command.h"
+
+namespace netwatch::cli {
+
+std::atomic<bool> g_stop{false};
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = true; };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocked poll returns EINTR and the loop sees g_stop
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+}  // namespace netwatch::cli
+
+int main(int argc, char** argv) {
+  using namespace netwatch;
+  CLI::App app{"netwatch: which TCP connections on this node are slow or losing packets, and since when"};
+  app.set_version_flag("--version", NETWATCH_VERSION);
+  app.require_subcommand(1);
+  std::string level = "info";
+  app.add_option("--log-level", level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+
+  std::vector<cli::Command> commands = {cli::add_trace_command(app), cli::add_doctor_command(app)};
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "netwatch: %s; see netwatch --help\n", e.what());
+    return kExitUsage;
+  }
+  set_log_level(level == "debug" ? LogLevel::debug
+                : level == "warn" ? LogLevel::warn
+                : level == "error" ? LogLevel::error
+                                   : LogLevel::info);
+
+  try {
+    for (const cli::Command& command : commands)
+      if (command.app->parsed()) return command.run();
+  } catch (const FatalError& e) {
+    std::fprintf(stderr, "netwatch: %s\n", e.what());
+    return e.exit_code();
+  }
+  return 0;
+}

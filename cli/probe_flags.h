@@ -1,0 +1,31 @@
+// The flags every command that loads the probes shares (trace, agent, top).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "agent/event_reader.h"
+#include "agent/probe_set.h"
+
+namespace netwatch::cli {
+
+struct ProbeFlags {
+  std::string attach = "auto";
+  std::string transport = "auto";
+  std::string rtt_interval = "1s";
+  std::string drain_interval = "100ms";
+  uint32_t ring_size_kib = 4096;
+
+  ProbeOptions probe_options() const;    // throws FatalError(exit 2) on a bad value
+  ReaderOptions reader_options() const;  // likewise
+};
+
+void add_probe_flags(CLI::App& app, ProbeFlags& flags);
+
+// "250ms", "1s", "2m", "500us", "100ns" -> nanoseconds; nullopt when malformed.
+std::optional<uint64_t> parse_duration_ns(const std::string& text);
+
+}  // namespace netwatch::cli
