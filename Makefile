@@ -1,0 +1,45 @@
+# Thin wrapper around CMake. `make run` and `make test` install missing Debian packages first,
+# so on a fresh Debian 12 machine they are the whole set-up. Both need root (BPF, nftables).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+NETWATCH_ARGS ?=
+SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
+
+.PHONY: all deps build test test-unit run trace doctor vmlinux clean
+
+all: build
+
+deps:
+	@$(SUDO) bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD) -G Ninja
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Every test: unit tests and the root tests that load the real probes and send real traffic.
+test: build
+	$(SUDO) scripts/prepare-kernel.sh
+	cd $(BUILD) && $(SUDO) ctest --output-on-failure --no-tests=error -j1
+
+# Only the tests that need no privileges.
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+run: build
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) $(BUILD)/netwatch agent $(NETWATCH_ARGS)
+
+trace: build
+	$(SUDO) $(BUILD)/netwatch trace $(NETWATCH_ARGS)
+
+doctor: build
+	$(SUDO) $(BUILD)/netwatch doctor
+
+# Regenerates the checked-in vmlinux.h from the running kernel's BTF.
+vmlinux:
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/vmlinux/x86/vmlinux.h
+
+clean:
+	rm -rf $(BUILD)
