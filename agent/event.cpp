@@ -64,6 +64,13 @@ std::string_view direction_name(Direction direction) {
   return "unknown";
 }
 
+std::string_view tcp_state_name(uint8_t state) {
+  static constexpr std::array<std::string_view, 14> names = {
+      "UNKNOWN",  "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+      "CLOSE",    "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "CLOSING",   "NEW_SYN_RECV", "BOUND_INACTIVE"};
+  return state < names.size() ? names[state] : "UNKNOWN";
+}
+
 std::string IpAddress::to_string() const {
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(family == 6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof(buf));
@@ -92,6 +99,7 @@ std::optional<Event> decode_event(const void* data, size_t size) {
   ev.comm.back() = '\0';
   ev.saddr = make_address(raw.family, raw.saddr);
   ev.daddr = make_address(raw.family, raw.daddr);
+  ev.state = raw.state;
   ev.sport = raw.sport;
   ev.dport = raw.dport;
   ev.segs = raw.segs;
@@ -122,6 +130,12 @@ std::string errno_name(int error) {
     case EPERM: return "EPERM";
     default: return "E" + std::to_string(error);
   }
+}
+
+uint64_t monotonic_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1'000'000'000ULL + t.tv_nsec;
 }
 
 WallClock::WallClock() {

@@ -26,6 +26,10 @@ enum class Direction : uint8_t { unknown = 0, outbound = 1, inbound = 2 };
 std::string_view event_type_name(EventType type);
 std::optional<EventType> parse_event_type(std::string_view name);
 std::string_view direction_name(Direction direction);
+// "ESTABLISHED", "SYN_SENT", ... as ss prints them, for the kernel's TCP state numbers.
+std::string_view tcp_state_name(uint8_t state);
+inline constexpr uint8_t kTcpEstablished = 1;
+inline constexpr uint8_t kTcpSynSent = 2;
 
 struct IpAddress {
   uint8_t family = 4;  // 4 or 6
@@ -61,6 +65,7 @@ struct Event {
   IpAddress daddr;              // remote end
   uint16_t sport = 0;
   uint16_t dport = 0;
+  uint8_t state = 0;     // TCP state after the event (1 = ESTABLISHED ... 12 = NEW_SYN_RECV)
   uint32_t segs = 0;     // retransmit
   int32_t error = 0;     // connect_failed: positive errno, 0 = closed by the application
   uint64_t latency_ns = 0;   // connect, connect_failed: time since SYN_SENT
@@ -77,6 +82,9 @@ std::optional<Event> decode_event(const void* data, size_t size);
 // "ECONNREFUSED" for 111; "ECONNABORTED" for 0 (the application closed the socket before the
 // handshake finished); "E<number>" for anything unnamed.
 std::string errno_name(int error);
+
+// CLOCK_MONOTONIC now, the clock bpf_ktime_get_ns() reads.
+uint64_t monotonic_ns();
 
 // Converts CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) to Unix-epoch nanoseconds.
 class WallClock {

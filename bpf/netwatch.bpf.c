@@ -174,6 +174,7 @@ static __always_inline void fill_header(struct nw_event *ev, struct sock *sk,
 	ev->ts_ns = now;
 	ev->type = type;
 	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	ev->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	/* inet_sport, not skc_num: at TCP_CLOSE inet_put_port() has already
 	 * zeroed inet_num when inet_sk_state_store() fires the tracepoint. */
 	ev->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
@@ -245,6 +246,7 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 			if (!st || !st->start_ns)
 				return 0; /* connect started before netwatch */
 			fill_header(&ev, sk, st, NW_EV_CONNECT, now);
+			ev.state = newstate; /* sk_state changes right after the tracepoint */
 			ev.latency_ns = now - st->start_ns;
 		} else if (oldstate == TCP_SYN_RECV) {
 			st = state_get(sk, btf, true, &fresh);
@@ -255,6 +257,7 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 			/* SYN-ACK retransmits were reported on the request sock. */
 			st->retrans_seen = total_retrans(sk);
 			fill_header(&ev, sk, st, NW_EV_ACCEPT, now);
+			ev.state = newstate;
 		} else {
 			return 0;
 		}
@@ -270,11 +273,13 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		return 0;
 	if (oldstate == TCP_SYN_SENT) {
 		fill_header(&ev, sk, st, NW_EV_CONNECT_FAILED, now);
+		ev.state = newstate;
 		/* tcp_done_with_error() sets sk_err before tcp_done() closes. */
 		ev.error = BPF_CORE_READ(sk, sk_err);
 		ev.latency_ns = st->start_ns ? now - st->start_ns : 0;
 	} else {
 		fill_header(&ev, sk, st, NW_EV_CLOSE, now);
+		ev.state = newstate;
 		ev.duration_ns = st->start_ns ? now - st->start_ns : 0;
 		read_stats(sk, &ev.stats);
 	}
@@ -323,6 +328,7 @@ static __always_inline int on_retransmit_synack(void *ctx, const struct request_
 
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.type = NW_EV_RETRANSMIT;
+	ev.state = TCP_SYN_RECV;
 	ev.direction = NW_DIR_INBOUND;
 	ev.segs = 1;
 	ev.family = BPF_CORE_READ(ireq, req.__req_common.skc_family);

@@ -50,7 +50,8 @@ struct nw_event {
 	__u8 daddr[16]; /* remote address */
 	__u16 sport;    /* local port, host order */
 	__u16 dport;    /* remote port, host order */
-	__u16 family;   /* AF_INET or AF_INET6 as the socket has it */
+	__u8 family;    /* AF_INET or AF_INET6 as the socket has it */
+	__u8 state;     /* TCP state (TCP_ESTABLISHED, ...) after the event */
 	__u8 type;      /* enum nw_event_type */
 	__u8 direction; /* enum nw_direction */
 	__u32 segs;     /* NW_EV_RETRANSMIT: segments in this retransmission */

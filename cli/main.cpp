@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
 
-  std::vector<cli::Command> commands = {cli::add_trace_command(app), cli::add_doctor_command(app)};
+  std::vector<cli::Command> commands = {cli::add_agent_command(app), cli::add_trace_command(app),
+                                        cli::add_doctor_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,44 @@
+// The agent's read-only HTTP endpoints: /metrics, /api/v1/connections, /healthz.
+// Binding happens before the probes load, so a port in use fails fast with nothing attached.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "agent/snapshot.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace netwatch {
+
+struct ListenAddress {
+  std::string host;  // numeric IPv4 or IPv6 (no brackets)
+  uint16_t port = 0;
+};
+
+// "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:0" (port 0: any free port). nullopt when malformed.
+std::optional<ListenAddress> parse_listen_address(const std::string& text);
+
+inline constexpr size_t kMaxConnectionsLimit = 100000;  // ?limit= on /api/v1/connections
+
+class HttpServer {
+ public:
+  HttpServer(const SnapshotStore& store, const ListenAddress& address);  // binds; throws FatalError
+  ~HttpServer();
+  void start();  // serves on a thread of its own
+  void stop();
+  uint16_t port() const { return port_; }
+
+ private:
+  const SnapshotStore& store_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace netwatch

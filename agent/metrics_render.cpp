@@ -1,0 +1,174 @@
+#include "agent/metrics_render.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace netwatch {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+std::vector<ClientMetric::Label> flow_labels(const FlowView& f) {
+  bool fold_workload = f.key.fold >= FoldLevel::workload;
+  return {{"direction", std::string(direction_name(f.key.direction))},
+          {"peer", f.peer_label()},
+          {"port", f.port_label()},
+          {"namespace", fold_workload ? "other" : f.workload.namespace_name},
+          {"pod", fold_workload ? "other" : f.workload.pod},
+          {"container", fold_workload ? "other" : f.workload.container}};
+}
+
+ClientMetric histogram(std::vector<ClientMetric::Label> labels, const LatencyHistogram& h) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
+  uint64_t cumulative = 0;
+  m.histogram.bucket.reserve(h.buckets.size());
+  for (size_t i = 0; i < kLatencyBucketsSeconds.size(); ++i) {
+    cumulative += h.buckets[i];
+    m.histogram.bucket.push_back({cumulative, kLatencyBucketsSeconds[i]});
+  }
+  m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+  return m;
+}
+
+ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType type) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) m.counter.value = v;
+  else m.gauge.value = v;
+  return m;
+}
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  return MetricFamily{std::move(name), std::move(help), type, {}};
+}
+
+void render_flows(const Snapshot& s, std::vector<MetricFamily>& out) {
+  auto connects = family("netwatch_tcp_connects_total",
+                         "TCP connections by handshake result (inbound: accepted connections)", MetricType::Counter);
+  auto connect_duration = family("netwatch_tcp_connect_duration_seconds",
+                                 "Outbound connect latency, SYN sent to established", MetricType::Histogram);
+  auto retransmits = family("netwatch_tcp_retransmits_total", "Retransmitted TCP segments", MetricType::Counter);
+  auto segments = family("netwatch_tcp_segments_sent_total", "TCP segments sent, retransmissions included",
+                         MetricType::Counter);
+  auto rtt = family("netwatch_tcp_rtt_seconds", "Smoothed RTT, sampled per connection", MetricType::Histogram);
+  auto active = family("netwatch_tcp_active_connections", "Live tracked connections", MetricType::Gauge);
+  auto bytes_sent = family("netwatch_tcp_bytes_sent_total", "Payload bytes sent, retransmissions included",
+                           MetricType::Counter);
+  auto bytes_received = family("netwatch_tcp_bytes_received_total", "Payload bytes received", MetricType::Counter);
+
+  for (const FlowView& f : s.flows) {
+    auto labels = flow_labels(f);
+    const FlowStats& st = f.stats;
+    for (int r = 0; r < kConnectResultCount; ++r) {
+      if (!st.connects[r]) continue;  // absent until it happens, like any labelled counter
+      auto l = labels;
+      l.push_back({"result", std::string(connect_result_name(static_cast<ConnectResult>(r)))});
+      connects.metric.push_back(value(std::move(l), double(st.connects[r]), MetricType::Counter));
+    }
+    if (f.key.direction != Direction::inbound) connect_duration.metric.push_back(histogram(labels, st.connect_latency));
+    retransmits.metric.push_back(value(labels, double(st.retransmits), MetricType::Counter));
+    segments.metric.push_back(value(labels, double(st.segments_sent), MetricType::Counter));
+    rtt.metric.push_back(histogram(labels, st.rtt));
+    active.metric.push_back(value(labels, double(st.active), MetricType::Gauge));
+    bytes_sent.metric.push_back(value(labels, double(st.bytes_sent), MetricType::Counter));
+    bytes_received.metric.push_back(value(std::move(labels), double(st.bytes_received), MetricType::Counter));
+  }
+  for (auto* f : {&connects, &connect_duration, &retransmits, &segments, &rtt, &active, &bytes_sent, &bytes_received})
+    out.push_back(std::move(*f));
+}
+
+void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
+  const AgentHealth& h = s.health;
+  auto events = family("netwatch_events_total", "Events received from the kernel and decoded", MetricType::Counter);
+  auto produced = family("netwatch_kernel_events_total", "Events the kernel programs handed to the transport",
+                         MetricType::Counter);
+  auto lost = family("netwatch_events_lost_total", "Events the kernel could not deliver: the buffer was full",
+                     MetricType::Counter);
+  for (int t = 1; t < kEventTypeCount; ++t) {
+    std::vector<ClientMetric::Label> l = {{"type", std::string(event_type_name(static_cast<EventType>(t)))}};
+    events.metric.push_back(value(l, double(h.events[t]), MetricType::Counter));
+    produced.metric.push_back(value(l, double(h.kernel.emitted[t]), MetricType::Counter));
+    lost.metric.push_back(value(std::move(l), double(h.kernel.lost[t]), MetricType::Counter));
+  }
+  out.push_back(std::move(events));
+  out.push_back(std::move(produced));
+  out.push_back(std::move(lost));
+
+  auto scalar = [&](std::string name, std::string help, MetricType type, double v) {
+    auto f = family(std::move(name), std::move(help), type);
+    f.metric.push_back(value({}, v, type));
+    out.push_back(std::move(f));
+  };
+  scalar("netwatch_untracked_sockets_total", "Sockets the kernel could not keep state for (state table full)",
+         MetricType::Counter, double(h.kernel.state_full));
+  scalar("netwatch_reader_drains_total", "Event buffer drains", MetricType::Counter, double(h.drains));
+  scalar("netwatch_decode_errors_total", "Malformed event records dropped", MetricType::Counter,
+         double(h.decode_errors));
+  scalar("netwatch_tracked_connections", "Connections in the connection table", MetricType::Gauge,
+         double(s.connections.size()));
+  scalar("netwatch_tracked_connections_limit", "Connection table capacity", MetricType::Gauge,
+         double(h.max_connections));
+
+  auto evictions = family("netwatch_connection_evictions_total",
+                          "Live connections dropped from the table: capacity (least recently active) or idle",
+                          MetricType::Counter);
+  evictions.metric.push_back(value({{"reason", "capacity"}}, double(h.evicted_full), MetricType::Counter));
+  evictions.metric.push_back(value({{"reason", "idle"}}, double(h.evicted_idle), MetricType::Counter));
+  out.push_back(std::move(evictions));
+
+  scalar("netwatch_flows", "Exported flows (label sets of the netwatch_tcp_* metrics)", MetricType::Gauge,
+         double(s.flows.size()));
+  scalar("netwatch_series_budget_flows", "The series budget: most flows exported before folding",
+         MetricType::Gauge, double(h.flow_budget));
+  scalar("netwatch_series_budget_stage",
+         "0 full detail; 1 some peers folded to \"other\"; 2 some ports folded too; 3 everything folded",
+         MetricType::Gauge, double(static_cast<int>(h.stage)));
+  scalar("netwatch_series_budget_folded_total",
+         "Connections and failed connects counted in a folded flow instead of their own", MetricType::Counter,
+         double(h.folded_total));
+  scalar("netwatch_workload_overflows_total", "Connections whose workload labels were folded: too many workloads",
+         MetricType::Counter, double(h.workload_overflows));
+
+  auto programs = family("netwatch_program_info", "Attached BPF programs and the variant chosen", MetricType::Gauge);
+  auto runs = family("netwatch_program_runs_total", "Program invocations (needs kernel.bpf_stats_enabled=1)",
+                     MetricType::Counter);
+  auto run_time = family("netwatch_program_run_seconds_total",
+                         "Time spent in the program (needs kernel.bpf_stats_enabled=1)", MetricType::Counter);
+  for (const ProgramStats& p : h.programs) {
+    programs.metric.push_back(
+        value({{"program", p.name}, {"variant", h.variant}, {"transport", h.transport}}, 1, MetricType::Gauge));
+    runs.metric.push_back(value({{"program", p.name}}, double(p.run_cnt), MetricType::Counter));
+    run_time.metric.push_back(value({{"program", p.name}}, double(p.run_time_ns) / 1e9, MetricType::Counter));
+  }
+  out.push_back(std::move(programs));
+  out.push_back(std::move(runs));
+  out.push_back(std::move(run_time));
+
+  auto build = family("netwatch_build_info", "netwatch version", MetricType::Gauge);
+  build.metric.push_back(value({{"version", NETWATCH_VERSION}}, 1, MetricType::Gauge));
+  out.push_back(std::move(build));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> render_families(const Snapshot& snapshot) {
+  std::vector<MetricFamily> out;
+  out.reserve(32);
+  render_flows(snapshot, out);
+  render_health(snapshot, out);
+  return out;
+}
+
+std::string render_metrics_text(const Snapshot& snapshot) {
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, render_families(snapshot));
+  return text.str();
+}
+
+}  // namespace netwatch

@@ -1,0 +1,42 @@
+// Interns workload labels (namespace, pod, container) so flow keys carry a small id instead
+// of three strings. Bounded: past the cap every new workload shares one "other" id.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace netwatch {
+
+struct WorkloadLabels {
+  std::string namespace_name;
+  std::string pod;
+  std::string container;
+
+  bool operator==(const WorkloadLabels&) const = default;
+  bool empty() const { return namespace_name.empty() && pod.empty() && container.empty(); }
+};
+
+class WorkloadRegistry {
+ public:
+  static constexpr uint32_t kHost = 0;   // empty labels: a process outside any pod
+  static constexpr uint32_t kOther = 1;  // the cap was reached
+
+  explicit WorkloadRegistry(size_t cap = 4096);
+  uint32_t intern(const WorkloadLabels& labels);
+  const WorkloadLabels& labels(uint32_t id) const { return by_id_.at(id); }
+  uint64_t overflows() const { return overflows_; }
+  size_t size() const { return by_id_.size(); }
+
+ private:
+  struct Hash {
+    size_t operator()(const WorkloadLabels& w) const noexcept;
+  };
+  size_t cap_;
+  std::vector<WorkloadLabels> by_id_;
+  std::unordered_map<WorkloadLabels, uint32_t, Hash> ids_;
+  uint64_t overflows_ = 0;
+};
+
+}  // namespace netwatch

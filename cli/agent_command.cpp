@@ -1,0 +1,134 @@
+// `netwatch agent`: the daemon. Loads the probes, aggregates per connection and flow, and
+// serves /metrics, /api/v1/connections and /healthz.
+#include <cstdio>
+#include <memory>
+
+#include "agent/aggregator.h"
+#include "agent/event_reader.h"
+#include "agent/http_server.h"
+#include "agent/log.h"
+#include "cli/command.h"
+#include "cli/json_config.h"
+#include "cli/probe_flags.h"
+
+namespace netwatch::cli {
+namespace {
+
+struct AgentFlags {
+  ProbeFlags probe;
+  std::string listen = "127.0.0.1:9464";
+  size_t max_connections = 65536;
+  size_t max_flows = 2000;
+  size_t max_workloads = 4096;
+  std::string connection_idle = "5m";
+  std::string flow_idle = "10m";
+  std::string publish_interval = "1s";
+  std::string status_interval = "10s";
+};
+
+uint64_t duration_flag(const std::string& flag, const std::string& value, uint64_t min_ns) {
+  auto ns = parse_duration_ns(value);
+  if (!ns || *ns < min_ns)
+    throw FatalError("--" + flag + " '" + value + "' is not a duration of at least " + std::to_string(min_ns / 1000000) +
+                         "ms (e.g. 30s, 5m)",
+                     kExitUsage);
+  return *ns;
+}
+
+void publish(const Aggregator& aggregator, const ProbeSet& probes, const EventReader& reader, SnapshotStore& store,
+             const WallClock& clock) {
+  uint64_t now = monotonic_ns();
+  std::shared_ptr<Snapshot> s = aggregator.snapshot(now, clock.to_unix_ns(now));
+  AgentHealth& h = s->health;
+  h.kernel = probes.counters();
+  h.drains = reader.drains();
+  h.decode_errors = reader.decode_errors();
+  h.variant = variant_name(probes.variant());
+  h.transport = transport_name(probes.transport());
+  h.programs = probes.program_stats();
+  store.publish(std::move(s));
+}
+
+int run_agent(const AgentFlags& flags) {
+  auto listen = parse_listen_address(flags.listen);
+  if (!listen)
+    throw FatalError("--listen '" + flags.listen + "' is not HOST:PORT with a numeric IPv4 or [IPv6] host", kExitUsage);
+  if (flags.max_connections < 1 || flags.max_flows < 10 || flags.max_workloads < 1)
+    throw FatalError("--max-connections and --max-workloads must be at least 1, --max-flows at least 10", kExitUsage);
+  AggregatorConfig config;
+  config.max_connections = flags.max_connections;
+  config.max_flows = flags.max_flows;
+  config.max_workloads = flags.max_workloads;
+  config.connection_idle_ns = duration_flag("connection-idle-timeout", flags.connection_idle, 1'000'000'000);
+  config.flow_idle_ns = duration_flag("flow-idle-timeout", flags.flow_idle, 1'000'000'000);
+  uint64_t publish_ns = duration_flag("publish-interval", flags.publish_interval, 10'000'000);
+  uint64_t status_ns = flags.status_interval == "0" ? 0 : duration_flag("status-interval", flags.status_interval, 1'000'000'000);
+  ProbeOptions probe_options = flags.probe.probe_options();
+  ReaderOptions reader_options = flags.probe.reader_options();
+
+  SnapshotStore store;
+  HttpServer http(store, *listen);  // before the probes: a port in use leaves nothing attached
+  install_stop_signals();
+  auto probes = ProbeSet::start(probe_options);
+  Aggregator aggregator(config);
+  EventReader reader(*probes, aggregator, reader_options);
+  WallClock clock;
+  publish(aggregator, *probes, reader, store, clock);
+  http.start();
+  std::string host = listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host;
+  log_info("serving http://" + host + ":" + std::to_string(http.port()) + "/metrics and /api/v1/connections");
+
+  uint64_t last_publish = monotonic_ns(), last_status = last_publish, events_at_status = 0;
+  while (!g_stop) {
+    reader.poll();
+    uint64_t now = monotonic_ns();
+    if (now - last_publish >= publish_ns) {
+      aggregator.expire(now);
+      publish(aggregator, *probes, reader, store, clock);
+      last_publish = now;
+    }
+    if (status_ns && now - last_status >= status_ns) {
+      uint64_t events = reader.records();
+      KernelCounters k = probes->counters();
+      char line[256];
+      std::snprintf(line, sizeof(line), "connections=%zu flows=%zu events/s=%.0f lost=%llu stage=%d",
+                    aggregator.connections().size(), aggregator.flows().size(),
+                    double(events - events_at_status) * 1e9 / double(now - last_status),
+                    static_cast<unsigned long long>(k.total_lost()), static_cast<int>(aggregator.flows().stage()));
+      log_info(line);
+      last_status = now;
+      events_at_status = events;
+    }
+  }
+  log_info("stopping: releasing probes");
+  http.stop();
+  return 0;
+}
+
+}  // namespace
+
+Command add_agent_command(CLI::App& parent) {
+  auto flags = std::make_shared<AgentFlags>();
+  CLI::App* app = parent.add_subcommand("agent", "Run the daemon: aggregate and serve metrics (needs root)");
+  app->config_formatter(std::make_shared<JsonConfig>());
+  app->set_config("--config", "", "JSON file of flag names to values; command-line flags win");
+  app->allow_config_extras(CLI::config_extras_mode::error);
+  app->add_option("--listen", flags->listen, "HTTP address, HOST:PORT or [IPv6]:PORT")->capture_default_str();
+  app->add_option("--max-connections", flags->max_connections, "Connection table capacity (least recently active evicted)")
+      ->capture_default_str();
+  app->add_option("--max-flows", flags->max_flows, "Series budget: most flows exported before folding")
+      ->capture_default_str();
+  app->add_option("--max-workloads", flags->max_workloads, "Most distinct pod label sets")->capture_default_str();
+  app->add_option("--connection-idle-timeout", flags->connection_idle, "Drop a connection with no event for this long")
+      ->capture_default_str();
+  app->add_option("--flow-idle-timeout", flags->flow_idle, "Drop a flow with no connection or update for this long")
+      ->capture_default_str();
+  app->add_option("--publish-interval", flags->publish_interval, "How often scrapes see new data")
+      ->capture_default_str();
+  app->add_option("--status-interval", flags->status_interval, "How often a status line is logged (0: never)")
+      ->capture_default_str();
+  add_probe_flags(*app, flags->probe);
+  return {app, [flags] { return run_agent(*flags); }};
+}
+
+}  // namespace netwatch::cli

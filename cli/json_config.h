@@ -1,0 +1,16 @@
+// Lets CLI11 read a JSON config file: {"listen": "0.0.0.0:9464", "max-flows": 5000}.
+// Keys are the long flag names; flags given on the command line win over the file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace netwatch::cli {
+
+class JsonConfig : public CLI::Config {
+ public:
+  std::string to_config(const CLI::App* app, bool default_also, bool write_description,
+                        std::string prefix) const override;
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
+};
+
+}  // namespace netwatch::cli
