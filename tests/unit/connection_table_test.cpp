@@ -1,0 +1,185 @@
+// The connection table: deltas into flows, monotonic counters, eviction, late events.
+#include "agent/connection_table.h"
+
+#include <gtest/gtest.h>
+
+#include "event_builder.h"
+
+namespace netwatch {
+namespace {
+
+using test::EventBuilder;
+
+struct TableTest : ::testing::Test {
+  FlowTable flows{1000};
+  ConnectionTable table{flows, nullptr, ConnectionTableLimits{3, 16}};
+
+  const FlowStats& flow(Direction dir, const std::string& peer, uint16_t port) {
+    FlowKey k;
+    k.direction = dir;
+    k.peer = test::ip(peer);
+    k.port = port;
+    const FlowStats* found = nullptr;
+    flows.for_each([&](const Flow& f) {
+      if (f.key == k) found = &f.stats;
+    });
+    EXPECT_NE(found, nullptr);
+    static FlowStats empty;
+    return found ? *found : empty;
+  }
+};
+
+TEST_F(TableTest, connect_counts_ok_and_observes_latency) {
+  table.apply(EventBuilder(EventType::connect, 1).latency(2'000'000));
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.connects[int(ConnectResult::ok)], 1u);
+  EXPECT_EQ(f.connect_latency.count, 1u);
+  EXPECT_EQ(f.active, 1);
+  EXPECT_EQ(table.size(), 1u);
+}
+
+TEST_F(TableTest, inbound_flow_uses_the_local_port_never_the_ephemeral_one) {
+  table.apply(EventBuilder(EventType::accept, 1, Direction::inbound).ports(8443, 51515));
+  const FlowStats& f = flow(Direction::inbound, "10.0.0.2", 8443);
+  EXPECT_EQ(f.connects[int(ConnectResult::ok)], 1u);
+  EXPECT_EQ(f.connect_latency.count, 0u);  // the histogram is outbound SYN -> ESTABLISHED only
+}
+
+TEST_F(TableTest, counters_grow_as_events_arrive_not_at_close) {
+  table.apply(EventBuilder(EventType::connect, 1));
+  table.apply(EventBuilder(EventType::rtt, 1).stats(0, 10, 1000, 50));
+  table.apply(EventBuilder(EventType::retransmit, 1).segs(2).stats(2, 14, 1500, 50));
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.retransmits, 2u);
+  EXPECT_EQ(f.segments_sent, 14u);
+  EXPECT_EQ(f.bytes_sent, 1500u);
+  table.apply(EventBuilder(EventType::close, 1).stats(3, 20, 2000, 60));
+  EXPECT_EQ(f.retransmits, 3u);
+  EXPECT_EQ(f.segments_sent, 20u);
+  EXPECT_EQ(f.bytes_sent, 2000u);
+  EXPECT_EQ(f.bytes_received, 60u);
+  EXPECT_EQ(f.active, 0);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST_F(TableTest, flow_counters_never_go_backwards_across_close_and_new_connections) {
+  uint64_t last_segments = 0;
+  for (uint64_t cookie = 1; cookie <= 5; ++cookie) {
+    table.apply(EventBuilder(EventType::connect, cookie));
+    for (uint32_t segs = 5; segs <= 15; segs += 5) {
+      table.apply(EventBuilder(EventType::rtt, cookie).stats(0, segs));
+      const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+      EXPECT_GE(f.segments_sent, last_segments);
+      last_segments = f.segments_sent;
+    }
+    table.apply(EventBuilder(EventType::close, cookie).stats(0, 16));
+    EXPECT_GE(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, last_segments);
+  }
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, 5u * 16);
+}
+
+TEST_F(TableTest, reordered_older_event_does_not_subtract) {
+  table.apply(EventBuilder(EventType::connect, 1));
+  table.apply(EventBuilder(EventType::rtt, 1).stats(4, 40, 4000));
+  table.apply(EventBuilder(EventType::retransmit, 1).segs(1).stats(3, 30, 3000));  // older, late
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.retransmits, 4u);
+  EXPECT_EQ(f.segments_sent, 40u);
+  EXPECT_EQ(f.bytes_sent, 4000u);
+}
+
+TEST_F(TableTest, connection_first_seen_mid_life_counts_only_growth) {
+  // Existed before netwatch: its first event carries history that is not ours to count.
+  table.apply(EventBuilder(EventType::rtt, 9, Direction::unknown).ports(45000, 443).stats(7, 1000, 1 << 20));
+  table.apply(EventBuilder(EventType::rtt, 9, Direction::unknown).ports(45000, 443).stats(8, 1010, (1 << 20) + 10));
+  const FlowStats& f = flow(Direction::unknown, "10.0.0.2", 443);  // the non-ephemeral end is the service
+  EXPECT_EQ(f.retransmits, 1u);
+  EXPECT_EQ(f.segments_sent, 10u);
+  EXPECT_EQ(f.bytes_sent, 10u);
+}
+
+TEST_F(TableTest, first_sight_retransmit_counts_its_own_segments) {
+  table.apply(EventBuilder(EventType::retransmit, 4).segs(2).stats(9, 500));
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).retransmits, 2u);
+}
+
+TEST_F(TableTest, retransmitted_syn_starts_the_connection_from_zero) {
+  table.apply(EventBuilder(EventType::retransmit, 4).state(kTcpSynSent).segs(1).stats(1, 2));
+  table.apply(EventBuilder(EventType::connect, 4).latency(1'000'000'000));
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.retransmits, 1u);
+  EXPECT_EQ(f.segments_sent, 2u);
+  EXPECT_EQ(f.connects[int(ConnectResult::ok)], 1u);
+  EXPECT_EQ(f.active, 1);
+}
+
+TEST_F(TableTest, failed_connects_count_by_reason) {
+  table.apply(EventBuilder(EventType::connect_failed, 1).error(ECONNREFUSED));
+  table.apply(EventBuilder(EventType::connect_failed, 2).error(ETIMEDOUT));
+  table.apply(EventBuilder(EventType::connect_failed, 3).error(ECONNRESET));
+  table.apply(EventBuilder(EventType::connect_failed, 4).error(EHOSTUNREACH));
+  table.apply(EventBuilder(EventType::connect_failed, 5).error(ECONNREFUSED));
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.connects[int(ConnectResult::refused)], 2u);
+  EXPECT_EQ(f.connects[int(ConnectResult::timeout)], 1u);
+  EXPECT_EQ(f.connects[int(ConnectResult::reset)], 1u);
+  EXPECT_EQ(f.connects[int(ConnectResult::error)], 1u);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST_F(TableTest, failed_connect_after_syn_retransmits_releases_the_connection) {
+  table.apply(EventBuilder(EventType::retransmit, 4).state(kTcpSynSent).segs(1).stats(1, 2));
+  table.apply(EventBuilder(EventType::connect_failed, 4).error(ETIMEDOUT));
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.active, 0);
+  EXPECT_EQ(f.retransmits, 1u);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST_F(TableTest, full_table_evicts_the_least_recently_active) {
+  for (uint64_t cookie = 1; cookie <= 3; ++cookie) table.apply(EventBuilder(EventType::connect, cookie));
+  table.apply(EventBuilder(EventType::rtt, 1).stats(0, 5));  // 1 is now the most recent; 2 the least
+  table.apply(EventBuilder(EventType::connect, 4));
+  EXPECT_EQ(table.size(), 3u);
+  EXPECT_EQ(table.evicted_full(), 1u);
+  bool has2 = false;
+  table.for_each([&](const Connection& c) { has2 |= c.cookie == 2; });
+  EXPECT_FALSE(has2);
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).active, 3);
+}
+
+TEST_F(TableTest, evicted_connection_returns_without_double_counting) {
+  table.apply(EventBuilder(EventType::connect, 1).at(1'000'000'000));
+  table.apply(EventBuilder(EventType::rtt, 1).at(2'000'000'000).stats(0, 100));
+  EXPECT_EQ(table.expire_idle(400'000'000'000, 300'000'000'000), 1u);
+  EXPECT_EQ(table.evicted_idle(), 1u);
+  table.apply(EventBuilder(EventType::rtt, 1).at(401'000'000'000).stats(0, 130));
+  table.apply(EventBuilder(EventType::rtt, 1).at(402'000'000'000).stats(0, 150));
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, 120u);  // 100, then only growth after 130
+}
+
+TEST_F(TableTest, late_events_of_a_closed_connection_are_ignored) {
+  table.apply(EventBuilder(EventType::connect, 1));
+  table.apply(EventBuilder(EventType::close, 1).stats(0, 10));
+  table.apply(EventBuilder(EventType::rtt, 1).stats(0, 9));
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).active, 0);
+}
+
+TEST_F(TableTest, synack_retransmit_without_socket_counts_in_the_inbound_flow) {
+  table.apply(EventBuilder(EventType::retransmit, 0, Direction::inbound).state(3).segs(1).ports(443, 50000));
+  EXPECT_EQ(flow(Direction::inbound, "10.0.0.2", 443).retransmits, 1u);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST_F(TableTest, workload_comes_from_the_cgroup) {
+  FlowTable f2{100};
+  ConnectionTable t2{f2, [](uint64_t cgroup) { return cgroup == 77 ? 5u : 0u; }};
+  t2.apply(EventBuilder(EventType::connect, 1).cgroup(77));
+  t2.apply(EventBuilder(EventType::connect, 2).cgroup(1));
+  EXPECT_EQ(f2.size(), 2u);
+  t2.for_each([](const Connection& c) { EXPECT_EQ(c.workload, c.cookie == 1 ? 5u : 0u); });
+}
+
+}  // namespace
+}  // namespace netwatch

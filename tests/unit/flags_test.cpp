@@ -1,0 +1,97 @@
+// Parsing what users type: durations, listen addresses, JSON config files.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "agent/http_server.h"
+#include "agent/log.h"
+
+#include <fstream>
+#include "cli/json_config.h"
+#include "cli/probe_flags.h"
+
+namespace netwatch {
+namespace {
+
+TEST(Duration, parses_units) {
+  EXPECT_EQ(cli::parse_duration_ns("250ms"), 250'000'000u);
+  EXPECT_EQ(cli::parse_duration_ns("1s"), 1'000'000'000u);
+  EXPECT_EQ(cli::parse_duration_ns("2m"), 120'000'000'000u);
+  EXPECT_EQ(cli::parse_duration_ns("500us"), 500'000u);
+  EXPECT_FALSE(cli::parse_duration_ns("1"));
+  EXPECT_FALSE(cli::parse_duration_ns("s"));
+  EXPECT_FALSE(cli::parse_duration_ns("-1s"));
+  EXPECT_FALSE(cli::parse_duration_ns("1.5s"));
+  EXPECT_FALSE(cli::parse_duration_ns("99999999999999s"));
+}
+
+TEST(ListenAddress, accepts_ipv4_and_bracketed_ipv6) {
+  auto a = parse_listen_address("127.0.0.1:9464");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 9464);
+  auto b = parse_listen_address("[::1]:0");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, 0);
+}
+
+TEST(ListenAddress, rejects_malformed) {
+  for (const char* bad : {"9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:9464", "[::1]", "host:80",
+                          "1.2.3.4:9x", "[::1]:123456", ":9464", "[1.2.3.4]:80"})
+    EXPECT_FALSE(parse_listen_address(bad)) << bad;
+}
+
+TEST(ProbeFlags, bad_values_are_usage_errors) {
+  cli::ProbeFlags f;
+  f.rtt_interval = "0ms";
+  EXPECT_THROW(f.probe_options(), FatalError);
+  f = {};
+  f.ring_size_kib = 3000;
+  EXPECT_THROW(f.probe_options(), FatalError);
+  f = {};
+  f.drain_interval = "1h";
+  EXPECT_THROW(f.reader_options(), FatalError);
+  f = {};
+  EXPECT_EQ(f.probe_options().ring_bytes, 4u << 20);
+}
+
+TEST(JsonConfig, becomes_flag_values_and_the_command_line_wins) {
+  CLI::App app;
+  app.config_formatter(std::make_shared<cli::JsonConfig>());
+  app.set_config("--config");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  std::string listen = "default";
+  size_t flows = 0;
+  std::vector<std::string> types;
+  app.add_option("--listen", listen);
+  app.add_option("--max-flows", flows);
+  app.add_option("--type", types);
+  std::string path = ::testing::TempDir() + "/nw-config.json";
+  std::ofstream(path) << R"({"listen": "0.0.0.0:1", "max-flows": 77, "type": ["rtt", "close"]})";
+  app.parse(std::vector<std::string>{"[::1]:2", "--listen", path, "--config"});  // reversed argv
+  EXPECT_EQ(listen, "[::1]:2");
+  EXPECT_EQ(flows, 77u);
+  EXPECT_EQ(types, (std::vector<std::string>{"rtt", "close"}));
+}
+
+TEST(JsonConfig, unknown_keys_and_bad_json_are_errors) {
+  auto parse = [](const std::string& content) {
+    CLI::App app;
+    app.config_formatter(std::make_shared<cli::JsonConfig>());
+    app.set_config("--config");
+    app.allow_config_extras(CLI::config_extras_mode::error);
+    std::string listen;
+    app.add_option("--listen", listen);
+    std::string path = ::testing::TempDir() + "/nw-config-bad.json";
+    std::ofstream(path) << content;
+    app.parse(std::vector<std::string>{path, "--config"});
+  };
+  EXPECT_THROW(parse(R"({"lisen": "x"})"), CLI::ParseError);
+  EXPECT_THROW(parse(R"({"listen": )"), CLI::ParseError);
+  EXPECT_THROW(parse(R"([1, 2])"), CLI::ParseError);
+  EXPECT_NO_THROW(parse(R"({"listen": "127.0.0.1:1"})"));
+}
+
+}  // namespace
+}  // namespace netwatch
