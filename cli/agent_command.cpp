@@ -110,9 +110,11 @@ int run_agent(const AgentFlags& flags) {
 Command add_agent_command(CLI::App& parent) {
   auto flags = std::make_shared<AgentFlags>();
   CLI::App* app = parent.add_subcommand("agent", "Run the daemon: aggregate and serve metrics (needs root)");
-  app->config_formatter(std::make_shared<JsonConfig>());
-  app->set_config("--config", "", "JSON file of flag names to values; command-line flags win");
-  app->allow_config_extras(CLI::config_extras_mode::error);
+  // CLI11 reads config files only for the top-level app: --config lives there, keyed to "agent".
+  parent.config_formatter(std::make_shared<JsonConfig>("agent"));
+  parent.set_config("--config", "", "agent: JSON file of flag names to values; command-line flags win");
+  parent.allow_config_extras(CLI::config_extras_mode::error);
+  app->fallthrough();
   app->add_option("--listen", flags->listen, "HTTP address, HOST:PORT or [IPv6]:PORT")->capture_default_str();
   app->add_option("--max-connections", flags->max_connections, "Connection table capacity (least recently active evicted)")
       ->capture_default_str();

@@ -36,6 +36,7 @@ std::vector<CLI::ConfigItem> JsonConfig::from_config(std::istream& input) const 
   std::vector<CLI::ConfigItem> items;
   for (const auto& [key, value] : j.items()) {
     CLI::ConfigItem item;
+    if (!subcommand_.empty()) item.parents = {subcommand_};
     item.name = key;
     if (value.is_array()) {
       for (const auto& v : value) item.inputs.push_back(scalar(v, key));

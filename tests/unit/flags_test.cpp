@@ -56,20 +56,29 @@ TEST(ProbeFlags, bad_values_are_usage_errors) {
   EXPECT_EQ(f.probe_options().ring_bytes, 4u << 20);
 }
 
-TEST(JsonConfig, becomes_flag_values_and_the_command_line_wins) {
+// The shape main() uses: --config on the top-level app, the keys belong to the subcommand.
+struct ConfiguredApp {
   CLI::App app;
-  app.config_formatter(std::make_shared<cli::JsonConfig>());
-  app.set_config("--config");
-  app.allow_config_extras(CLI::config_extras_mode::error);
+  CLI::App* sub = app.add_subcommand("agent");
+  ConfiguredApp() {
+    app.config_formatter(std::make_shared<cli::JsonConfig>("agent"));
+    app.set_config("--config");
+    app.allow_config_extras(CLI::config_extras_mode::error);
+    sub->fallthrough();
+  }
+};
+
+TEST(JsonConfig, becomes_flag_values_and_the_command_line_wins) {
+  ConfiguredApp c;
   std::string listen = "default";
   size_t flows = 0;
   std::vector<std::string> types;
-  app.add_option("--listen", listen);
-  app.add_option("--max-flows", flows);
-  app.add_option("--type", types);
+  c.sub->add_option("--listen", listen);
+  c.sub->add_option("--max-flows", flows);
+  c.sub->add_option("--type", types);
   std::string path = ::testing::TempDir() + "/nw-config.json";
   std::ofstream(path) << R"({"listen": "0.0.0.0:1", "max-flows": 77, "type": ["rtt", "close"]})";
-  app.parse(std::vector<std::string>{"[::1]:2", "--listen", path, "--config"});  // reversed argv
+  c.app.parse(std::vector<std::string>{"[::1]:2", "--listen", path, "--config", "agent"});  // reversed argv
   EXPECT_EQ(listen, "[::1]:2");
   EXPECT_EQ(flows, 77u);
   EXPECT_EQ(types, (std::vector<std::string>{"rtt", "close"}));
@@ -77,15 +86,12 @@ TEST(JsonConfig, becomes_flag_values_and_the_command_line_wins) {
 
 TEST(JsonConfig, unknown_keys_and_bad_json_are_errors) {
   auto parse = [](const std::string& content) {
-    CLI::App app;
-    app.config_formatter(std::make_shared<cli::JsonConfig>());
-    app.set_config("--config");
-    app.allow_config_extras(CLI::config_extras_mode::error);
+    ConfiguredApp c;
     std::string listen;
-    app.add_option("--listen", listen);
+    c.sub->add_option("--listen", listen);
     std::string path = ::testing::TempDir() + "/nw-config-bad.json";
     std::ofstream(path) << content;
-    app.parse(std::vector<std::string>{path, "--config"});
+    c.app.parse(std::vector<std::string>{path, "--config", "agent"});
   };
   EXPECT_THROW(parse(R"({"lisen": "x"})"), CLI::ParseError);
   EXPECT_THROW(parse(R"({"listen": )"), CLI::ParseError);
