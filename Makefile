@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
-.PHONY: all deps build test test-unit run trace doctor vmlinux clean
+.PHONY: all deps build test test-unit run trace doctor vmlinux clean bench bench-deps bench-probes bench-smoke
 
 all: build
 
@@ -36,6 +36,28 @@ trace: build
 
 doctor: build
 	$(SUDO) $(BUILD)/netwatch doctor
+
+# Benchmarks (BENCHMARKS.md). Each benchmark is its own target and `bench` runs them all; they need
+# root and print tables, they do not assert: see BENCHMARKS.md for the targets.
+BENCH_PROBES_ARGS ?=
+BENCH_PROBE_COST = $(BUILD)/bench/netwatch_probe_cost
+
+bench: bench-probes
+
+bench-deps: deps
+	@$(SUDO) bash scripts/install-bench-deps.sh
+
+# Probe cost in ns/hit (bpf_stats) against an empty program and bpftrace, in one loopback run.
+bench-probes: bench-deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target netwatch_probe_cost
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) $(BENCH_PROBE_COST) $(BENCH_PROBES_ARGS)
+
+# A 2-second run of every benchmark: checks that they still work, measures nothing worth keeping.
+bench-smoke: bench-deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target netwatch_probe_cost
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) $(BENCH_PROBE_COST) --smoke
 
 # Regenerates the checked-in vmlinux.h from the running kernel's BTF.
 vmlinux:

@@ -1,0 +1,159 @@
+#include "bench/loopback_load.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "agent/log.h"
+
+namespace netwatch::bench {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string sys_error(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+}  // namespace
+
+IperfPair::IperfPair(const IperfFlow& flow, const std::atomic<bool>& stop) : flow_(flow) {
+  if (is_listening(flow.port))
+    throw FatalError("127.0.0.1:" + std::to_string(flow.port) + " is already in use; pick another --port");
+  server_ = ChildProcess::spawn({"iperf3", "--server", "--bind", "127.0.0.1", "--port", std::to_string(flow.port)});
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!is_listening(flow.port)) {
+    if (server_->exit_code() || stop || std::chrono::steady_clock::now() > deadline)
+      throw FatalError("iperf3 server on port " + std::to_string(flow.port) + " did not start: " + server_->output());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void IperfPair::start_client() {
+  std::vector<std::string> argv = {"iperf3",
+                                   "--client",
+                                   "127.0.0.1",
+                                   "--port",
+                                   std::to_string(flow_.port),
+                                   "--time",
+                                   std::to_string(flow_.duration.count()),
+                                   "--json"};
+  if (flow_.bitrate) argv.insert(argv.end(), {"--bitrate", std::to_string(*flow_.bitrate)});
+  if (flow_.segment_bytes) {
+    std::string bytes = std::to_string(*flow_.segment_bytes);
+    argv.insert(argv.end(), {"--set-mss", bytes, "--length", bytes, "--no-delay"});
+  }
+  client_ = ChildProcess::spawn(argv);
+}
+
+void IperfPair::wait(const std::atomic<bool>& stop) {
+  auto code = client_->wait(flow_.duration + std::chrono::seconds(15), stop);
+  if (stop) throw FatalError("interrupted", 130);
+  std::string out = client_->output();
+  if (!code) throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " did not finish");
+  nlohmann::json report = nlohmann::json::parse(out, nullptr, false);
+  if (*code != 0 || report.is_discarded() || report.contains("error"))
+    throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " + std::to_string(*code) +
+                     "): " + (report.contains("error") ? report["error"].dump() : out));
+  received_bps_ = report["end"]["sum_received"].value("bits_per_second", 0.0);
+}
+
+InputLoss::InputLoss(uint16_t port, uint32_t one_in) {
+  remove_leftover();
+  run_command({"nft", "add", "table", "inet", kTable});
+  try {
+    run_command({"nft", "add", "chain", "inet", kTable, "input", "{ type filter hook input priority 0 ; }"});
+    run_command({"nft", "add", "rule", "inet", kTable, "input", "tcp", "dport", std::to_string(port), "numgen",
+                 "random", "mod", std::to_string(one_in), "==", "0", "counter", "drop"});
+  } catch (...) {
+    remove_leftover();
+    throw;
+  }
+}
+
+InputLoss::~InputLoss() {
+  try {
+    run_command({"nft", "delete", "table", "inet", kTable});
+  } catch (const std::exception& e) {
+    log_error(std::string("could not delete the nftables table: ") + e.what() + "; run: nft delete table inet " +
+              kTable);
+  }
+}
+
+uint64_t InputLoss::dropped() const {
+  std::string listing = run_command({"nft", "list", "table", "inet", kTable});
+  std::smatch m;
+  static const std::regex counter("counter packets ([0-9]+)");
+  return std::regex_search(listing, m, counter) ? std::stoull(m[1]) : 0;
+}
+
+void InputLoss::remove_leftover() {
+  try {
+    run_command({"nft", "list", "table", "inet", kTable});
+  } catch (const FatalError&) {
+    return;  // no such table: the usual case
+  }
+  log_warn(std::string("deleting nftables table inet ") + kTable + " left by an earlier run");
+  run_command({"nft", "delete", "table", "inet", kTable});
+}
+
+uint32_t connect_burst(uint32_t count, const std::atomic<bool>& stop) {
+  Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (listener.get() < 0) throw FatalError(sys_error("socket"));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listener.get(), 128) != 0 ||
+      getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw FatalError(sys_error("listening on 127.0.0.1"));
+
+  uint32_t done = 0;
+  for (; done < count && !stop; ++done) {
+    Fd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (client.get() < 0) throw FatalError(sys_error("socket"));
+    if (connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+      throw FatalError(sys_error("connect to 127.0.0.1:" + std::to_string(ntohs(addr.sin_port))));
+    Fd server(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (server.get() < 0) throw FatalError(sys_error("accept"));
+  }
+  return done;
+}
+
+bool is_listening(uint16_t port) {
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  std::getline(f, line);  // header
+  while (std::getline(f, line)) {
+    // "  0: 0100007F:13C5 00000000:0000 0A ...": local address:port, remote, state (0A = LISTEN)
+    std::istringstream in(line);
+    std::string slot, local, remote, state;
+    if (!(in >> slot >> local >> remote >> state) || state != "0A") continue;
+    auto colon = local.find(':');
+    if (colon != std::string::npos && std::stoul(local.substr(colon + 1), nullptr, 16) == port) return true;
+  }
+  return false;
+}
+
+}  // namespace netwatch::bench
