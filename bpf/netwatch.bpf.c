@@ -91,9 +91,24 @@ static __always_inline __u64 sock_id(struct sock *sk, bool btf)
 	return cookie ? cookie : (__u64)sk;
 }
 
-static __always_inline __u32 total_retrans(struct sock *sk)
+/*
+ * Field reads. tp_btf programs get BTF pointers and load fields directly; classic
+ * tracepoint programs get plain addresses and must go through bpf_probe_read_kernel().
+ * `btf` is a compile-time constant in every inlined instance, so one arm survives.
+ */
+#define KREAD(btf, p, ...) ((btf) ? (p)->__VA_ARGS__ : BPF_CORE_READ(p, __VA_ARGS__))
+
+/* NULL only for a socket that is not a full TCP socket: never on these tracepoints. */
+static __always_inline struct tcp_sock *tcp_of(struct sock *sk, bool btf)
 {
-	return BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+	return btf ? bpf_skc_to_tcp_sock(sk) : (struct tcp_sock *)sk;
+}
+
+static __always_inline __u32 total_retrans(struct sock *sk, bool btf)
+{
+	struct tcp_sock *tp = tcp_of(sk, btf);
+
+	return tp ? KREAD(btf, tp, total_retrans) : 0;
 }
 
 /*
@@ -127,7 +142,7 @@ static __always_inline struct sock_state *state_get(struct sock *sk, bool btf, b
 		return 0;
 	}
 	st->id = sock_id(sk, btf);
-	st->retrans_seen = total_retrans(sk);
+	st->retrans_seen = total_retrans(sk, btf);
 	*fresh = true;
 	return st;
 }
@@ -142,52 +157,61 @@ static __always_inline void state_delete(struct sock *sk, bool btf)
 		bpf_map_delete_elem(&sock_table, &key);
 }
 
-static __always_inline __u64 sk_cgroup_id(struct sock *sk)
+static __always_inline __u64 sk_cgroup_id(struct sock *sk, bool btf)
 {
+	struct cgroup *cg;
+
 	/* sock_cgroup_data holds a struct cgroup * since v5.15 (8520e224f547);
 	 * older layouts pack it with classid and report 0 here. */
 	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
 		return 0;
-	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	cg = KREAD(btf, sk, sk_cgrp_data.cgroup);
+	if (!cg)
+		return 0;
+	return btf ? cg->kn->id : BPF_CORE_READ(cg, kn, id);
 }
 
-static __always_inline void read_stats(struct sock *sk, struct nw_tcp_stats *s)
+static __always_inline void read_stats(struct tcp_sock *tp, struct nw_tcp_stats *s, bool btf)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
-
 	/* Same shifts as tcp_get_info(). */
-	s->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
-	s->rttvar_us = BPF_CORE_READ(tp, mdev_us) >> 2;
-	s->snd_cwnd = BPF_CORE_READ(tp, snd_cwnd);
-	s->total_retrans = BPF_CORE_READ(tp, total_retrans);
-	s->segs_out = BPF_CORE_READ(tp, segs_out);
-	s->segs_in = BPF_CORE_READ(tp, segs_in);
-	s->bytes_sent = BPF_CORE_READ(tp, bytes_sent);
-	s->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-	s->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	s->srtt_us = KREAD(btf, tp, srtt_us) >> 3;
+	s->rttvar_us = KREAD(btf, tp, mdev_us) >> 2;
+	s->snd_cwnd = KREAD(btf, tp, snd_cwnd);
+	s->total_retrans = KREAD(btf, tp, total_retrans);
+	s->segs_out = KREAD(btf, tp, segs_out);
+	s->segs_in = KREAD(btf, tp, segs_in);
+	s->bytes_sent = KREAD(btf, tp, bytes_sent);
+	s->bytes_acked = KREAD(btf, tp, bytes_acked);
+	s->bytes_received = KREAD(btf, tp, bytes_received);
 }
 
 /* Addresses, ports and owner of a full socket. */
-static __always_inline void fill_header(struct nw_event *ev, struct sock *sk,
-					struct sock_state *st, __u8 type, __u64 now)
+static __always_inline void fill_header(struct nw_event *ev, struct sock *sk, struct tcp_sock *tp,
+					struct sock_state *st, __u8 type, __u64 now, bool btf)
 {
+	struct net *net;
+
 	ev->ts_ns = now;
 	ev->type = type;
-	ev->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	ev->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	ev->family = KREAD(btf, sk, __sk_common.skc_family);
+	ev->state = KREAD(btf, sk, __sk_common.skc_state);
 	/* inet_sport, not skc_num: at TCP_CLOSE inet_put_port() has already
 	 * zeroed inet_num when inet_sk_state_store() fires the tracepoint. */
-	ev->sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
-	ev->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	ev->sport = bpf_ntohs(KREAD(btf, tp, inet_conn.icsk_inet.inet_sport));
+	ev->dport = bpf_ntohs(KREAD(btf, sk, __sk_common.skc_dport));
 	if (ev->family == AF_INET) {
-		bpf_core_read(ev->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(ev->daddr, 4, &sk->__sk_common.skc_daddr);
+		*(__u32 *)ev->saddr = KREAD(btf, sk, __sk_common.skc_rcv_saddr);
+		*(__u32 *)ev->daddr = KREAD(btf, sk, __sk_common.skc_daddr);
+	} else if (btf) {
+		__builtin_memcpy(ev->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(ev->daddr, &sk->__sk_common.skc_v6_daddr, 16);
 	} else {
 		bpf_core_read(ev->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(ev->daddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
-	ev->cgroup_id = sk_cgroup_id(sk);
-	ev->netns_ino = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	ev->cgroup_id = sk_cgroup_id(sk, btf);
+	net = KREAD(btf, sk, __sk_common.skc_net.net);
+	ev->netns_ino = net ? KREAD(btf, net, ns.inum) : 0;
 	ev->cookie = st->id;
 	ev->pid = st->pid;
 	__builtin_memcpy(ev->comm, st->comm, sizeof(ev->comm));
@@ -222,8 +246,21 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 {
 	struct nw_event ev = {};
 	struct sock_state *st;
-	__u64 now = bpf_ktime_get_ns();
+	struct tcp_sock *tp;
+	__u64 now;
 	bool fresh;
+
+	/* FIN_WAIT1, CLOSE_WAIT, ...: leave before any helper call. */
+	if (newstate != TCP_SYN_SENT && newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return 0;
+	if (newstate == TCP_ESTABLISHED && oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV)
+		return 0;
+	if (newstate == TCP_CLOSE && (oldstate == TCP_LISTEN || oldstate == TCP_CLOSE))
+		return 0;
+	tp = tcp_of(sk, btf);
+	if (!tp)
+		return 0;
+	now = bpf_ktime_get_ns();
 
 	if (newstate == TCP_SYN_SENT) {
 		/* connect(): the only transition that runs in the caller's context. */
@@ -236,7 +273,7 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		bpf_get_current_comm(st->comm, sizeof(st->comm));
 		/* A reused sock address may find a stale fallback entry. */
 		st->id = sock_id(sk, btf);
-		st->retrans_seen = total_retrans(sk);
+		st->retrans_seen = KREAD(btf, tp, total_retrans);
 		return 0;
 	}
 
@@ -245,44 +282,37 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 			st = state_get(sk, btf, false, &fresh);
 			if (!st || !st->start_ns)
 				return 0; /* connect started before netwatch */
-			fill_header(&ev, sk, st, NW_EV_CONNECT, now);
-			ev.state = newstate; /* sk_state changes right after the tracepoint */
+			fill_header(&ev, sk, tp, st, NW_EV_CONNECT, now, btf);
 			ev.latency_ns = now - st->start_ns;
-		} else if (oldstate == TCP_SYN_RECV) {
+		} else {
 			st = state_get(sk, btf, true, &fresh);
 			if (!st)
 				return 0;
 			st->start_ns = now;
 			st->direction = NW_DIR_INBOUND;
 			/* SYN-ACK retransmits were reported on the request sock. */
-			st->retrans_seen = total_retrans(sk);
-			fill_header(&ev, sk, st, NW_EV_ACCEPT, now);
-			ev.state = newstate;
-		} else {
-			return 0;
+			st->retrans_seen = KREAD(btf, tp, total_retrans);
+			fill_header(&ev, sk, tp, st, NW_EV_ACCEPT, now, btf);
 		}
+		ev.state = newstate; /* sk_state changes right after the tracepoint */
 		emit(ctx, &ev);
 		return 0;
 	}
-
-	if (newstate != TCP_CLOSE || oldstate == TCP_LISTEN || oldstate == TCP_CLOSE)
-		return 0;
 
 	st = state_get(sk, btf, false, &fresh);
 	if (!st)
 		return 0;
 	if (oldstate == TCP_SYN_SENT) {
-		fill_header(&ev, sk, st, NW_EV_CONNECT_FAILED, now);
-		ev.state = newstate;
+		fill_header(&ev, sk, tp, st, NW_EV_CONNECT_FAILED, now, btf);
 		/* tcp_done_with_error() sets sk_err before tcp_done() closes. */
-		ev.error = BPF_CORE_READ(sk, sk_err);
+		ev.error = KREAD(btf, sk, sk_err);
 		ev.latency_ns = st->start_ns ? now - st->start_ns : 0;
 	} else {
-		fill_header(&ev, sk, st, NW_EV_CLOSE, now);
-		ev.state = newstate;
+		fill_header(&ev, sk, tp, st, NW_EV_CLOSE, now, btf);
 		ev.duration_ns = st->start_ns ? now - st->start_ns : 0;
-		read_stats(sk, &ev.stats);
+		read_stats(tp, &ev.stats, btf);
 	}
+	ev.state = newstate;
 	emit(ctx, &ev);
 	state_delete(sk, btf);
 	return 0;
@@ -296,13 +326,16 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 {
 	struct nw_event ev = {};
 	struct sock_state *st;
+	struct tcp_sock *tp = tcp_of(sk, btf);
 	bool fresh;
 	__u32 total;
 
+	if (!tp)
+		return 0;
 	st = state_get(sk, btf, true, &fresh);
 	if (!st)
 		return 0;
-	total = total_retrans(sk);
+	total = KREAD(btf, tp, total_retrans);
 	if (fresh) {
 		/* First sight: only this skb's segments are known to be new. */
 		struct tcp_skb_cb *cb = (struct tcp_skb_cb *)BPF_CORE_READ(skb, cb);
@@ -312,10 +345,10 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 	}
 	if (total == st->retrans_seen)
 		return 0; /* the transmit failed and counted nothing */
-	fill_header(&ev, sk, st, NW_EV_RETRANSMIT, bpf_ktime_get_ns());
+	fill_header(&ev, sk, tp, st, NW_EV_RETRANSMIT, bpf_ktime_get_ns(), btf);
 	ev.segs = total - st->retrans_seen;
 	st->retrans_seen = total;
-	read_stats(sk, &ev.stats);
+	read_stats(tp, &ev.stats, btf);
 	emit(ctx, &ev);
 	return 0;
 }
@@ -345,26 +378,40 @@ static __always_inline int on_retransmit_synack(void *ctx, const struct request_
 	return 0;
 }
 
+static __always_inline int emit_rtt_sample(void *ctx, struct sock *sk, struct tcp_sock *tp,
+					   struct sock_state *st, bool btf)
+{
+	struct nw_event ev = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	st->last_rtt_ns = now;
+	fill_header(&ev, sk, tp, st, NW_EV_RTT, now, btf);
+	read_stats(tp, &ev.stats, btf);
+	emit(ctx, &ev);
+	return 0;
+}
+
 /* tcp:tcp_probe, every segment received on an established socket: the hot
  * path. Most hits only compare a timestamp in the socket's state. */
 static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
 {
-	struct nw_event ev = {};
 	struct sock_state *st;
-	__u64 now;
+	struct tcp_sock *tp = tcp_of(sk, btf);
 	bool fresh;
+	__s64 since;
 
+	if (!tp)
+		return 0;
 	st = state_get(sk, btf, true, &fresh);
 	if (!st)
 		return 0;
-	now = bpf_ktime_get_ns();
-	if (now - st->last_rtt_ns < rtt_interval_ns)
+	/* tcp_mstamp is CLOCK_MONOTONIC in us, refreshed right after this tracepoint
+	 * (tcp_rcv_established()): one segment stale, but no clock read per hit.
+	 * Signed: a stale stamp may predate the last sample. */
+	since = (__s64)(KREAD(btf, tp, tcp_mstamp) * 1000 - st->last_rtt_ns);
+	if (since < (__s64)rtt_interval_ns)
 		return 0;
-	st->last_rtt_ns = now;
-	fill_header(&ev, sk, st, NW_EV_RTT, now);
-	read_stats(sk, &ev.stats);
-	emit(ctx, &ev);
-	return 0;
+	return emit_rtt_sample(ctx, sk, tp, st, btf);
 }
 
 /* ---- tp_btf variant ---- */
