@@ -24,7 +24,9 @@ bool is_lower_hex(std::string_view s) {
   return true;
 }
 
-bool is_container_id(std::string_view s) { return s.size() == kContainerIdLen && is_lower_hex(s); }
+bool is_container_id(std::string_view s) {
+  return s.size() == kContainerIdLen && is_lower_hex(s);
+}
 
 // A pod UID as a cgroup or directory name carries it: a UUID with '-' (cgroupfs, log directories)
 // or '_' (systemd slice names, where '-' means nesting), or the 32-hex hash of a static pod.
@@ -95,8 +97,8 @@ void parse_container_segment(std::string_view segment, CgroupPodRef& ref) {
 std::string unescape_mount_path(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
-        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
+        s[i + 3] >= '0' && s[i + 3] <= '7') {
       out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
       i += 3;
     } else {
@@ -121,11 +123,13 @@ std::string dirname_of(const std::string& path) {
 bool is_directory(DIR* dir, const dirent* e) {
   if (e->d_type == DT_DIR) return true;
   if (e->d_type != DT_UNKNOWN) return false;
-  struct stat st{};
+  struct stat st {};
   return fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
-bool is_dot(const char* name) { return name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)); }
+bool is_dot(const char* name) {
+  return name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
+}
 
 std::optional<std::string> read_link(const std::string& path) {
   char buf[4096];
@@ -238,8 +242,7 @@ std::optional<std::string> find_cgroup2_mount(const std::string& cgroup_root) {
 PodResolver::PodResolver(PodResolverOptions options) : options_(std::move(options)) {
   options_.cgroup2_dir = trim_trailing_slashes(options_.cgroup2_dir);
   options_.pod_log_dir = trim_trailing_slashes(options_.pod_log_dir);
-  if (options_.container_log_dir.empty())
-    options_.container_log_dir = dirname_of(options_.pod_log_dir) + "/containers";
+  if (options_.container_log_dir.empty()) options_.container_log_dir = dirname_of(options_.pod_log_dir) + "/containers";
   if (options_.cache_capacity == 0) options_.cache_capacity = 1;
 }
 
@@ -377,7 +380,7 @@ void PodResolver::walk_cgroups() {
   ++stats_.cgroup_walks;
   std::unordered_map<uint64_t, std::optional<CgroupPodRef>> index;
   bool truncated = false;
-  struct stat root{};
+  struct stat root {};
   if (stat(options_.cgroup2_dir.c_str(), &root) == 0) index.emplace(root.st_ino, std::nullopt);
   std::vector<std::string> pending{""};  // paths relative to the mount, "" for its root
   while (!pending.empty() && !truncated) {

@@ -37,17 +37,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/workload_registry.h"
+
 namespace netwatch {
 
-// Workload labels of a connection. All three are empty for host processes.
-struct PodLabels {
-  std::string namespace_;
-  std::string pod;
-  std::string container;  // empty when the pod is known but the container name is not
-
-  bool empty() const { return namespace_.empty() && pod.empty() && container.empty(); }
-  bool operator==(const PodLabels&) const = default;
-};
+// Workload labels of a connection (namespace, pod, container), all empty for host processes; the
+// container is empty also when the pod is known but its container name is not.
+using PodLabels = WorkloadLabels;
 
 enum class ContainerRuntime { unknown, containerd, crio, docker };
 std::string_view runtime_name(ContainerRuntime runtime);
@@ -96,13 +92,13 @@ std::optional<std::string> find_cgroup2_mount(const std::string& cgroup_root);
 struct PodResolverOptions {
   std::string cgroup2_dir = "/sys/fs/cgroup";  // the cgroup2 mount itself (see find_cgroup2_mount)
   std::string pod_log_dir = "/var/log/pods";
-  std::string container_log_dir;            // empty: "containers" beside pod_log_dir
-  size_t cache_capacity = 8192;             // cgroup id -> labels entries (LRU)
-  size_t max_cgroups = 65536;               // a walk indexes at most this many directories
-  size_t max_pods = 4096;                   // pod log directories indexed
-  size_t max_containers = 16384;            // container log links indexed
+  std::string container_log_dir;                // empty: "containers" beside pod_log_dir
+  size_t cache_capacity = 8192;                 // cgroup id -> labels entries (LRU)
+  size_t max_cgroups = 65536;                   // a walk indexes at most this many directories
+  size_t max_pods = 4096;                       // pod log directories indexed
+  size_t max_containers = 16384;                // container log links indexed
   uint64_t rescan_interval_ns = 1'000'000'000;  // each directory is read at most once per interval
-  std::function<uint64_t()> clock;          // monotonic ns; empty: CLOCK_MONOTONIC
+  std::function<uint64_t()> clock;              // monotonic ns; empty: CLOCK_MONOTONIC
 };
 
 // Counters the agent exports as self-metrics.
@@ -111,14 +107,14 @@ struct PodResolverStats {
   uint64_t cache_misses = 0;
   uint64_t cache_evictions = 0;
   uint64_t cache_entries = 0;
-  uint64_t cgroup_walks = 0;           // walks of the cgroup2 mount
-  uint64_t cgroup_walks_truncated = 0; // walks that stopped at max_cgroups
-  uint64_t cgroups_indexed = 0;        // directories the last walk indexed
+  uint64_t cgroup_walks = 0;            // walks of the cgroup2 mount
+  uint64_t cgroup_walks_truncated = 0;  // walks that stopped at max_cgroups
+  uint64_t cgroups_indexed = 0;         // directories the last walk indexed
   uint64_t pod_dir_scans = 0;
   uint64_t container_dir_scans = 0;
-  uint64_t unknown_cgroups = 0;        // ids no walk found (yet): labelled as host for now
-  uint64_t unnamed_pods = 0;           // pod cgroups with no pod log directory (yet)
-  uint64_t unnamed_containers = 0;     // container cgroups whose name no rule determined
+  uint64_t unknown_cgroups = 0;     // ids no walk found (yet): labelled as host for now
+  uint64_t unnamed_pods = 0;        // pod cgroups with no pod log directory (yet)
+  uint64_t unnamed_containers = 0;  // container cgroups whose name no rule determined
 };
 
 class PodResolver {

@@ -8,7 +8,7 @@ build_pkgs=(
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev
 )
-test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3)
+test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")
