@@ -150,6 +150,26 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
   out.push_back(std::move(runs));
   out.push_back(std::move(run_time));
 
+  if (h.pods) {
+    const PodResolverStats& p = *h.pods;
+    scalar("netwatch_pod_cache_hits_total", "Pod label lookups answered from the cache", MetricType::Counter,
+           double(p.cache_hits));
+    scalar("netwatch_pod_cache_misses_total", "Pod label lookups that had to resolve", MetricType::Counter,
+           double(p.cache_misses));
+    scalar("netwatch_pod_cache_evictions_total", "Pod label cache entries evicted (least recently used)",
+           MetricType::Counter, double(p.cache_evictions));
+    scalar("netwatch_pod_cache_entries", "Pod label cache entries", MetricType::Gauge, double(p.cache_entries));
+    scalar("netwatch_cgroup_walks_total", "Walks of the cgroup2 mount", MetricType::Counter, double(p.cgroup_walks));
+    scalar("netwatch_cgroup_walks_truncated_total", "cgroup2 walks that stopped at their directory cap",
+           MetricType::Counter, double(p.cgroup_walks_truncated));
+    scalar("netwatch_unresolved_cgroups_total", "cgroup ids no walk found: labelled as host", MetricType::Counter,
+           double(p.unknown_cgroups));
+    scalar("netwatch_unnamed_pods_total", "Pod cgroups with no pod log directory", MetricType::Counter,
+           double(p.unnamed_pods));
+    scalar("netwatch_unnamed_containers_total", "Container cgroups whose container name is unknown",
+           MetricType::Counter, double(p.unnamed_containers));
+  }
+
   auto build = family("netwatch_build_info", "netwatch version", MetricType::Gauge);
   build.metric.push_back(value({{"version", NETWATCH_VERSION}}, 1, MetricType::Gauge));
   out.push_back(std::move(build));

@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/connection_table.h"
 #include "agent/flow_table.h"
+#include "agent/pod_resolver.h"
 #include "agent/probe_set.h"
 #include "agent/workload_registry.h"
 
@@ -45,6 +47,7 @@ struct AgentHealth {
   uint64_t workload_overflows = 0;
   std::string variant, transport;
   std::vector<ProgramStats> programs;
+  std::optional<PodResolverStats> pods;  // when pod labels are on
 };
 
 struct Snapshot {

@@ -7,6 +7,7 @@
 #include "agent/event_reader.h"
 #include "agent/http_server.h"
 #include "agent/log.h"
+#include "agent/pod_resolver.h"
 #include "cli/command.h"
 #include "cli/json_config.h"
 #include "cli/probe_flags.h"
@@ -24,7 +25,30 @@ struct AgentFlags {
   std::string flow_idle = "10m";
   std::string publish_interval = "1s";
   std::string status_interval = "10s";
+  std::string cgroup_root = "/sys/fs/cgroup";
+  std::string pod_log_dir = "/var/log/pods";
+  std::string container_log_dir;  // empty: "containers" beside pod_log_dir
+  bool cgroup_root_given = false;
 };
+
+// Pod labels need the cgroup2 mount: off, with a warning, when the default root has none;
+// a user who named a root gets an error instead.
+std::unique_ptr<PodResolver> make_pod_resolver(const AgentFlags& flags) {
+  auto mount = find_cgroup2_mount(flags.cgroup_root);
+  if (!mount) {
+    std::string what = "no cgroup2 mount at or below " + flags.cgroup_root;
+    if (flags.cgroup_root_given)
+      throw FatalError(what + " (--cgroup-root): pod labels need cgroup v2; point it at the cgroup2 mount", kExitUsage);
+    log_warn(what + ": pod labels are off");
+    return nullptr;
+  }
+  PodResolverOptions options;
+  options.cgroup2_dir = *mount;
+  options.pod_log_dir = flags.pod_log_dir;
+  options.container_log_dir = flags.container_log_dir;
+  log_info("pod labels from " + *mount + " and " + flags.pod_log_dir);
+  return std::make_unique<PodResolver>(options);
+}
 
 uint64_t duration_flag(const std::string& flag, const std::string& value, uint64_t min_ns) {
   auto ns = parse_duration_ns(value);
@@ -35,8 +59,8 @@ uint64_t duration_flag(const std::string& flag, const std::string& value, uint64
   return *ns;
 }
 
-void publish(const Aggregator& aggregator, const ProbeSet& probes, const EventReader& reader, SnapshotStore& store,
-             const WallClock& clock) {
+void publish(const Aggregator& aggregator, const ProbeSet& probes, const EventReader& reader,
+             const PodResolver* pods, SnapshotStore& store, const WallClock& clock) {
   uint64_t now = monotonic_ns();
   std::shared_ptr<Snapshot> s = aggregator.snapshot(now, clock.to_unix_ns(now));
   AgentHealth& h = s->health;
@@ -46,6 +70,7 @@ void publish(const Aggregator& aggregator, const ProbeSet& probes, const EventRe
   h.variant = variant_name(probes.variant());
   h.transport = transport_name(probes.transport());
   h.programs = probes.program_stats();
+  if (pods) h.pods = pods->stats();
   store.publish(std::move(s));
 }
 
@@ -69,11 +94,13 @@ int run_agent(const AgentFlags& flags) {
   SnapshotStore store;
   HttpServer http(store, *listen);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
+  std::unique_ptr<PodResolver> pods = make_pod_resolver(flags);
   auto probes = ProbeSet::start(probe_options);
-  Aggregator aggregator(config);
+  Aggregator aggregator(config, pods ? WorkloadResolver([&pods](uint64_t cgroup) { return pods->resolve(cgroup); })
+                                     : WorkloadResolver{});
   EventReader reader(*probes, aggregator, reader_options);
   WallClock clock;
-  publish(aggregator, *probes, reader, store, clock);
+  publish(aggregator, *probes, reader, pods.get(), store, clock);
   http.start();
   std::string host = listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host;
   log_info("serving http://" + host + ":" + std::to_string(http.port()) + "/metrics and /api/v1/connections");
@@ -84,7 +111,7 @@ int run_agent(const AgentFlags& flags) {
     uint64_t now = monotonic_ns();
     if (now - last_publish >= publish_ns) {
       aggregator.expire(now);
-      publish(aggregator, *probes, reader, store, clock);
+      publish(aggregator, *probes, reader, pods.get(), store, clock);
       last_publish = now;
     }
     if (status_ns && now - last_status >= status_ns) {
@@ -129,6 +156,13 @@ Command add_agent_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--status-interval", flags->status_interval, "How often a status line is logged (0: never)")
       ->capture_default_str();
+  app->add_option("--cgroup-root", flags->cgroup_root, "Where to find the cgroup2 mount (pod labels)")
+      ->capture_default_str()
+      ->each([flags](const std::string&) { flags->cgroup_root_given = true; });
+  app->add_option("--pod-log-dir", flags->pod_log_dir, "The kubelet's pod log directory (namespace, pod names)")
+      ->capture_default_str();
+  app->add_option("--container-log-dir", flags->container_log_dir,
+                  "The kubelet's container log links (container names); default: containers/ beside --pod-log-dir");
   add_probe_flags(*app, flags->probe);
   return {app, [flags] { return run_agent(*flags); }};
 }
