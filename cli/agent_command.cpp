@@ -4,8 +4,10 @@
 #include <memory>
 
 #include "agent/aggregator.h"
+#include "agent/capabilities.h"
 #include "agent/event_reader.h"
 #include "agent/http_server.h"
+#include "agent/kernel_features.h"
 #include "agent/log.h"
 #include "agent/pod_resolver.h"
 #include "cli/command.h"
@@ -91,6 +93,8 @@ int run_agent(const AgentFlags& flags) {
   ProbeOptions probe_options = flags.probe.probe_options();
   ReaderOptions reader_options = flags.probe.reader_options();
 
+  require_load_privileges();  // before anything is bound, mounted or logged
+  require_btf();
   SnapshotStore store;
   HttpServer http(store, *listen);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
@@ -99,6 +103,7 @@ int run_agent(const AgentFlags& flags) {
   Aggregator aggregator(config, pods ? WorkloadResolver([&pods](uint64_t cgroup) { return pods->resolve(cgroup); })
                                      : WorkloadResolver{});
   EventReader reader(*probes, aggregator, reader_options);
+  drop_all_capabilities();  // everything from here on goes through descriptors already held
   WallClock clock;
   publish(aggregator, *probes, reader, pods.get(), store, clock);
   http.start();
