@@ -9,6 +9,11 @@
 
 #include "agent/log.h"
 
+extern "C" {
+#include <linux/types.h>
+#include "netwatch.h"
+}
+
 namespace netwatch {
 namespace {
 
@@ -28,7 +33,11 @@ bpf_perf_event_ret on_perf_record(void* ctx, int /*cpu*/, perf_event_header* hea
   // PERF_RECORD_LOST is not counted here: the program already counted the failed output.
   if (header->type == PERF_RECORD_SAMPLE) {
     auto* sample = reinterpret_cast<PerfRawSample*>(header);
-    static_cast<EventReader*>(ctx)->deliver(sample->data, sample->size);
+    // perf pads raw data so that size + 4 is a multiple of 8 (perf_prepare_sample()): a
+    // 160-byte event arrives with size 164. The padding is not part of the record.
+    size_t size = sample->size;
+    if (size >= NW_EVENT_SIZE && size < NW_EVENT_SIZE + 8) size = NW_EVENT_SIZE;
+    static_cast<EventReader*>(ctx)->deliver(sample->data, size);
   }
   return LIBBPF_PERF_EVENT_CONT;
 }
