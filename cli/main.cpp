@@ -1,27 +1,11 @@
 // netwatch: one binary, one subcommand per job.
 #include <CLI/CLI.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <vector>
 
 #include "agent/log.h"
 #include "cli/command.h"
-
-namespace netwatch::cli {
-
-std::atomic<bool> g_stop{false};
-
-void install_stop_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop = true; };
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a blocked poll returns EINTR and the loop sees g_stop
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-}  // namespace netwatch::cli
 
 int main(int argc, char** argv) {
   using namespace netwatch;
@@ -34,7 +18,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::vector<cli::Command> commands = {cli::add_agent_command(app), cli::add_trace_command(app),
-                                        cli::add_doctor_command(app)};
+                                        cli::add_doctor_command(app), cli::add_top_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,20 @@
+// SIGINT and SIGTERM end the long-running commands: the handler only sets a flag, and the
+// command's loop returns, so every destructor runs and every link and program is released.
+#include <csignal>
+
+#include "cli/command.h"
+
+namespace netwatch::cli {
+
+std::atomic<bool> g_stop{false};
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = true; };
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocked poll returns EINTR and the loop sees g_stop
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+}  // namespace netwatch::cli
