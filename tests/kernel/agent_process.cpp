@@ -1,0 +1,98 @@
+#include "agent_process.h"
+
+#include <httplib.h>
+
+#include <csignal>
+#include <sstream>
+#include <thread>
+
+namespace nwtest {
+
+std::vector<Sample> parse_exposition(const std::string& text) {
+  std::vector<Sample> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    Sample s;
+    size_t brace = line.find('{'), space;
+    if (brace != std::string::npos) {
+      s.name = line.substr(0, brace);
+      size_t end = line.find("} ", brace);
+      std::string body = line.substr(brace + 1, end - brace - 1);
+      size_t pos = 0;
+      while (pos < body.size()) {  // name="value",... (netwatch's values hold no quotes)
+        size_t eq = body.find("=\"", pos), close = body.find('"', eq + 2);
+        s.labels[body.substr(pos, eq - pos)] = body.substr(eq + 2, close - eq - 2);
+        pos = close + 2;
+      }
+      space = end + 1;
+    } else {
+      space = line.find(' ');
+      s.name = line.substr(0, space);
+    }
+    s.value = std::stod(line.substr(space + 1));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::optional<double> find_sample(const std::vector<Sample>& samples, const std::string& name,
+                                  const std::map<std::string, std::string>& labels) {
+  for (const Sample& s : samples) {
+    if (s.name != name) continue;
+    bool match = true;
+    for (const auto& [k, v] : labels) {
+      auto it = s.labels.find(k);
+      match &= it != s.labels.end() && it->second == v;
+    }
+    if (match) return s.value;
+  }
+  return std::nullopt;
+}
+
+int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body) {
+  httplib::Client client(host, port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(10);
+  auto res = client.Get(path.c_str());
+  if (!res) return 0;
+  if (body) *body = res->body;
+  return res->status;
+}
+
+AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra) : port_(port) {
+  std::vector<std::string> argv = {NETWATCH_BINARY, "agent", "--listen", "127.0.0.1:" + std::to_string(port),
+                                   "--status-interval", "0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  child_ = std::make_unique<ChildProcess>(argv);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (http_get("127.0.0.1", port, "/healthz", nullptr) == 200) return;
+    if (auto status = child_->wait(std::chrono::milliseconds(100)))
+      throw std::runtime_error("agent exited early (code " + std::to_string(status->code) +
+                               "): " + child_->stderr_text());
+  }
+  throw std::runtime_error("agent not ready after 15 s: " + child_->stderr_text());
+}
+
+AgentProcess::~AgentProcess() {
+  child_->signal(SIGTERM);
+  child_->wait(std::chrono::seconds(10));
+}
+
+std::string AgentProcess::metrics_text() {
+  std::string body;
+  int status = http_get("127.0.0.1", port_, "/metrics", &body);
+  if (status != 200) throw std::runtime_error("/metrics answered " + std::to_string(status));
+  return body;
+}
+
+nlohmann::json AgentProcess::connections() {
+  std::string body;
+  int status = http_get("127.0.0.1", port_, "/api/v1/connections", &body);
+  if (status != 200) throw std::runtime_error("/api/v1/connections answered " + std::to_string(status));
+  return nlohmann::json::parse(body);
+}
+
+}  // namespace nwtest

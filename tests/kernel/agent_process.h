@@ -1,0 +1,49 @@
+// The real `netwatch agent` as a child process, and what tests read from it: /metrics parsed
+// into samples, /api/v1/connections as JSON.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+
+namespace nwtest {
+
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+// Parses Prometheus text exposition (what /metrics serves) into samples.
+std::vector<Sample> parse_exposition(const std::string& text);
+// The value of the one sample named `name` whose labels include `labels`; nullopt if none.
+std::optional<double> find_sample(const std::vector<Sample>& samples, const std::string& name,
+                                  const std::map<std::string, std::string>& labels);
+
+// HTTP GET on loopback; returns the status code (0 when the connection failed).
+int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body);
+
+class AgentProcess {
+ public:
+  // Starts `netwatch agent --listen 127.0.0.1:<port>` plus `extra` flags and waits for /healthz.
+  AgentProcess(uint16_t port, const std::vector<std::string>& extra = {});
+  ~AgentProcess();
+
+  uint16_t port() const { return port_; }
+  std::string metrics_text();
+  std::vector<Sample> metrics() { return parse_exposition(metrics_text()); }
+  nlohmann::json connections();
+  ChildProcess& process() { return *child_; }
+
+ private:
+  uint16_t port_;
+  std::unique_ptr<ChildProcess> child_;
+};
+
+}  // namespace nwtest
