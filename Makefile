@@ -5,7 +5,8 @@ JOBS ?= $(shell nproc)
 NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
-.PHONY: all deps build test test-unit run trace doctor vmlinux clean bench bench-deps bench-probes bench-smoke
+.PHONY: all deps build test test-unit test-sanitize fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
+        bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-smoke
 
 all: build
 
@@ -18,14 +19,34 @@ $(BUILD)/build.ninja: CMakeLists.txt
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Every test: unit tests and the root tests that load the real probes and send real traffic.
-test: build
+# Every test: unit tests, the root tests that load the real probes and send real traffic, and
+# bench_smoke (every benchmark for a few seconds: its packages come from bench-deps).
+test: build bench-deps
 	$(SUDO) scripts/prepare-kernel.sh
 	cd $(BUILD) && $(SUDO) ctest --output-on-failure --no-tests=error -j1
 
 # Only the tests that need no privileges.
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
+
+# Unit and kernel tests built with ASan and UBSan; any report fails the run.
+test-sanitize: deps
+	cmake -S . -B build-sanitize -G Ninja -DNETWATCH_SANITIZE=ON
+	cmake --build build-sanitize -j $(JOBS) --target netwatch netwatch_unit_tests netwatch_kernel_tests
+	$(SUDO) scripts/prepare-kernel.sh
+	cd build-sanitize && $(SUDO) ctest --output-on-failure --no-tests=error -j1 -L 'unit|kernel'
+
+# Each libFuzzer target for FUZZ_SECONDS, clang-built. The seeds in tests/fuzz/corpus/<target>/
+# are checked in; what the fuzzer finds goes to build-fuzz/corpus/<target>/ (libFuzzer writes to
+# the first directory it is given).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = fuzz_events fuzz_flags fuzz_pod_paths
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DNETWATCH_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t && \
+	  build-fuzz/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; done
 
 run: build
 	$(SUDO) scripts/prepare-kernel.sh
@@ -38,26 +59,64 @@ doctor: build
 	$(SUDO) $(BUILD)/netwatch doctor
 
 # Benchmarks (BENCHMARKS.md). Each benchmark is its own target and `bench` runs them all; they need
-# root and print tables, they do not assert: see BENCHMARKS.md for the targets.
+# root and print tables, they do not assert: see BENCHMARKS.md for the targets. BENCH_<NAME>_ARGS
+# pass flags to one benchmark (e.g. BENCH_CHURN_ARGS="--pairs 20").
 BENCH_PROBES_ARGS ?=
-BENCH_PROBE_COST = $(BUILD)/bench/netwatch_probe_cost
+BENCH_THROUGHPUT_ARGS ?=
+BENCH_CHURN_ARGS ?=
+BENCH_REPLAY_ARGS ?=
+BENCH_MEMORY_ARGS ?=
+BENCH_METRICS_ARGS ?=
+BENCH_CPU_ARGS ?=
+BENCH_BIN = $(BUILD)/bench
+BENCH_PROBE_COST = $(BENCH_BIN)/netwatch_probe_cost
+BENCH_TARGETS = netwatch netwatch_probe_cost netwatch_throughput netwatch_churn netwatch_replay netwatch_memory \
+                netwatch_render netwatch_scrape netwatch_agent_cpu
 
-bench: bench-probes
+bench: bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu
 
 bench-deps: deps
 	@$(SUDO) bash scripts/install-bench-deps.sh
 
-# Probe cost in ns/hit (bpf_stats) against an empty program and bpftrace, in one loopback run.
-bench-probes: bench-deps $(BUILD)/build.ninja
-	cmake --build $(BUILD) -j $(JOBS) --target netwatch_probe_cost
+# Builds every benchmark once and mounts what the probes need.
+bench-build: bench-deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target $(BENCH_TARGETS)
 	$(SUDO) scripts/prepare-kernel.sh
+
+# 1. Probe cost in ns/hit (bpf_stats) against an empty program and bpftrace, in one loopback run.
+bench-probes: bench-build
 	$(SUDO) $(BENCH_PROBE_COST) $(BENCH_PROBES_ARGS)
 
-# A 2-second run of every benchmark: checks that they still work, measures nothing worth keeping.
-bench-smoke: bench-deps $(BUILD)/build.ninja
-	cmake --build $(BUILD) -j $(JOBS) --target netwatch_probe_cost
-	$(SUDO) scripts/prepare-kernel.sh
-	$(SUDO) $(BENCH_PROBE_COST) --smoke
+# 2. Loopback iperf3 throughput with the agent / without, interleaved pairs.
+bench-throughput: bench-build
+	$(SUDO) $(BENCH_BIN)/netwatch_throughput $(BENCH_THROUGHPUT_ARGS)
+
+# 3. Short connections/s with the agent / without, and lost events at 20k connections/s.
+bench-churn: bench-build
+	$(SUDO) $(BENCH_BIN)/netwatch_churn $(BENCH_CHURN_ARGS)
+
+# 4. Decoder + aggregator replay (events/s per core) and instructions per event (callgrind).
+bench-replay: bench-build
+	$(BENCH_BIN)/netwatch_replay $(BENCH_REPLAY_ARGS)
+	bash bench/callgrind_replay.sh $(BUILD)
+
+# 5. Agent RSS idle and per 100k tracked loopback connections; kernel map memlock.
+bench-memory: bench-build
+	$(SUDO) $(BENCH_BIN)/netwatch_memory $(BENCH_MEMORY_ARGS)
+
+# 6. /metrics render time per series, and p99 scrape latency at ~50k series under wrk.
+bench-metrics: bench-build
+	$(BENCH_BIN)/netwatch_render
+	$(SUDO) $(BENCH_BIN)/netwatch_scrape $(BENCH_METRICS_ARGS)
+
+# 7. Agent CPU per 100k events/s under iperf3 and churn.
+bench-cpu: bench-build
+	$(SUDO) $(BENCH_BIN)/netwatch_agent_cpu $(BENCH_CPU_ARGS)
+
+# A few seconds of every benchmark (the same as ctest's bench_smoke): checks that they still work,
+# measures nothing worth keeping.
+bench-smoke: bench-build
+	$(SUDO) bash bench/smoke.sh $(BUILD)
 
 # Regenerates the checked-in vmlinux.h from the running kernel's BTF.
 vmlinux:

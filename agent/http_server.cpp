@@ -30,6 +30,13 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text) {
   return ListenAddress{host, static_cast<uint16_t>(n)};
 }
 
+std::optional<size_t> parse_connections_limit(const std::string& text) {
+  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  size_t n = std::stoul(text);
+  if (n < 1 || n > kMaxConnectionsLimit) return std::nullopt;
+  return n;
+}
+
 HttpServer::HttpServer(const SnapshotStore& store, const ListenAddress& address)
     : store_(store), server_(std::make_unique<httplib::Server>()) {
   httplib::Server& srv = *server_;
@@ -45,17 +52,15 @@ HttpServer::HttpServer(const SnapshotStore& store, const ListenAddress& address)
   });
 
   srv.Get("/api/v1/connections", [this](const httplib::Request& req, httplib::Response& res) {
-    size_t limit = 10000;
+    size_t limit = kDefaultConnectionsLimit;
     if (req.has_param("limit")) {
-      const std::string& v = req.get_param_value("limit");
-      bool digits = !v.empty() && v.size() <= 6 && v.find_first_not_of("0123456789") == std::string::npos;
-      size_t n = digits ? std::stoul(v) : 0;
-      if (n < 1 || n > kMaxConnectionsLimit) {
+      auto n = parse_connections_limit(req.get_param_value("limit"));
+      if (!n) {
         res.status = 400;
         res.set_content("{\"error\":\"limit must be an integer from 1 to 100000\"}\n", "application/json");
         return;
       }
-      limit = n;
+      limit = *n;
     }
     auto snapshot = store_.latest();
     if (!snapshot) {
@@ -63,7 +68,7 @@ HttpServer::HttpServer(const SnapshotStore& store, const ListenAddress& address)
       res.set_content("{\"error\":\"no data yet\"}\n", "application/json");
       return;
     }
-    res.set_content(snapshot_to_json(*snapshot, limit).dump() + "\n", "application/json");
+    res.set_content(snapshot_to_json(*snapshot, limit).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "application/json");
   });
 
   srv.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {

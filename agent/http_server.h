@@ -25,6 +25,10 @@ struct ListenAddress {
 std::optional<ListenAddress> parse_listen_address(const std::string& text);
 
 inline constexpr size_t kMaxConnectionsLimit = 100000;  // ?limit= on /api/v1/connections
+inline constexpr size_t kDefaultConnectionsLimit = 10000;
+
+// The ?limit= value of /api/v1/connections: an integer from 1 to kMaxConnectionsLimit.
+std::optional<size_t> parse_connections_limit(const std::string& text);
 
 class HttpServer {
  public:

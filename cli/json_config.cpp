@@ -29,7 +29,7 @@ std::vector<CLI::ConfigItem> JsonConfig::from_config(std::istream& input) const 
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(input);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for huge numbers
     throw CLI::ConversionError(std::string("config file is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw CLI::ConversionError("config file must hold a JSON object of flag names to values");

@@ -42,6 +42,13 @@ TEST(ListenAddress, rejects_malformed) {
     EXPECT_FALSE(parse_listen_address(bad)) << bad;
 }
 
+TEST(ConnectionsLimit, bounds_the_query_parameter) {
+  EXPECT_EQ(parse_connections_limit("1"), 1u);
+  EXPECT_EQ(parse_connections_limit("100000"), 100000u);
+  for (const char* bad : {"", "0", "100001", "999999", "-1", "1e3", " 5", "abc", "1234567"})
+    EXPECT_FALSE(parse_connections_limit(bad)) << bad;
+}
+
 TEST(ProbeFlags, bad_values_are_usage_errors) {
   cli::ProbeFlags f;
   f.rtt_interval = "0ms";
@@ -96,6 +103,7 @@ TEST(JsonConfig, unknown_keys_and_bad_json_are_errors) {
   EXPECT_THROW(parse(R"({"lisen": "x"})"), CLI::ParseError);
   EXPECT_THROW(parse(R"({"listen": )"), CLI::ParseError);
   EXPECT_THROW(parse(R"([1, 2])"), CLI::ParseError);
+  EXPECT_THROW(parse(R"({"listen": 8E0801000000})"), CLI::ParseError);  // number overflow, found by fuzzing
   EXPECT_NO_THROW(parse(R"({"listen": "127.0.0.1:1"})"));
 }
 
