@@ -95,7 +95,12 @@ std::optional<Event> decode_event(const void* data, size_t size) {
   ev.cgroup_id = raw.cgroup_id;
   ev.netns_ino = raw.netns_ino;
   ev.pid = raw.pid;
-  std::memcpy(ev.comm.data(), raw.comm, sizeof(raw.comm));
+  // Any process can name itself anything (prctl(PR_SET_NAME)): keep printable ASCII only, as
+  // ps does, so no name can inject terminal escapes or break a JSON document.
+  for (size_t i = 0; i < sizeof(raw.comm) && raw.comm[i]; ++i) {
+    unsigned char c = static_cast<unsigned char>(raw.comm[i]);
+    ev.comm[i] = c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
+  }
   ev.comm.back() = '\0';
   ev.saddr = make_address(raw.family, raw.saddr);
   ev.daddr = make_address(raw.family, raw.daddr);

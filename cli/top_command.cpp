@@ -110,7 +110,7 @@ int print_json(SnapshotSource& source, bool standalone, uint64_t interval_ns) {
   } catch (const top::SnapshotError& e) {
     throw FatalError(std::string(e.what()) + " (from " + source.describe() + ")", 1);
   }
-  std::string text = document.dump();
+  std::string text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::printf("%s\n", text.c_str());
   return 0;
 }

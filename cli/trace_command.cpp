@@ -34,7 +34,7 @@ class TracePrinter : public EventSink {
     if (!ports_.empty() && !ports_.count(e.sport) && !ports_.count(e.dport)) return;
     if (!pids_.empty() && !pids_.count(e.pid)) return;
     if (flags_.count && printed_ >= flags_.count) return;
-    std::string line = flags_.json ? event_to_json(e, clock_).dump() : event_to_text(e, clock_);
+    std::string line = flags_.json ? event_to_json(e, clock_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : event_to_text(e, clock_);
     std::fputs(line.c_str(), stdout);
     std::fputc('\n', stdout);
     ++printed_;

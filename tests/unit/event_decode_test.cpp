@@ -89,6 +89,14 @@ TEST(EventDecode, unterminated_comm_is_cut_at_sixteen) {
   EXPECT_EQ(ev->comm_view().size(), 15u);
 }
 
+TEST(EventDecode, comm_keeps_printable_ascii_only) {
+  nw_event raw = raw_event(NW_EV_CONNECT, AF_INET);
+  std::memcpy(raw.comm, "a\x1b[2J\x07\xff\xc3\xa9z", 10);
+  auto ev = decode_event(&raw, sizeof(raw));
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->comm_view(), "a?[2J????z");
+}
+
 TEST(ErrnoName, names_the_connect_failures) {
   EXPECT_EQ(errno_name(ECONNREFUSED), "ECONNREFUSED");
   EXPECT_EQ(errno_name(ETIMEDOUT), "ETIMEDOUT");
