@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -77,6 +78,9 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   // configure
   skel->rodata->rtt_interval_ns = options.rtt_interval_ns;
   skel->rodata->use_perfbuf = transport == Transport::perfbuf;
+  uint64_t secret = 0;
+  if (getrandom(&secret, sizeof(secret), 0) != sizeof(secret)) throw FatalError("getrandom failed");
+  skel->rodata->id_secret = secret;
   // Wake the reader early only when a quarter of the ring is waiting; the timed drain does the rest.
   skel->rodata->wakeup_bytes = options.ring_bytes / 4;
   const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));

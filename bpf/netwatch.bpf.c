@@ -26,6 +26,7 @@
 const volatile __u64 rtt_interval_ns = 1000000000ULL;
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool use_perfbuf = false;
+const volatile __u64 id_secret = 0; /* random, from userspace */
 
 struct sock_state {
 	__u64 id;           /* what events carry as cookie */
@@ -85,10 +86,14 @@ static __always_inline __u64 sock_id(struct sock *sk, bool btf)
 
 	if (btf)
 		return bpf_get_socket_cookie(sk); /* generates one if needed */
-	/* Classic tracepoints cannot generate a cookie; until the kernel has
-	 * made one (tcp_probe does), the socket's address stands in for it. */
+	/* Classic tracepoints cannot generate a cookie. Until the kernel has made
+	 * one (tcp_probe does), the socket's address, mixed with a per-load secret
+	 * so no kernel pointer reaches userspace, stands in for it; the top bit
+	 * keeps it apart from real cookies, which count up from 1. */
 	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	return cookie ? cookie : (__u64)sk;
+	if (cookie)
+		return cookie;
+	return (((__u64)sk ^ id_secret) * 0x9e3779b97f4a7c15ULL) | (1ULL << 63);
 }
 
 /*
