@@ -72,7 +72,8 @@ class AgentE2E : public ::testing::TestWithParam<int> {
 
 TEST_P(AgentE2E, metrics_equal_the_kernel_ground_truth) {
   const uint16_t service = port(62101), closed = port(62102), lossy = port(62103);
-  AgentProcess agent(port(62190), {"--publish-interval", "100ms", "--drain-interval", "20ms"});
+  // The IPv6 run serves and scrapes on [::1] too: --listen takes IPv6.
+  AgentProcess agent(port(62190), {"--publish-interval", "100ms", "--drain-interval", "20ms"}, loopback_text(family()));
   const std::string peer = loopback_text(family());
 
   // Clean connections, refused connects, and one transfer under 10 % input loss.

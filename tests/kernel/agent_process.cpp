@@ -61,14 +61,15 @@ int http_get(const std::string& host, uint16_t port, const std::string& path, st
   return res->status;
 }
 
-AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra) : port_(port) {
-  std::vector<std::string> argv = {NETWATCH_BINARY, "agent", "--listen", "127.0.0.1:" + std::to_string(port),
-                                   "--status-interval", "0"};
+AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra, const std::string& host)
+    : port_(port), host_(host) {
+  std::string listen = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  std::vector<std::string> argv = {NETWATCH_BINARY, "agent", "--listen", listen, "--status-interval", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   child_ = std::make_unique<ChildProcess>(argv);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (http_get("127.0.0.1", port, "/healthz", nullptr) == 200) return;
+    if (http_get(host_, port, "/healthz", nullptr) == 200) return;
     if (auto status = child_->wait(std::chrono::milliseconds(100)))
       throw std::runtime_error("agent exited early (code " + std::to_string(status->code) +
                                "): " + child_->stderr_text());
@@ -83,14 +84,14 @@ AgentProcess::~AgentProcess() {
 
 std::string AgentProcess::metrics_text() {
   std::string body;
-  int status = http_get("127.0.0.1", port_, "/metrics", &body);
+  int status = http_get(host_, port_, "/metrics", &body);
   if (status != 200) throw std::runtime_error("/metrics answered " + std::to_string(status));
   return body;
 }
 
 nlohmann::json AgentProcess::connections() {
   std::string body;
-  int status = http_get("127.0.0.1", port_, "/api/v1/connections", &body);
+  int status = http_get(host_, port_, "/api/v1/connections", &body);
   if (status != 200) throw std::runtime_error("/api/v1/connections answered " + std::to_string(status));
   return nlohmann::json::parse(body);
 }

@@ -31,8 +31,9 @@ int http_get(const std::string& host, uint16_t port, const std::string& path, st
 
 class AgentProcess {
  public:
-  // Starts `netwatch agent --listen 127.0.0.1:<port>` plus `extra` flags and waits for /healthz.
-  AgentProcess(uint16_t port, const std::vector<std::string>& extra = {});
+  // Starts `netwatch agent --listen <host>:<port>` plus `extra` flags and waits for /healthz.
+  // host is numeric: "127.0.0.1" or "::1".
+  AgentProcess(uint16_t port, const std::vector<std::string>& extra = {}, const std::string& host = "127.0.0.1");
   ~AgentProcess();
 
   uint16_t port() const { return port_; }
@@ -43,6 +44,7 @@ class AgentProcess {
 
  private:
   uint16_t port_;
+  std::string host_;
   std::unique_ptr<ChildProcess> child_;
 };
 
