@@ -19,6 +19,21 @@ std::string human_duration(uint64_t ns) {
   return buf;
 }
 
+namespace {
+
+// The socket's cumulative counters, as rtt samples and close summaries both report them.
+void put_counters(nlohmann::json& j, const TcpStats& s) {
+  j["srtt_us"] = s.srtt_us;
+  j["rttvar_us"] = s.rttvar_us;
+  j["segs_out"] = s.segs_out;
+  j["total_retrans"] = s.total_retrans;
+  j["bytes_sent"] = s.bytes_sent;
+  j["bytes_acked"] = s.bytes_acked;
+  j["bytes_received"] = s.bytes_received;
+}
+
+}  // namespace
+
 nlohmann::json event_to_json(const Event& e, const WallClock& clock) {
   nlohmann::json j = {
       {"type", event_type_name(e.type)},
@@ -51,25 +66,13 @@ nlohmann::json event_to_json(const Event& e, const WallClock& clock) {
       j["total_retrans"] = s.total_retrans;
       break;
     case EventType::rtt:
-      j["srtt_us"] = s.srtt_us;
-      j["rttvar_us"] = s.rttvar_us;
+      put_counters(j, s);
       j["snd_cwnd"] = s.snd_cwnd;
-      j["segs_out"] = s.segs_out;
-      j["total_retrans"] = s.total_retrans;
-      j["bytes_sent"] = s.bytes_sent;
-      j["bytes_acked"] = s.bytes_acked;
-      j["bytes_received"] = s.bytes_received;
       break;
     case EventType::close:
+      put_counters(j, s);
       j["duration_ns"] = e.duration_ns;
-      j["segs_out"] = s.segs_out;
       j["segs_in"] = s.segs_in;
-      j["total_retrans"] = s.total_retrans;
-      j["bytes_sent"] = s.bytes_sent;
-      j["bytes_acked"] = s.bytes_acked;
-      j["bytes_received"] = s.bytes_received;
-      j["srtt_us"] = s.srtt_us;
-      j["rttvar_us"] = s.rttvar_us;
       break;
   }
   return j;
