@@ -86,14 +86,14 @@ void render_flows(const Snapshot& s, std::vector<MetricFamily>& out) {
 void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
   const AgentHealth& h = s.health;
   auto events = family("netwatch_events_total", "Events received from the kernel and decoded", MetricType::Counter);
-  auto produced = family("netwatch_kernel_events_total", "Events the kernel programs handed to the transport",
-                         MetricType::Counter);
+  auto produced = family("netwatch_kernel_events_total",
+                         "Events the kernel programs produced: received plus lost", MetricType::Counter);
   auto lost = family("netwatch_events_lost_total", "Events the kernel could not deliver: the buffer was full",
                      MetricType::Counter);
   for (int t = 1; t < kEventTypeCount; ++t) {
     std::vector<ClientMetric::Label> l = {{"type", std::string(event_type_name(static_cast<EventType>(t)))}};
     events.metric.push_back(value(l, double(h.events[t]), MetricType::Counter));
-    produced.metric.push_back(value(l, double(h.kernel.emitted[t]), MetricType::Counter));
+    produced.metric.push_back(value(l, double(h.kernel.emitted[t] + h.kernel.lost[t]), MetricType::Counter));
     lost.metric.push_back(value(std::move(l), double(h.kernel.lost[t]), MetricType::Counter));
   }
   out.push_back(std::move(events));
