@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <httplib.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <cerrno>
 #include <cstring>
@@ -37,9 +39,46 @@ std::optional<size_t> parse_connections_limit(const std::string& text) {
   return n;
 }
 
-HttpServer::HttpServer(const SnapshotStore& store, const ListenAddress& address)
-    : store_(store), server_(std::make_unique<httplib::Server>()) {
+namespace {
+
+std::unique_ptr<httplib::Server> make_server(const HttpSecurity& security) {
+  if (security.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
+  auto server = std::make_unique<httplib::SSLServer>(security.tls_cert_file.c_str(), security.tls_key_file.c_str());
+  if (!server->is_valid())
+    throw FatalError("cannot use the TLS certificate " + security.tls_cert_file + " and key " +
+                         security.tls_key_file + ": unreadable, not PEM, or they do not match",
+                     kExitUsage);
+  return server;
+}
+
+std::string base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(n);
+  return out;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(const SnapshotStore& store, const ListenAddress& address, const HttpSecurity& security)
+    : store_(store), server_(make_server(security)) {
   httplib::Server& srv = *server_;
+
+  if (!security.basic_auth_user.empty()) {
+    std::string expected = "Basic " + base64(security.basic_auth_user + ":" + security.basic_auth_password);
+    srv.set_pre_routing_handler([expected](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/healthz") return httplib::Server::HandlerResponse::Unhandled;
+      const std::string given = req.get_header_value("Authorization");
+      // Constant time in the secret's length: a mismatch does not say where it is.
+      bool ok = given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+      if (ok) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Basic realm=\"netwatch\"");
+      res.set_content("netwatch: authentication required\n", "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
 
   srv.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     auto snapshot = store_.latest();

@@ -30,9 +30,18 @@ inline constexpr size_t kDefaultConnectionsLimit = 10000;
 // The ?limit= value of /api/v1/connections: an integer from 1 to kMaxConnectionsLimit.
 std::optional<size_t> parse_connections_limit(const std::string& text);
 
+// Optional protection of the endpoints. /healthz stays open (it tells nothing) so kubelet probes
+// need no credentials.
+struct HttpSecurity {
+  std::string tls_cert_file, tls_key_file;  // both or neither: HTTPS
+  std::string basic_auth_user;              // with basic_auth_password: HTTP basic auth
+  std::string basic_auth_password;
+};
+
 class HttpServer {
  public:
-  HttpServer(const SnapshotStore& store, const ListenAddress& address);  // binds; throws FatalError
+  // Binds; throws FatalError (exit 2) when the address or the TLS files are unusable.
+  HttpServer(const SnapshotStore& store, const ListenAddress& address, const HttpSecurity& security = {});
   ~HttpServer();
   void start();  // serves on a thread of its own
   void stop();

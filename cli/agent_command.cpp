@@ -1,6 +1,7 @@
 // `netwatch agent`: the daemon. Loads the probes, aggregates per connection and flow, and
 // serves /metrics, /api/v1/connections and /healthz.
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "agent/aggregator.h"
@@ -31,7 +32,27 @@ struct AgentFlags {
   std::string pod_log_dir = "/var/log/pods";
   std::string container_log_dir;  // empty: "containers" beside pod_log_dir
   bool cgroup_root_given = false;
+  std::string tls_cert, tls_key;
+  std::string basic_auth_user, basic_auth_password_file;
 };
+
+HttpSecurity http_security(const AgentFlags& flags) {
+  HttpSecurity s;
+  if (flags.tls_cert.empty() != flags.tls_key.empty())
+    throw FatalError("--tls-cert and --tls-key go together", kExitUsage);
+  s.tls_cert_file = flags.tls_cert;
+  s.tls_key_file = flags.tls_key;
+  if (flags.basic_auth_user.empty() != flags.basic_auth_password_file.empty())
+    throw FatalError("--basic-auth-user and --basic-auth-password-file go together", kExitUsage);
+  if (!flags.basic_auth_user.empty()) {
+    std::ifstream file(flags.basic_auth_password_file);
+    if (!file || !std::getline(file, s.basic_auth_password) || s.basic_auth_password.empty())
+      throw FatalError("cannot read a password from the first line of " + flags.basic_auth_password_file, kExitUsage);
+    s.basic_auth_user = flags.basic_auth_user;
+    if (s.tls_cert_file.empty()) log_warn("basic auth without TLS sends the password in clear text");
+  }
+  return s;
+}
 
 // Pod labels need the cgroup2 mount: off, with a warning, when the default root has none;
 // a user who named a root gets an error instead.
@@ -96,7 +117,8 @@ int run_agent(const AgentFlags& flags) {
   require_load_privileges();  // before anything is bound, mounted or logged
   require_btf();
   SnapshotStore store;
-  HttpServer http(store, *listen);  // before the probes: a port in use leaves nothing attached
+  HttpSecurity security = http_security(flags);
+  HttpServer http(store, *listen, security);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
   std::unique_ptr<PodResolver> pods = make_pod_resolver(flags);
   auto probes = ProbeSet::start(probe_options);
@@ -108,7 +130,7 @@ int run_agent(const AgentFlags& flags) {
   publish(aggregator, *probes, reader, pods.get(), store, clock);
   http.start();
   std::string host = listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host;
-  log_info("serving http://" + host + ":" + std::to_string(http.port()) + "/metrics and /api/v1/connections");
+  log_info(std::string(security.tls_cert_file.empty() ? "serving http://" : "serving https://") + host + ":" + std::to_string(http.port()) + "/metrics and /api/v1/connections");
 
   uint64_t last_publish = monotonic_ns(), last_status = last_publish, events_at_status = 0;
   while (!g_stop) {
@@ -168,6 +190,11 @@ Command add_agent_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--container-log-dir", flags->container_log_dir,
                   "The kubelet's container log links (container names); default: containers/ beside --pod-log-dir");
+  app->add_option("--tls-cert", flags->tls_cert, "Serve HTTPS with this PEM certificate (with --tls-key)");
+  app->add_option("--tls-key", flags->tls_key, "The certificate's PEM private key");
+  app->add_option("--basic-auth-user", flags->basic_auth_user, "Require HTTP basic auth as this user (not /healthz)");
+  app->add_option("--basic-auth-password-file", flags->basic_auth_password_file,
+                  "File whose first line is the basic auth password (kept out of argv)");
   add_probe_flags(*app, flags->probe);
   return {app, [flags] { return run_agent(*flags); }};
 }

@@ -6,9 +6,9 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev libcap-dev
+  libcpp-httplib-dev libcap-dev libssl-dev
 )
-test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip)
+test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")
