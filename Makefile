@@ -76,7 +76,6 @@ BENCH_TARGETS = netwatch netwatch_probe_cost netwatch_throughput netwatch_churn 
 bench: bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu
 
 bench-deps: deps
-	@$(SUDO) bash scripts/install-bench-deps.sh
 
 # Builds every benchmark once and mounts what the probes need.
 bench-build: bench-deps $(BUILD)/build.ninja

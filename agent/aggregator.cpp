@@ -21,19 +21,26 @@ void Aggregator::on_event(const Event& event) {
   connections_.apply(event);
 }
 
+void Aggregator::on_events(std::span<const Event> events) {
+  connections_.prefetch(events);
+  for (const Event& e : events) on_event(e);
+}
+
 void Aggregator::expire(uint64_t now_mono_ns) {
   connections_.expire_idle(now_mono_ns, config_.connection_idle_ns);
   flows_.expire_idle(now_mono_ns, config_.flow_idle_ns);
 }
 
-std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t now_unix_ns) const {
+std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t now_unix_ns,
+                                               size_t connection_limit) const {
   auto s = std::make_shared<Snapshot>();
   s->taken_mono_ns = now_mono_ns;
   s->taken_unix_ns = now_unix_ns;
   s->flows.reserve(flows_.size());
   flows_.for_each([&](const Flow& f) { s->flows.push_back({f.key, workloads_.labels(f.key.workload), f.stats}); });
-  s->connections.reserve(connections_.size());
-  connections_.for_each([&](const Connection& c) {
+  s->connections_total = connections_.size();
+  s->connections.reserve(std::min(connection_limit, connections_.size()));
+  connections_.for_each_recent(connection_limit, [&](const Connection& c) {
     ConnectionView v{c, workloads_.labels(c.workload)};
     v.connection.flow = nullptr;
     s->connections.push_back(std::move(v));

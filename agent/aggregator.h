@@ -24,18 +24,20 @@ struct AggregatorConfig {
 // Pod labels of a socket's cgroup; empty for host processes.
 using WorkloadResolver = std::function<WorkloadLabels(uint64_t cgroup_id)>;
 
-class Aggregator : public EventSink {
+class Aggregator final : public EventSink {
  public:
   explicit Aggregator(const AggregatorConfig& config, WorkloadResolver resolver = {});
 
   void on_event(const Event& event) override;
+  void on_events(std::span<const Event> events) override;  // prefetches the batch's connections
   void expire(uint64_t now_mono_ns);
-  // Everything but the kernel- and reader-side health, which the caller fills in.
-  std::shared_ptr<Snapshot> snapshot(uint64_t now_mono_ns, uint64_t now_unix_ns) const;
+  // Everything but the kernel- and reader-side health, which the caller fills in. Lists the
+  // `connection_limit` most recently active connections (all by default).
+  std::shared_ptr<Snapshot> snapshot(uint64_t now_mono_ns, uint64_t now_unix_ns,
+                                     size_t connection_limit = SIZE_MAX) const;
 
   const FlowTable& flows() const { return flows_; }
   const ConnectionTable& connections() const { return connections_; }
-  uint64_t events(EventType type) const { return events_[static_cast<int>(type)]; }
 
  private:
   AggregatorConfig config_;

@@ -1,6 +1,7 @@
 #include "agent/connection_table.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <fstream>
 
 namespace netwatch {
@@ -45,7 +46,8 @@ uint16_t guess_service_port(uint16_t local, uint16_t remote) {
 
 ConnectionTable::ConnectionTable(FlowTable& flows, WorkloadOf workload_of, ConnectionTableLimits limits)
     : flows_(flows), workload_of_(std::move(workload_of)), limits_(limits) {
-  index_.reserve(std::min<size_t>(limits_.max_connections, 1 << 16));
+  // Address space only (pages are touched as connections arrive), so slots move only beyond 4M.
+  slots_.reserve(std::min<size_t>(limits_.max_connections, size_t{1} << 22));
 }
 
 FlowKey ConnectionTable::flow_key(const Event& e) const {
@@ -61,21 +63,19 @@ FlowKey ConnectionTable::flow_key(const Event& e) const {
   return k;
 }
 
-Connection* ConnectionTable::find(uint64_t cookie) {
-  auto it = index_.find(cookie);
-  if (it == index_.end()) return nullptr;
-  lru_.splice(lru_.end(), lru_, it->second);  // now the most recently active
-  return &*it->second;
-}
-
-Connection& ConnectionTable::track(const Event& e, bool from_start) {
-  if (Connection* c = find(e.cookie)) return *c;
-  if (index_.size() >= limits_.max_connections && !lru_.empty()) {
-    forget(lru_.front(), false);  // the least recently active; its counts are already in its flow
-    ++evicted_full_;
+Connection& ConnectionTable::add(const Event& e, bool from_start) {
+  if (index_.size() >= limits_.max_connections) evict_least_recent();
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[slot] = Connection{};
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
   }
-  Connection& c = lru_.emplace_back();
-  index_.emplace(e.cookie, std::prev(lru_.end()));
+  index_.insert(e.cookie, slot);
+  Connection& c = slots_[slot];
   c.cookie = e.cookie;
   c.direction = e.direction;
   c.local = e.saddr;
@@ -87,7 +87,8 @@ Connection& ConnectionTable::track(const Event& e, bool from_start) {
   c.cgroup_id = e.cgroup_id;
   c.first_ns = e.ts_ns;
   // From the start, every count is this connection's; first seen mid-life, only growth is.
-  if (!from_start) c.seen = e.stats;
+  if (!from_start)
+    c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
   FlowKey key = flow_key(e);
   c.workload = key.workload;
   c.flow = &flows_.resolve(key, e.ts_ns);
@@ -114,19 +115,80 @@ void ConnectionTable::count(Connection& c, const TcpStats& now) {
 
 void ConnectionTable::forget(Connection& c, bool closed) {
   --c.flow->stats.active;
-  if (closed) {
-    // Late events of a closed connection (reordered per-CPU buffers) must not revive it.
-    closed_.insert(c.cookie);
-    closed_order_.push_back(c.cookie);
-    if (closed_order_.size() > limits_.recently_closed) {
-      closed_.erase(closed_order_.front());
-      closed_order_.pop_front();
+  if (closed) remember_closed(c.cookie);
+  index_.erase(c.cookie);
+  c.flow = nullptr;
+  free_slots_.push_back(static_cast<uint32_t>(&c - slots_.data()));
+}
+
+void ConnectionTable::remember_closed(uint64_t cookie) {
+  // Late events of a closed connection (reordered per-CPU buffers) must not revive it.
+  if (limits_.recently_closed == 0) return;
+  if (closed_ring_.size() < limits_.recently_closed) {
+    closed_next_ = closed_ring_.size();
+    closed_ring_.push_back(cookie);
+  } else {
+    closed_next_ = (closed_next_ + 1) % closed_ring_.size();
+    closed_.erase(closed_ring_[closed_next_]);
+    closed_ring_[closed_next_] = cookie;
+  }
+  closed_.insert(cookie, static_cast<uint32_t>(closed_next_));
+}
+
+void ConnectionTable::evict_least_recent() {
+  while (true) {
+    if (next_victim_ == victims_.size()) {
+      // The least recently active 1/64 of the table, least recent first: one pass over the
+      // slots pays for that many evictions.
+      victims_.clear();
+      next_victim_ = 0;
+      for (uint32_t slot = 0; slot < slots_.size(); ++slot)
+        if (slots_[slot].flow) victims_.emplace_back(slots_[slot].last_seq, slot);
+      if (victims_.empty()) return;
+      size_t batch = std::max<size_t>(1, victims_.size() / 64);
+      std::nth_element(victims_.begin(), victims_.begin() + (batch - 1), victims_.end());
+      victims_.resize(batch);
+      std::sort(victims_.begin(), victims_.end());
+    }
+    auto [seq, slot] = victims_[next_victim_++];
+    Connection& c = slots_[slot];
+    if (c.flow && c.last_seq == seq) {  // still the least recently active: nothing newer was chosen
+      forget(c, false);  // its counts are already in its flow
+      ++evicted_full_;
+      return;
     }
   }
-  auto it = index_.find(c.cookie);
-  Lru::iterator node = it->second;
-  index_.erase(it);
-  lru_.erase(node);
+}
+
+std::vector<uint32_t> ConnectionTable::recent_slots(size_t limit) const {
+  if (limit == 0) return {};  // the periodic snapshot: no pass over the table
+  std::vector<std::pair<uint64_t, uint32_t>> live;
+  live.reserve(index_.size());
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot)
+    if (slots_[slot].flow) live.emplace_back(slots_[slot].last_seq, slot);
+  if (limit < live.size()) {
+    std::nth_element(live.begin(), live.end() - static_cast<ptrdiff_t>(limit), live.end());
+    live.erase(live.begin(), live.end() - static_cast<ptrdiff_t>(limit));
+  }
+  std::sort(live.begin(), live.end());
+  std::vector<uint32_t> slots;
+  slots.reserve(live.size());
+  for (const auto& [seq, slot] : live) slots.push_back(slot);
+  return slots;
+}
+
+void ConnectionTable::prefetch(std::span<const Event> events) const {
+  for (const Event& e : events) index_.prefetch(e.cookie);
+  for (const Event& e : events) {
+    uint32_t slot = index_.find(e.cookie);
+    if (slot == CookieIndex::kNone) continue;
+    // The front of the connection, up to its identity: two or three cache lines.
+    constexpr size_t kHot = offsetof(Connection, cookie);
+    auto* c = reinterpret_cast<const char*>(&slots_[slot]);
+    __builtin_prefetch(c);
+    __builtin_prefetch(c + 64);
+    __builtin_prefetch(c + kHot - 1);
+  }
 }
 
 void ConnectionTable::apply(const Event& e) {
@@ -136,9 +198,10 @@ void ConnectionTable::apply(const Event& e) {
     flow.stats.retransmits += e.segs;
     return;
   }
+  Connection* c = find(e.cookie);
   if (e.type == EventType::connect_failed) {
     Flow* flow;
-    if (Connection* c = find(e.cookie)) {  // its SYN was retransmitted
+    if (c) {  // its SYN was retransmitted
       flow = c->flow;
       forget(*c, true);
     } else {
@@ -148,13 +211,12 @@ void ConnectionTable::apply(const Event& e) {
     flow->stats.last_update_ns = e.ts_ns;
     return;
   }
-  if (closed_.count(e.cookie)) return;
+  if (!c && closed_.find(e.cookie) != CookieIndex::kNone) return;
 
-  Connection* c = nullptr;
   switch (e.type) {
     case EventType::connect:
     case EventType::accept:
-      c = &track(e, true);
+      if (!c) c = &add(e, true);
       ++c->flow->stats.connects[static_cast<int>(ConnectResult::ok)];
       if (e.type == EventType::connect) {
         c->connect_latency_ns = e.latency_ns;
@@ -162,15 +224,15 @@ void ConnectionTable::apply(const Event& e) {
         c->flow->stats.connect_latency.observe_ns(e.latency_ns);
       }
       break;
-    case EventType::retransmit: {
-      bool first_sight = index_.find(e.cookie) == index_.end();
-      c = &track(e, e.state == kTcpSynSent);  // a retransmitted SYN is the connection's start
-      if (first_sight && e.state != kTcpSynSent) c->seen.total_retrans -= e.segs;  // count this one
+    case EventType::retransmit:
+      if (!c) {
+        c = &add(e, e.state == kTcpSynSent);  // a retransmitted SYN is the connection's start
+        if (e.state != kTcpSynSent) c->seen.total_retrans -= e.segs;  // count this one
+      }
       count(*c, e.stats);
       break;
-    }
     case EventType::rtt:
-      c = &track(e, false);
+      if (!c) c = &add(e, false);
       count(*c, e.stats);
       c->srtt_us = e.stats.srtt_us;
       c->rttvar_us = e.stats.rttvar_us;
@@ -178,10 +240,10 @@ void ConnectionTable::apply(const Event& e) {
       c->flow->stats.rtt.observe_ns(uint64_t(e.stats.srtt_us) * 1000);
       break;
     case EventType::close:
-      if (Connection* known = find(e.cookie)) {
-        count(*known, e.stats);
-        known->flow->stats.last_update_ns = e.ts_ns;
-        forget(*known, true);
+      if (c) {
+        count(*c, e.stats);
+        c->flow->stats.last_update_ns = e.ts_ns;
+        forget(*c, true);
       }
       return;
     case EventType::connect_failed:
@@ -189,15 +251,18 @@ void ConnectionTable::apply(const Event& e) {
   }
   c->state = e.state;
   c->last_ns = e.ts_ns;
+  c->last_seq = ++events_;
   c->flow->stats.last_update_ns = e.ts_ns;
 }
 
 size_t ConnectionTable::expire_idle(uint64_t now_ns, uint64_t idle_ns) {
   size_t removed = 0;
-  while (!lru_.empty() && now_ns - lru_.front().last_ns >= idle_ns) {
-    forget(lru_.front(), false);
-    ++evicted_idle_;
-    ++removed;
+  for (Connection& c : slots_) {
+    if (c.flow && now_ns - c.last_ns >= idle_ns) {
+      forget(c, false);
+      ++evicted_idle_;
+      ++removed;
+    }
   }
   return removed;
 }

@@ -1,22 +1,43 @@
 // Live connections keyed by socket cookie. Every event with the kernel's cumulative
 // counters moves the difference since the previous one into the connection's flow at once,
 // so flow counters grow as things happen, never jump at close, and never go backwards.
+//
+// Storage is built for the event path (EventReader::deliver at 100k+ live connections): the
+// connections live in one dense vector of slots, found through a flat cookie index, and recency
+// is a sequence number written on each event instead of a list reordered on each event. Ordering
+// by recency is paid where it is needed: when the table is full (a batch of least recent victims
+// is chosen per 1/64 of the table) and when a snapshot lists connections.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <list>
-#include <unordered_map>
-#include <unordered_set>
-#include <deque>
+#include <span>
+#include <vector>
 
+#include "agent/cookie_index.h"
 #include "agent/event.h"
 #include "agent/flow_table.h"
 
 namespace netwatch {
 
 struct Connection {
+  // What every event reads or writes, together at the front: the event path prefetches these
+  // bytes (ConnectionTable::prefetch) and nothing after them.
+  Flow* flow = nullptr;     // nullptr: a free slot of the table
+  uint64_t last_ns = 0;     // monotonic: last event
+  uint64_t last_seq = 0;    // the table's event count at its last event: orders recency
+  // The kernel's cumulative counters as of the last event: the base of the next delta.
+  struct Seen {
+    uint32_t total_retrans = 0, segs_out = 0;
+    uint64_t bytes_sent = 0, bytes_received = 0;
+  } seen;
+  // Counted since netwatch saw the connection start (or since it was first seen).
+  uint64_t retransmits = 0, segs_out = 0, bytes_sent = 0, bytes_received = 0;
+  uint32_t srtt_us = 0, rttvar_us = 0, snd_cwnd = 0;
+  uint8_t state = 0;  // TCP state (TCP_ESTABLISHED = 1, ...) at the last event
+
+  // Who it is: written when the connection is first seen.
   uint64_t cookie = 0;
   Direction direction = Direction::unknown;
   IpAddress local, remote;
@@ -25,15 +46,8 @@ struct Connection {
   std::array<char, 16> comm{};
   uint64_t cgroup_id = 0;
   uint32_t workload = 0;  // WorkloadRegistry id
-  uint8_t state = 0;        // TCP state (TCP_ESTABLISHED = 1, ...) at the last event
-  uint64_t first_ns = 0;    // monotonic: when the connection started, or was first seen
-  uint64_t last_ns = 0;     // monotonic: last event
+  uint64_t first_ns = 0;  // monotonic: when the connection started, or was first seen
   uint64_t connect_latency_ns = 0;
-  uint32_t srtt_us = 0, rttvar_us = 0, snd_cwnd = 0;
-  TcpStats seen;  // the kernel's cumulative counters as of the last event (the delta base)
-  // Counted since netwatch saw the connection start (or since it was first seen).
-  uint64_t retransmits = 0, segs_out = 0, bytes_sent = 0, bytes_received = 0;
-  Flow* flow = nullptr;
 };
 
 // Who a connection belongs to, from its socket's cgroup id (pod labels), interned.
@@ -49,6 +63,9 @@ class ConnectionTable {
   ConnectionTable(FlowTable& flows, WorkloadOf workload_of, ConnectionTableLimits limits = {});
 
   void apply(const Event& event);
+  // Starts loading what apply() will read for these events (index entries, then connections),
+  // so a batch's cache misses overlap instead of following one another.
+  void prefetch(std::span<const Event> events) const;
   // Drops connections without an event for idle_ns (their close was lost, or they are idle
   // long-lived ones that come back with their counters re-based). Returns how many.
   size_t expire_idle(uint64_t now_ns, uint64_t idle_ns);
@@ -57,26 +74,46 @@ class ConnectionTable {
   uint64_t evicted_full() const { return evicted_full_; }
   uint64_t evicted_idle() const { return evicted_idle_; }
 
+  // Least recently active first.
   template <class F>
   void for_each(F&& f) const {
-    for (const Connection& c : lru_) f(c);
+    for_each_recent(SIZE_MAX, f);
+  }
+  // The `limit` most recently active connections, least recently active first.
+  template <class F>
+  void for_each_recent(size_t limit, F&& f) const {
+    for (uint32_t slot : recent_slots(limit)) f(slots_[slot]);
   }
 
  private:
-  using Lru = std::list<Connection>;  // least recently active first
-  Connection* find(uint64_t cookie);
-  Connection& track(const Event& e, bool from_start);
+  Connection* find(uint64_t cookie) {
+    uint32_t slot = index_.find(cookie);
+    return slot == CookieIndex::kNone ? nullptr : &slots_[slot];
+  }
+  Connection& add(const Event& e, bool from_start);  // e.cookie is not in the table
   void count(Connection& c, const TcpStats& now);
   void forget(Connection& c, bool closed);
+  void evict_least_recent();
+  void remember_closed(uint64_t cookie);
+  std::vector<uint32_t> recent_slots(size_t limit) const;
   FlowKey flow_key(const Event& e) const;
 
   FlowTable& flows_;
   WorkloadOf workload_of_;
   ConnectionTableLimits limits_;
-  Lru lru_;
-  std::unordered_map<uint64_t, Lru::iterator> index_;
-  std::unordered_set<uint64_t> closed_;
-  std::deque<uint64_t> closed_order_;
+  std::vector<Connection> slots_;
+  std::vector<uint32_t> free_slots_;
+  CookieIndex index_;
+  uint64_t events_ = 0;  // applied so far: the source of last_seq
+  // The next capacity evictions: (last_seq, slot) of the least recently active when chosen,
+  // least recent first. A victim active since then has a newer last_seq and is passed over.
+  std::vector<std::pair<uint64_t, uint32_t>> victims_;
+  size_t next_victim_ = 0;
+  // Cookies of recently closed connections, oldest overwritten first, and their index (the
+  // value is the position in the ring).
+  std::vector<uint64_t> closed_ring_;
+  size_t closed_next_ = 0;
+  CookieIndex closed_;
   uint64_t evicted_full_ = 0, evicted_idle_ = 0;
 };
 

@@ -4,8 +4,10 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
+#include <type_traits>
 
 extern "C" {
 #include <linux/types.h>
@@ -16,6 +18,17 @@ namespace netwatch {
 
 static_assert(sizeof(nw_event) == NW_EVENT_SIZE, "event ABI size changed: update NW_EVENT_SIZE");
 static_assert(NW_EV_TYPE_COUNT == kEventTypeCount);
+static_assert(sizeof(TcpStats) == sizeof(nw_tcp_stats) && offsetof(TcpStats, srtt_us) == offsetof(nw_tcp_stats, srtt_us) &&
+              offsetof(TcpStats, rttvar_us) == offsetof(nw_tcp_stats, rttvar_us) &&
+              offsetof(TcpStats, snd_cwnd) == offsetof(nw_tcp_stats, snd_cwnd) &&
+              offsetof(TcpStats, total_retrans) == offsetof(nw_tcp_stats, total_retrans) &&
+              offsetof(TcpStats, segs_out) == offsetof(nw_tcp_stats, segs_out) &&
+              offsetof(TcpStats, segs_in) == offsetof(nw_tcp_stats, segs_in) &&
+              offsetof(TcpStats, bytes_sent) == offsetof(nw_tcp_stats, bytes_sent) &&
+              offsetof(TcpStats, bytes_acked) == offsetof(nw_tcp_stats, bytes_acked) &&
+              offsetof(TcpStats, bytes_received) == offsetof(nw_tcp_stats, bytes_received),
+              "TcpStats must mirror struct nw_tcp_stats: decode_event copies one into the other");
+static_assert(std::is_trivially_copyable_v<TcpStats>);
 
 namespace {
 
@@ -27,19 +40,24 @@ bool is_v4_mapped(const uint8_t* a) {
   return std::memcmp(a, prefix, sizeof(prefix)) == 0;
 }
 
-IpAddress make_address(uint16_t family, const uint8_t* raw) {
-  IpAddress addr;
-  if (family == AF_INET6 && is_v4_mapped(raw)) {
-    addr.family = 4;
-    std::memcpy(addr.bytes.data(), raw + 12, 4);
-  } else if (family == AF_INET6) {
+// Any process can name itself anything (prctl(PR_SET_NAME)): keep printable ASCII only, as ps
+// does, so no name can inject terminal escapes or break a JSON document. The name ends at its
+// first NUL; the last byte is always one.
+void decode_comm(const uint8_t* raw, std::array<char, 16>& comm) {
+  comm = {};
+  for (size_t i = 0; i + 1 < comm.size() && raw[i]; ++i)
+    comm[i] = raw[i] >= 0x20 && raw[i] < 0x7f ? static_cast<char>(raw[i]) : '?';
+}
+
+void decode_address(uint8_t family, const uint8_t* raw, IpAddress& addr) {
+  if (family == AF_INET6 && !is_v4_mapped(raw)) {
     addr.family = 6;
     std::memcpy(addr.bytes.data(), raw, 16);
-  } else {
-    addr.family = 4;
-    std::memcpy(addr.bytes.data(), raw, 4);
+    return;
   }
-  return addr;
+  addr.family = 4;
+  addr.bytes = {};
+  std::memcpy(addr.bytes.data(), family == AF_INET6 ? raw + 12 : raw, 4);
 }
 
 }  // namespace
@@ -80,41 +98,45 @@ std::string IpAddress::to_string() const {
 std::string_view Event::comm_view() const { return {comm.data(), strnlen(comm.data(), comm.size())}; }
 
 std::optional<Event> decode_event(const void* data, size_t size) {
-  if (size != sizeof(nw_event)) return std::nullopt;
-  nw_event raw;
-  std::memcpy(&raw, data, sizeof(raw));  // ring-buffer records are only 8-byte aligned
-  if (raw.type < NW_EV_CONNECT || raw.type >= NW_EV_TYPE_COUNT) return std::nullopt;
-  if (raw.family != AF_INET && raw.family != AF_INET6) return std::nullopt;
-  if (raw.direction > NW_DIR_INBOUND) return std::nullopt;
-
   Event ev;
-  ev.type = static_cast<EventType>(raw.type);
-  ev.direction = static_cast<Direction>(raw.direction);
-  ev.ts_ns = raw.ts_ns;
-  ev.cookie = raw.cookie;
-  ev.cgroup_id = raw.cgroup_id;
-  ev.netns_ino = raw.netns_ino;
-  ev.pid = raw.pid;
-  // Any process can name itself anything (prctl(PR_SET_NAME)): keep printable ASCII only, as
-  // ps does, so no name can inject terminal escapes or break a JSON document.
-  for (size_t i = 0; i < sizeof(raw.comm) && raw.comm[i]; ++i) {
-    unsigned char c = static_cast<unsigned char>(raw.comm[i]);
-    ev.comm[i] = c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?';
-  }
-  ev.comm.back() = '\0';
-  ev.saddr = make_address(raw.family, raw.saddr);
-  ev.daddr = make_address(raw.family, raw.daddr);
-  ev.state = raw.state;
-  ev.sport = raw.sport;
-  ev.dport = raw.dport;
-  ev.segs = raw.segs;
-  ev.error = raw.error;
-  ev.latency_ns = raw.latency_ns;
-  ev.duration_ns = raw.duration_ns;
-  ev.stats = TcpStats{raw.stats.srtt_us,     raw.stats.rttvar_us,  raw.stats.snd_cwnd,
-                      raw.stats.total_retrans, raw.stats.segs_out, raw.stats.segs_in,
-                      raw.stats.bytes_sent,  raw.stats.bytes_acked, raw.stats.bytes_received};
+  if (!decode_event(data, size, ev)) return std::nullopt;
   return ev;
+}
+
+bool decode_event(const void* data, size_t size, Event& ev) {
+  if (size != sizeof(nw_event)) return false;
+  // Ring-buffer records are only 8-byte aligned, so fields are read with memcpy, each on its own:
+  // no copy of the whole record first.
+  auto* raw = static_cast<const uint8_t*>(data);
+  auto field = [raw](auto& to, size_t offset) { std::memcpy(&to, raw + offset, sizeof(to)); };
+  uint8_t type, family, direction;
+  field(type, offsetof(nw_event, type));
+  field(family, offsetof(nw_event, family));
+  field(direction, offsetof(nw_event, direction));
+  if (type < NW_EV_CONNECT || type >= NW_EV_TYPE_COUNT) return false;
+  if (family != AF_INET && family != AF_INET6) return false;
+  if (direction > NW_DIR_INBOUND) return false;
+
+  ev.type = static_cast<EventType>(type);
+  ev.direction = static_cast<Direction>(direction);
+  field(ev.ts_ns, offsetof(nw_event, ts_ns));
+  field(ev.cookie, offsetof(nw_event, cookie));
+  field(ev.cgroup_id, offsetof(nw_event, cgroup_id));
+  field(ev.netns_ino, offsetof(nw_event, netns_ino));
+  field(ev.pid, offsetof(nw_event, pid));
+  decode_comm(raw + offsetof(nw_event, comm), ev.comm);
+  decode_address(family, raw + offsetof(nw_event, saddr), ev.saddr);
+  decode_address(family, raw + offsetof(nw_event, daddr), ev.daddr);
+  field(ev.state, offsetof(nw_event, state));
+  field(ev.sport, offsetof(nw_event, sport));
+  field(ev.dport, offsetof(nw_event, dport));
+  field(ev.segs, offsetof(nw_event, segs));
+  field(ev.error, offsetof(nw_event, error));
+  field(ev.latency_ns, offsetof(nw_event, latency_ns));
+  field(ev.duration_ns, offsetof(nw_event, duration_ns));
+  // TcpStats mirrors struct nw_tcp_stats field for field (static_asserts above).
+  field(ev.stats, offsetof(nw_event, stats));
+  return true;
 }
 
 std::string errno_name(int error) {

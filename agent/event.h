@@ -78,6 +78,9 @@ struct Event {
 // Decodes one raw record. Returns nullopt for anything that is not a well-formed event:
 // wrong size, unknown type, unknown family. IPv4-mapped IPv6 addresses come out as IPv4.
 std::optional<Event> decode_event(const void* data, size_t size);
+// The same into an existing Event (every field is written), for the event path: no copy of the
+// result. False, with out unspecified, when the record is not well-formed.
+bool decode_event(const void* data, size_t size, Event& out);
 
 // "ECONNREFUSED" for 111; "ECONNABORTED" for 0 (the application closed the socket before the
 // handshake finished); "E<number>" for anything unnamed.

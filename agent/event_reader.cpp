@@ -71,14 +71,21 @@ EventReader::~EventReader() {
 
 void EventReader::deliver(const void* data, size_t size) {
   ++records_;
-  if (auto event = decode_event(data, size)) {
-    sink_.on_event(*event);
-  } else {
+  if (!decode_event(data, size, batch_[batched_])) {
     ++decode_errors_;
+    return;
   }
+  if (++batched_ == kBatch) flush();
+}
+
+void EventReader::flush() {
+  if (batched_ == 0) return;
+  sink_.on_events({batch_.data(), batched_});
+  batched_ = 0;
 }
 
 int EventReader::poll() {
+  if (!ring_ && !perf_) return 0;
   uint64_t before = records_;
   int err = ring_ ? ring_buffer__poll(ring_, options_.drain_interval_ms)
                   : perf_buffer__poll(perf_, options_.drain_interval_ms);
@@ -88,8 +95,13 @@ int EventReader::poll() {
 }
 
 int EventReader::drain() {
+  if (!ring_ && !perf_) {
+    flush();
+    return 0;
+  }
   uint64_t before = records_;
   int err = ring_ ? ring_buffer__consume(ring_) : perf_buffer__consume(perf_);
+  flush();
   if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
   ++drains_;
   return static_cast<int>(records_ - before);

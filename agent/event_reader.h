@@ -3,8 +3,10 @@
 // the kernel forces a wakeup because the buffer is filling -- and then consumes everything.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "agent/event.h"
 #include "agent/probe_set.h"
@@ -18,6 +20,11 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void on_event(const Event& event) = 0;
+  // Events in order, a batch at a time: a sink can start loading the state of every event in the
+  // batch before applying any (memory-level parallelism), which on_event one by one cannot.
+  virtual void on_events(std::span<const Event> events) {
+    for (const Event& e : events) on_event(e);
+  }
 };
 
 struct ReaderOptions {
@@ -28,6 +35,8 @@ struct ReaderOptions {
 class EventReader {
  public:
   EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOptions& options = {});
+  // A reader with no transport: records arrive only through deliver() (benchmarks, fuzzers).
+  explicit EventReader(EventSink& sink) : sink_(sink) {}
   ~EventReader();
   EventReader(const EventReader&) = delete;
   EventReader& operator=(const EventReader&) = delete;
@@ -42,12 +51,17 @@ class EventReader {
   uint64_t decode_errors() const { return decode_errors_; }
   uint64_t records() const { return records_; }
 
-  // Hands one raw record to the sink (or counts it as a decode error). Public for the
-  // benchmarks and fuzzers, which feed it bytes directly.
+  // Decodes one raw record for the sink (or counts it as a decode error). Records reach the sink
+  // in batches of kBatch: poll() and drain() end with flush(), which hands over the rest. Public
+  // for the benchmarks and fuzzers, which feed it bytes directly (and then flush()).
   void deliver(const void* data, size_t size);
+  void flush();
+  static constexpr size_t kBatch = 32;
 
  private:
   EventSink& sink_;
+  std::array<Event, kBatch> batch_;  // decoded into in place: no construction per event
+  size_t batched_ = 0;
   ReaderOptions options_;
   ring_buffer* ring_ = nullptr;
   perf_buffer* perf_ = nullptr;

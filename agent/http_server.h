@@ -41,14 +41,14 @@ struct HttpSecurity {
 class HttpServer {
  public:
   // Binds; throws FatalError (exit 2) when the address or the TLS files are unusable.
-  HttpServer(const SnapshotStore& store, const ListenAddress& address, const HttpSecurity& security = {});
+  HttpServer(SnapshotStore& store, const ListenAddress& address, const HttpSecurity& security = {});
   ~HttpServer();
   void start();  // serves on a thread of its own
   void stop();
   uint16_t port() const { return port_; }
 
  private:
-  const SnapshotStore& store_;
+  SnapshotStore& store_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   uint16_t port_ = 0;

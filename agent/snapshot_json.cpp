@@ -66,25 +66,49 @@ nlohmann::json flow_json(const FlowView& f) {
   return j;
 }
 
-}  // namespace
-
-nlohmann::json snapshot_to_json(const Snapshot& s, size_t connection_limit) {
-  nlohmann::json connections = nlohmann::json::array();
-  // The table keeps least recently active first; the newest activity matters most.
-  size_t n = std::min(connection_limit, s.connections.size());
-  for (size_t i = 0; i < n; ++i)
-    connections.push_back(connection_json(s.connections[s.connections.size() - 1 - i], s.taken_mono_ns));
+// Everything but the connection list.
+nlohmann::json summary_json(const Snapshot& s, size_t listed) {
   nlohmann::json flows = nlohmann::json::array();
   for (const FlowView& f : s.flows) flows.push_back(flow_json(f));
   return {
       {"ts_ns", s.taken_unix_ns},
-      {"connections_total", s.connections.size()},
-      {"connections_truncated", s.connections.size() > n},
-      {"connections", std::move(connections)},
+      {"connections_total", s.tracked_connections()},
+      {"connections_truncated", s.tracked_connections() > listed},
       {"flows", std::move(flows)},
       {"series_budget_stage", static_cast<int>(s.health.stage)},
       {"events_lost", s.health.kernel.total_lost()},
   };
+}
+
+std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+}  // namespace
+
+nlohmann::json snapshot_to_json(const Snapshot& s, size_t connection_limit) {
+  // Listed most recently active first: the snapshot keeps them least recently active first.
+  size_t n = std::min(connection_limit, s.connections.size());
+  nlohmann::json connections = nlohmann::json::array();
+  for (size_t i = 0; i < n; ++i)
+    connections.push_back(connection_json(s.connections[s.connections.size() - 1 - i], s.taken_mono_ns));
+  nlohmann::json j = summary_json(s, n);
+  j["connections"] = std::move(connections);
+  return j;
+}
+
+std::string snapshot_to_json_text(const Snapshot& s, size_t connection_limit) {
+  size_t n = std::min(connection_limit, s.connections.size());
+  // Object keys dump in sorted order and "connections" sorts first, so the list goes right after
+  // the opening brace of the summary.
+  std::string summary = dump(summary_json(s, n));
+  std::string text = "{\"connections\":[";
+  text.reserve(n * 420 + summary.size() + 32);
+  for (size_t i = 0; i < n; ++i) {
+    if (i) text += ',';
+    text += dump(connection_json(s.connections[s.connections.size() - 1 - i], s.taken_mono_ns));
+  }
+  text += "],";
+  text.append(summary, 1);
+  return text;
 }
 
 }  // namespace netwatch

@@ -8,7 +8,9 @@ build_pkgs=(
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libcap-dev libssl-dev
 )
-test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl)
+# Tests and benchmarks (make test runs every benchmark's smoke mode): bpftrace is the peer the
+# probes are measured against, wrk loads /metrics, valgrind's callgrind counts instructions.
+test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl bpftrace wrk valgrind)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

@@ -167,9 +167,6 @@ static uint64_t clock_ns(clockid_t clock) {
   return uint64_t(ts.tv_sec) * 1'000'000'000ULL + uint64_t(ts.tv_nsec);
 }
 
-uint64_t monotonic_ns() {
-  return clock_ns(CLOCK_MONOTONIC);
-}
 uint64_t unix_ns() {
   return clock_ns(CLOCK_REALTIME);
 }

@@ -104,7 +104,7 @@ class SocketThread {
 };
 
 // CLOCK_MONOTONIC, the clock bpf_ktime_get_ns() stamps events with.
-uint64_t monotonic_ns();
+using netwatch::monotonic_ns;
 // CLOCK_REALTIME in ns.
 uint64_t unix_ns();
 // The calling thread's comm: what bpf_get_current_comm() sees for a connect() made here.

@@ -1,0 +1,147 @@
+#include "bench/agent_under_test.h"
+
+#include <httplib.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "agent/log.h"
+#include "bench/loopback_load.h"
+
+namespace netwatch::bench {
+namespace {
+
+// "VmRSS:    12345 kB" -> bytes; 0 when the key is missing.
+uint64_t status_kib(const std::string& status, const std::string& key) {
+  size_t at = status.find(key + ":");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(status.c_str() + at + key.size() + 1, nullptr, 10) * 1024;
+}
+
+// Status and body of a GET on loopback; status 0 when the agent did not answer.
+std::pair<int, std::string> http_get(uint16_t port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(30);
+  auto res = client.Get(path.c_str());
+  if (!res) return {0, {}};
+  return {res->status, std::move(res->body)};
+}
+
+}  // namespace
+
+ProcessUsage process_usage(pid_t pid) {
+  std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream stat_file(proc + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
+  size_t paren = stat.rfind(')');  // comm may hold spaces; the fields after it do not
+  if (paren == std::string::npos) throw FatalError("cannot read " + proc + "/stat: the process is gone");
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  // After ")": state is field 3 of proc(5); utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  std::ifstream status_file(proc + "/status");
+  std::string status((std::istreambuf_iterator<char>(status_file)), {});
+  ProcessUsage u;
+  u.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  u.rss_bytes = status_kib(status, "VmRSS");
+  u.hwm_bytes = status_kib(status, "VmHWM");
+  return u;
+}
+
+std::vector<MapMemory> maps_held_by(pid_t pid) {
+  std::vector<uint32_t> ids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fdinfo", ec)) {
+    std::ifstream f(entry.path());
+    std::string key;
+    uint64_t value = 0;
+    // A BPF map's fdinfo has "map_type:", ..., "map_id:" (bpf_map_show_fdinfo()).
+    while (f >> key) {
+      if (key == "map_id:" && (f >> value)) {
+        if (std::find(ids.begin(), ids.end(), value) == ids.end()) ids.push_back(static_cast<uint32_t>(value));
+        break;
+      }
+      f.ignore(4096, '\n');
+    }
+  }
+  std::vector<MapMemory> maps;
+  for (uint32_t id : ids) {
+    auto j = nlohmann::json::parse(run_command({"bpftool", "--json", "map", "show", "id", std::to_string(id)}));
+    maps.push_back({id, j.value("name", ""), j.value("type", ""), j.value("max_entries", uint64_t{0}),
+                    j.value("bytes_memlock", uint64_t{0})});
+  }
+  std::sort(maps.begin(), maps.end(), [](const MapMemory& a, const MapMemory& b) { return a.id < b.id; });
+  return maps;
+}
+
+std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& command, const std::atomic<bool>& stop) {
+  if (is_listening(command.port))
+    throw FatalError("127.0.0.1:" + std::to_string(command.port) + " is in use; pick another --agent-port");
+  std::vector<std::string> argv = {command.binary,     "--log-level", "warn", "agent", "--listen",
+                                   "127.0.0.1:" + std::to_string(command.port), "--status-interval", "0"};
+  argv.insert(argv.end(), command.flags.begin(), command.flags.end());
+  std::unique_ptr<AgentUnderTest> agent(new AgentUnderTest(ChildProcess::spawn(argv), command.port));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (true) {
+    if (stop) throw FatalError("interrupted", 130);
+    if (http_get(command.port, "/healthz").first == 200) return agent;
+    if (auto code = agent->process_->exit_code())
+      throw FatalError("the agent exited (code " + std::to_string(*code) + "): " + agent->process_->output());
+    if (std::chrono::steady_clock::now() > deadline)
+      throw FatalError("the agent was not ready after 20 s: " + agent->process_->output());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+AgentUnderTest::~AgentUnderTest() { stop(); }
+
+std::string AgentUnderTest::get(const std::string& path) const {
+  auto [status, body] = http_get(port_, path);
+  if (status != 200)
+    throw FatalError("GET " + path + " on the agent answered " + std::to_string(status) + ": " + process_->output());
+  return body;
+}
+
+void AgentUnderTest::stop() { process_->stop(); }
+
+double metric_sum(std::string_view text, std::string_view name) {
+  double sum = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.substr(0, name.size()) != name || line.size() == name.size()) continue;
+    char next = line[name.size()];
+    if (next != '{' && next != ' ') continue;  // another metric whose name starts with this one
+    size_t space = line.rfind(' ');
+    sum += std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr);
+  }
+  return sum;
+}
+
+size_t series_count(std::string_view text) {
+  size_t n = 0, pos = 0;
+  while (pos < text.size()) {
+    if (text[pos] != '#' && text[pos] != '\n') ++n;
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) break;
+    pos = end + 1;
+  }
+  return n;
+}
+
+std::string default_netwatch_binary() { return NW_NETWATCH_BINARY; }
+
+}  // namespace netwatch::bench

@@ -1,0 +1,73 @@
+// The real `netwatch agent` as a child of a benchmark, and what benchmarks read from it: /metrics,
+// its CPU time and memory from /proc, and the BPF maps it holds. Benchmarks measure the binary a
+// node would run, not a library built into the benchmark.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/child_process.h"
+
+namespace netwatch::bench {
+
+struct AgentCommand {
+  std::string binary;  // the netwatch executable
+  uint16_t port = 0;   // --listen 127.0.0.1:<port>
+  std::vector<std::string> flags;  // more `netwatch agent` flags
+};
+
+// What /proc says about a process at one moment.
+struct ProcessUsage {
+  double cpu_seconds = 0;  // utime + stime, all threads
+  uint64_t rss_bytes = 0;  // VmRSS
+  uint64_t hwm_bytes = 0;  // VmHWM: the peak RSS so far
+};
+ProcessUsage process_usage(pid_t pid);
+
+// A BPF map a process holds, as `bpftool map show` reports it.
+struct MapMemory {
+  uint32_t id = 0;
+  std::string name, type;
+  uint64_t max_entries = 0;
+  uint64_t memlock_bytes = 0;
+};
+// The maps a process holds open (their ids from /proc/<pid>/fdinfo), described by bpftool.
+std::vector<MapMemory> maps_held_by(pid_t pid);
+
+class AgentUnderTest {
+ public:
+  // Starts the agent and returns once /healthz answers 200; throws FatalError (with the agent's
+  // output) when it exits or is not ready within 20 s.
+  static std::unique_ptr<AgentUnderTest> start(const AgentCommand& command, const std::atomic<bool>& stop);
+  ~AgentUnderTest();  // stop()
+
+  pid_t pid() const { return process_->pid(); }
+  uint16_t port() const { return port_; }
+  // GET on the agent; throws FatalError unless it answers 200.
+  std::string get(const std::string& path) const;
+  std::string metrics() const { return get("/metrics"); }
+  ProcessUsage usage() const { return process_usage(pid()); }
+  // SIGTERM, then waits for the probes to be released; idempotent.
+  void stop();
+
+ private:
+  AgentUnderTest(std::unique_ptr<ChildProcess> process, uint16_t port) : process_(std::move(process)), port_(port) {}
+  std::unique_ptr<ChildProcess> process_;
+  uint16_t port_;
+};
+
+// Sum over every sample of one metric in Prometheus text (all label sets); 0 when absent.
+double metric_sum(std::string_view exposition, std::string_view name);
+// Samples (lines that are not comments) in Prometheus text: the series a scrape carries.
+size_t series_count(std::string_view exposition);
+
+// The netwatch binary built next to the benchmarks.
+std::string default_netwatch_binary();
+
+}  // namespace netwatch::bench

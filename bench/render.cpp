@@ -1,0 +1,79 @@
+// netwatch_render: the scrape's own work (issue 6, target 6: <= 200 ns per series):
+// render_metrics_text on a snapshot of ~50k series (~1000 flows with synthetic traffic through the
+// real aggregator), and, for context, building that snapshot.
+//
+// "per_series" is seconds of CPU per series (Google Benchmark prints 150n for 150 ns).
+#include <benchmark/benchmark.h>
+
+#include "agent/aggregator.h"
+#include "agent/event_reader.h"
+#include "agent/metrics_render.h"
+#include "bench/synthetic_traffic.h"
+
+namespace netwatch::bench {
+namespace {
+
+// Flows for ~50k series: an outbound flow has 49 series, an inbound one 28 (no connect histogram),
+// and a quarter of the synthetic flows are inbound.
+constexpr size_t kFlows = 1150;
+
+// An aggregator after traffic over kFlows flows from `live` connections.
+std::unique_ptr<Aggregator> aggregate(size_t live) {
+  AggregatorConfig config;
+  config.max_connections = live + 16;
+  auto aggregator = std::make_unique<Aggregator>(config);
+  EventReader reader(*aggregator);
+  SyntheticTraffic traffic(live, kFlows);
+  for (const nw_event& e : traffic.opening()) reader.deliver(&e, sizeof(e));
+  std::vector<nw_event> events;
+  traffic.next(10 * live, events);
+  for (const nw_event& e : events) reader.deliver(&e, sizeof(e));
+  return aggregator;
+}
+
+void BM_RenderMetricsText(benchmark::State& state) {
+  auto aggregator = aggregate(20000);
+  std::shared_ptr<const Snapshot> snapshot = aggregator->snapshot(1, 1);
+  size_t series = 0, bytes = 0;
+  for (auto _ : state) {
+    std::string text = render_metrics_text(*snapshot);
+    bytes = text.size();
+    benchmark::DoNotOptimize(text.data());
+    state.PauseTiming();
+    series = 0;
+    for (size_t pos = 0; pos < text.size(); pos = text.find('\n', pos) + 1)
+      if (text[pos] != '#') ++series;
+    state.ResumeTiming();
+  }
+  state.counters["flows"] = static_cast<double>(snapshot->flows.size());
+  state.counters["series"] = static_cast<double>(series);
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["per_series"] = benchmark::Counter(static_cast<double>(series),
+                                                    benchmark::Counter::kIsIterationInvariantRate |
+                                                        benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_RenderMetricsText)->Unit(benchmark::kMillisecond);
+
+// Publishing: what the reader thread spends on a snapshot. listed:0 is the periodic snapshot (no
+// connection list); listed:all is what /api/v1/connections asks for at the most.
+void BM_Snapshot(benchmark::State& state) {
+  auto aggregator = aggregate(static_cast<size_t>(state.range(0)));
+  size_t listed = state.range(1) ? SIZE_MAX : 0;
+  for (auto _ : state) {
+    auto snapshot = aggregator->snapshot(1, 1, listed);
+    benchmark::DoNotOptimize(snapshot.get());
+  }
+  state.counters["connections"] = static_cast<double>(aggregator->connections().size());
+  state.counters["flows"] = static_cast<double>(aggregator->flows().size());
+}
+BENCHMARK(BM_Snapshot)
+    ->ArgNames({"live", "listed_all"})
+    ->Args({1000, 0})
+    ->Args({100000, 0})
+    ->Args({100000, 1})
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace netwatch::bench
+
+BENCHMARK_MAIN();
