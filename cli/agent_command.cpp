@@ -82,10 +82,11 @@ uint64_t duration_flag(const std::string& flag, const std::string& value, uint64
   return *ns;
 }
 
-void publish(const Aggregator& aggregator, const ProbeSet& probes, const EventReader& reader,
-             const PodResolver* pods, SnapshotStore& store, const WallClock& clock) {
+// A snapshot of the aggregation with the agent's health, listing `connection_limit` connections.
+std::shared_ptr<Snapshot> take_snapshot(const Aggregator& aggregator, const ProbeSet& probes, const EventReader& reader,
+                                        const PodResolver* pods, const WallClock& clock, size_t connection_limit) {
   uint64_t now = monotonic_ns();
-  std::shared_ptr<Snapshot> s = aggregator.snapshot(now, clock.to_unix_ns(now));
+  std::shared_ptr<Snapshot> s = aggregator.snapshot(now, clock.to_unix_ns(now), connection_limit);
   AgentHealth& h = s->health;
   h.kernel = probes.counters();
   h.drains = reader.drains();
@@ -94,7 +95,7 @@ void publish(const Aggregator& aggregator, const ProbeSet& probes, const EventRe
   h.transport = transport_name(probes.transport());
   h.programs = probes.program_stats();
   if (pods) h.pods = pods->stats();
-  store.publish(std::move(s));
+  return s;
 }
 
 int run_agent(const AgentFlags& flags) {
@@ -127,7 +128,11 @@ int run_agent(const AgentFlags& flags) {
   EventReader reader(*probes, aggregator, reader_options);
   drop_all_capabilities();  // everything from here on goes through descriptors already held
   WallClock clock;
-  publish(aggregator, *probes, reader, pods.get(), store, clock);
+  // Periodic snapshots list no connections; /api/v1/connections asks for them (SnapshotStore).
+  auto snapshot = [&](size_t connection_limit) {
+    return take_snapshot(aggregator, *probes, reader, pods.get(), clock, connection_limit);
+  };
+  store.publish(snapshot(0));
   http.start();
   std::string host = listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host;
   log_info(std::string(security.tls_cert_file.empty() ? "serving http://" : "serving https://") + host + ":" + std::to_string(http.port()) + "/metrics and /api/v1/connections");
@@ -138,9 +143,10 @@ int run_agent(const AgentFlags& flags) {
     uint64_t now = monotonic_ns();
     if (now - last_publish >= publish_ns) {
       aggregator.expire(now);
-      publish(aggregator, *probes, reader, pods.get(), store, clock);
+      store.publish(snapshot(0));
       last_publish = now;
     }
+    if (auto limit = store.connections_wanted()) store.answer_connections(snapshot(*limit), *limit);
     if (status_ns && now - last_status >= status_ns) {
       uint64_t events = reader.records();
       KernelCounters k = probes->counters();
@@ -155,6 +161,7 @@ int run_agent(const AgentFlags& flags) {
     }
   }
   log_info("stopping: releasing probes");
+  store.close();  // a handler waiting for connections answers now instead of at its timeout
   http.stop();
   return 0;
 }
