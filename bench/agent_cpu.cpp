@@ -77,7 +77,8 @@ int run(Options opt) {
   std::printf("%-40s %12.2f\n", "agent CPU, % of one core", cpu_percent);
   std::printf("%-40s %12.2f %10s  %s\n", "agent CPU % per 100k events/s", per_100k, "<= 5",
               per_100k <= 5 ? "met" : "MISSED");
-  std::printf("%-40s %12.0f\n", "agent CPU ns per event", events_per_s > 0 ? cpu_percent / 100 / events_per_s * 1e9 : 0);
+  std::printf("%-40s %12.0f\n", "agent CPU ns per event",
+              events_per_s > 0 ? cpu_percent / 100 / events_per_s * 1e9 : 0);
   std::printf("%-40s %12.2f\n", "iperf3 Gbit/s (whole run)", iperf.received_bits_per_second() / 1e9);
   std::printf("%-40s %12.0f\n", "churn connections/s (whole run)", churned.per_second());
   std::printf("load average after: %s\n", load_average().c_str());

@@ -87,8 +87,14 @@ std::vector<MapMemory> maps_held_by(pid_t pid) {
 std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& command, const std::atomic<bool>& stop) {
   if (is_listening(command.port))
     throw FatalError("127.0.0.1:" + std::to_string(command.port) + " is in use; pick another --agent-port");
-  std::vector<std::string> argv = {command.binary,     "--log-level", "warn", "agent", "--listen",
-                                   "127.0.0.1:" + std::to_string(command.port), "--status-interval", "0"};
+  std::vector<std::string> argv = {command.binary,
+                                   "--log-level",
+                                   "warn",
+                                   "agent",
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(command.port),
+                                   "--status-interval",
+                                   "0"};
   argv.insert(argv.end(), command.flags.begin(), command.flags.end());
   std::unique_ptr<AgentUnderTest> agent(new AgentUnderTest(ChildProcess::spawn(argv), command.port));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -103,7 +109,9 @@ std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& comman
   }
 }
 
-AgentUnderTest::~AgentUnderTest() { stop(); }
+AgentUnderTest::~AgentUnderTest() {
+  stop();
+}
 
 std::string AgentUnderTest::get(const std::string& path) const {
   auto [status, body] = http_get(port_, path);
@@ -112,7 +120,9 @@ std::string AgentUnderTest::get(const std::string& path) const {
   return body;
 }
 
-void AgentUnderTest::stop() { process_->stop(); }
+void AgentUnderTest::stop() {
+  process_->stop();
+}
 
 double metric_sum(std::string_view text, std::string_view name) {
   double sum = 0;
@@ -142,6 +152,8 @@ size_t series_count(std::string_view text) {
   return n;
 }
 
-std::string default_netwatch_binary() { return NW_NETWATCH_BINARY; }
+std::string default_netwatch_binary() {
+  return NW_NETWATCH_BINARY;
+}
 
 }  // namespace netwatch::bench

@@ -17,8 +17,8 @@
 namespace netwatch::bench {
 
 struct AgentCommand {
-  std::string binary;  // the netwatch executable
-  uint16_t port = 0;   // --listen 127.0.0.1:<port>
+  std::string binary;              // the netwatch executable
+  uint16_t port = 0;               // --listen 127.0.0.1:<port>
   std::vector<std::string> flags;  // more `netwatch agent` flags
 };
 

@@ -24,7 +24,9 @@ struct Options {
   AgentCommand agent{default_netwatch_binary(), 19472, {}};
 };
 
-std::chrono::milliseconds ms(double seconds) { return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)); }
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
 
 struct AgentCounters {
   double events = 0, kernel = 0, lost = 0, tracked = 0, evicted = 0, untracked = 0;
@@ -32,9 +34,12 @@ struct AgentCounters {
 
 AgentCounters read_counters(const AgentUnderTest& agent) {
   std::string m = agent.metrics();
-  return {metric_sum(m, "netwatch_events_total"),          metric_sum(m, "netwatch_kernel_events_total"),
-          metric_sum(m, "netwatch_events_lost_total"),     metric_sum(m, "netwatch_tracked_connections"),
-          metric_sum(m, "netwatch_connection_evictions_total"), metric_sum(m, "netwatch_untracked_sockets_total")};
+  return {metric_sum(m, "netwatch_events_total"),
+          metric_sum(m, "netwatch_kernel_events_total"),
+          metric_sum(m, "netwatch_events_lost_total"),
+          metric_sum(m, "netwatch_tracked_connections"),
+          metric_sum(m, "netwatch_connection_evictions_total"),
+          metric_sum(m, "netwatch_untracked_sockets_total")};
 }
 
 void fixed_rate_run(const Options& opt, ChurnLoad& load) {
@@ -83,10 +88,10 @@ int run(const Options& opt) {
     if (with_agent) agent = AgentUnderTest::start(opt.agent, g_stop);
     return load.run({opt.threads, opt.acceptors, 0, ms(opt.seconds)}, g_stop).per_second();
   });
-  std::fputs(render_pairs("short connections per second (max rate), with the agent / without", samples, 1, "conn/s",
-                          0.95)
-                 .c_str(),
-             stdout);
+  std::fputs(
+      render_pairs("short connections per second (max rate), with the agent / without", samples, 1, "conn/s", 0.95)
+          .c_str(),
+      stdout);
   std::fflush(stdout);
   if (opt.fixed_rate > 0) fixed_rate_run(opt, load);
   std::printf("load average after: %s\n", load_average().c_str());
@@ -100,9 +105,11 @@ int main(int argc, char** argv) {
   using namespace netwatch::bench;
   Options opt;
   bool smoke = false;
-  CLI::App app{"netwatch_churn: short loopback connections/s with the agent / without, and lost events at a "
-               "fixed rate (needs root)"};
-  app.add_option("--pairs", opt.pairs, "with/without pairs of max-rate runs")->check(CLI::Range(1, 1000))
+  CLI::App app{
+      "netwatch_churn: short loopback connections/s with the agent / without, and lost events at a "
+      "fixed rate (needs root)"};
+  app.add_option("--pairs", opt.pairs, "with/without pairs of max-rate runs")
+      ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   app.add_option("--seconds", opt.seconds, "length of each max-rate run")->capture_default_str();
   app.add_option("--threads", opt.threads, "client threads")->check(CLI::Range(1, 256))->capture_default_str();
@@ -112,7 +119,8 @@ int main(int argc, char** argv) {
   app.add_flag("--load-only", opt.load_only, "only generate --rate connections/s for --rate-seconds (0: max rate)");
   app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
   app.add_option("--netwatch", opt.agent.binary, "the netwatch binary")->capture_default_str();
-  app.add_option("--agent-flag", opt.agent.flags, "one more `netwatch agent` argument, e.g. --agent-flag=--ring-size=8192");
+  app.add_option("--agent-flag", opt.agent.flags,
+                 "one more `netwatch agent` argument, e.g. --agent-flag=--ring-size=8192");
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: 1 pair of 1 s, 2 s at the fixed rate");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.pairs = 1, opt.seconds = 1, opt.fixed_seconds = 2;

@@ -4,8 +4,8 @@
 // is two tracked connections (one outbound, one inbound) and 100k tracked take 50k connections,
 // 100k fds. Client ends bind distinct 127.0.1.x sources so the ephemeral port range never runs out.
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -36,7 +36,9 @@ struct Options {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string sys_error(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
 
 // Both ends of many loopback connections, held by worker processes of this one: the hard limit
 // on open files (20000 here, and no CAP_SYS_RESOURCE to raise it) caps a process, not the machine.
@@ -195,8 +197,8 @@ int run(const Options& opt) {
   for (size_t i = 0; i < points.size(); ++i)
     std::printf("%-28s %12.0f %10.1f %10.1f\n", i == 0 ? "idle" : ("step " + std::to_string(i)).c_str(),
                 points[i].tracked, points[i].usage.rss_bytes / kMiB, points[i].usage.hwm_bytes / kMiB);
-  std::printf("%-28s %12.0f %10.1f %10.1f\n", "after GET connections", listed.tracked,
-              listed.usage.rss_bytes / kMiB, listed.usage.hwm_bytes / kMiB);
+  std::printf("%-28s %12.0f %10.1f %10.1f\n", "after GET connections", listed.tracked, listed.usage.rss_bytes / kMiB,
+              listed.usage.hwm_bytes / kMiB);
   std::printf("%-28s %12.0f %10.1f %10.1f\n", "all closed", closed.tracked, closed.usage.rss_bytes / kMiB,
               closed.usage.hwm_bytes / kMiB);
 
@@ -205,10 +207,10 @@ int run(const Options& opt) {
                         ? (static_cast<double>(full.usage.rss_bytes) - static_cast<double>(idle.usage.rss_bytes)) /
                               kMiB * 100000 / full.tracked
                         : 0;
-  double peak_per_100k = full.tracked > 0 ? (static_cast<double>(full.usage.hwm_bytes) -
-                                             static_cast<double>(idle.usage.rss_bytes)) /
-                                                kMiB * 100000 / full.tracked
-                                          : 0;
+  double peak_per_100k = full.tracked > 0
+                             ? (static_cast<double>(full.usage.hwm_bytes) - static_cast<double>(idle.usage.rss_bytes)) /
+                                   kMiB * 100000 / full.tracked
+                             : 0;
   double lost = metric_sum(after, "netwatch_events_lost_total") - metric_sum(before, "netwatch_events_lost_total");
   double evicted = metric_sum(after, "netwatch_connection_evictions_total");
   std::printf("\n%-44s %10s %10s\n", "measure", "value", "target");
@@ -242,12 +244,14 @@ int main(int argc, char** argv) {
   Options opt;
   bool smoke = false;
   std::vector<std::string> extra;
-  CLI::App app{"netwatch_memory: the agent's RSS idle and per 100k tracked loopback connections, and its BPF "
-               "maps' memlock (needs root)"};
+  CLI::App app{
+      "netwatch_memory: the agent's RSS idle and per 100k tracked loopback connections, and its BPF "
+      "maps' memlock (needs root)"};
   app.add_option("--tracked", opt.tracked, "live tracked connections to reach (two per loopback connection)")
       ->check(CLI::Range(size_t{2}, size_t{4000000}))
       ->capture_default_str();
-  app.add_option("--steps", opt.steps, "measure after each of this many equal steps")->check(CLI::Range(1, 100))
+  app.add_option("--steps", opt.steps, "measure after each of this many equal steps")
+      ->check(CLI::Range(1, 100))
       ->capture_default_str();
   app.add_option("--idle-seconds", opt.idle_seconds, "wait before the idle measure")->capture_default_str();
   app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();

@@ -20,8 +20,7 @@ double percentile(const std::vector<double>& sorted, double p) {
 RatioSummary summarize(std::vector<double> values) {
   if (values.empty()) return {};
   std::sort(values.begin(), values.end());
-  return {percentile(values, 0.5), percentile(values, 0.25), percentile(values, 0.75), values.front(),
-          values.back()};
+  return {percentile(values, 0.5), percentile(values, 0.25), percentile(values, 0.75), values.front(), values.back()};
 }
 
 std::vector<PairedSample> run_pairs(int pairs, const std::function<double(bool with_agent)>& measure) {

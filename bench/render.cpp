@@ -48,9 +48,8 @@ void BM_RenderMetricsText(benchmark::State& state) {
   state.counters["flows"] = static_cast<double>(snapshot->flows.size());
   state.counters["series"] = static_cast<double>(series);
   state.counters["bytes"] = static_cast<double>(bytes);
-  state.counters["per_series"] = benchmark::Counter(static_cast<double>(series),
-                                                    benchmark::Counter::kIsIterationInvariantRate |
-                                                        benchmark::Counter::kInvert);
+  state.counters["per_series"] = benchmark::Counter(
+      static_cast<double>(series), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_RenderMetricsText)->Unit(benchmark::kMillisecond);
 

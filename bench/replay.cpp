@@ -21,8 +21,8 @@
 namespace netwatch::bench {
 namespace {
 
-constexpr size_t kFlows = 1000;    // under the default series budget's full-detail share (1600)
-constexpr size_t kBatch = 8192;    // events per drain: about 1.3 MiB of ring buffer
+constexpr size_t kFlows = 1000;  // under the default series budget's full-detail share (1600)
+constexpr size_t kBatch = 8192;  // events per drain: about 1.3 MiB of ring buffer
 
 AggregatorConfig config_for(size_t live) {
   AggregatorConfig c;
@@ -94,9 +94,12 @@ int main(int argc, char** argv) {
   size_t fixed_events = 0, live = 100000;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--fixed-events=", 15) == 0) fixed_events = std::strtoull(argv[i] + 15, nullptr, 10);
-    else if (std::strncmp(argv[i], "--live=", 7) == 0) live = std::strtoull(argv[i] + 7, nullptr, 10);
-    else rest.push_back(argv[i]);
+    if (std::strncmp(argv[i], "--fixed-events=", 15) == 0)
+      fixed_events = std::strtoull(argv[i] + 15, nullptr, 10);
+    else if (std::strncmp(argv[i], "--live=", 7) == 0)
+      live = std::strtoull(argv[i] + 7, nullptr, 10);
+    else
+      rest.push_back(argv[i]);
   }
   if (fixed_events) return netwatch::bench::fixed_replay(live, fixed_events);
   int n = static_cast<int>(rest.size());

@@ -31,9 +31,13 @@ struct Options {
   AgentCommand agent{default_netwatch_binary(), 19474, {}};
 };
 
-std::string sys_error(const std::string& what) { return what + ": " + std::strerror(errno); }
+std::string sys_error(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
 
-uint32_t peer_address(size_t i) { return 0x7f010000u | static_cast<uint32_t>(i / 250) << 8 | (i % 250 + 1); }
+uint32_t peer_address(size_t i) {
+  return 0x7f010000u | static_cast<uint32_t>(i / 250) << 8 | (i % 250 + 1);
+}
 
 // One connect/accept/close to each peer: a flow per peer in the agent.
 void visit_peers(const Options& opt) {
@@ -45,7 +49,8 @@ void visit_peers(const Options& opt) {
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0 || listen(listener, 8) != 0)
+    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0 ||
+        listen(listener, 8) != 0)
       throw FatalError(sys_error("listening on 127.1.x.y:" + std::to_string(opt.peer_port)));
     int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in local{};
@@ -89,22 +94,22 @@ int run(const Options& opt) {
   size_t series = series_count(text);
   double flows = metric_sum(text, "netwatch_flows");
   double stage = metric_sum(text, "netwatch_series_budget_stage");
-  std::printf("%zu peers visited: %.0f flows, %zu series, %zu bytes per scrape, budget stage %.0f\n", opt.peers,
-              flows, series, text.size(), stage);
+  std::printf("%zu peers visited: %.0f flows, %zu series, %zu bytes per scrape, budget stage %.0f\n", opt.peers, flows,
+              series, text.size(), stage);
   std::printf("wrk: %d threads, %d connections, %d s against http://127.0.0.1:%u/metrics\n\n", opt.threads,
               opt.connections, opt.seconds, opt.agent.port);
   std::fflush(stdout);
 
   ProcessUsage before = agent->usage();
-  std::string out = run_command({"wrk", "--threads", std::to_string(opt.threads), "--connections",
-                                 std::to_string(opt.connections), "--duration", std::to_string(opt.seconds) + "s",
-                                 "--timeout", "10s", "--latency",
-                                 "http://127.0.0.1:" + std::to_string(opt.agent.port) + "/metrics"});
+  std::string out =
+      run_command({"wrk", "--threads", std::to_string(opt.threads), "--connections", std::to_string(opt.connections),
+                   "--duration", std::to_string(opt.seconds) + "s", "--timeout", "10s", "--latency",
+                   "http://127.0.0.1:" + std::to_string(opt.agent.port) + "/metrics"});
   ProcessUsage after = agent->usage();
   double requests = wrk_number(out, "([0-9]+) requests in");
   double p50 = wrk_percentile_ms(out, "50"), p90 = wrk_percentile_ms(out, "90"), p99 = wrk_percentile_ms(out, "99");
-  double errors = wrk_number(out, "Non-2xx or 3xx responses: ([0-9]+)") +
-                  wrk_number(out, "Socket errors: connect ([0-9]+)");
+  double errors =
+      wrk_number(out, "Non-2xx or 3xx responses: ([0-9]+)") + wrk_number(out, "Socket errors: connect ([0-9]+)");
   double cpu_ms_per_scrape = requests > 0 ? (after.cpu_seconds - before.cpu_seconds) * 1000 / requests : 0;
 
   std::printf("%-34s %12s %10s\n", "measure", "value", "target");
@@ -129,7 +134,8 @@ int main(int argc, char** argv) {
   Options opt;
   bool smoke = false;
   CLI::App app{"netwatch_scrape: /metrics latency of the real agent at ~50k series under wrk (needs root)"};
-  app.add_option("--peers", opt.peers, "loopback peers 127.1.x.y, one flow each")->check(CLI::Range(1, 60000))
+  app.add_option("--peers", opt.peers, "loopback peers 127.1.x.y, one flow each")
+      ->check(CLI::Range(1, 60000))
       ->capture_default_str();
   app.add_option("--peer-port", opt.peer_port, "the peers' listening port")->capture_default_str();
   app.add_option("--seconds", opt.seconds, "wrk duration")->check(CLI::Range(1, 3600))->capture_default_str();

@@ -10,6 +10,7 @@
 
 extern "C" {
 #include <linux/types.h>
+
 #include "netwatch.h"
 }
 
@@ -20,7 +21,7 @@ namespace netwatch::bench {
 // number of live connections stays constant. Defaults: of every 103 records, 93 rtt, 4
 // retransmit, 3 close, 3 connect/accept.
 struct EventMix {
-  unsigned rtt = 90;         // the ACK path's periodic samples: most events on a busy node
+  unsigned rtt = 90;  // the ACK path's periodic samples: most events on a busy node
   unsigned retransmit = 4;
   unsigned close_open = 3;
 };

@@ -39,8 +39,7 @@ int run(const Options& opt) {
     }
     return iperf.received_bits_per_second();
   });
-  std::fputs(render_pairs("loopback iperf3 throughput, with the agent / without", samples, 1e9, "Gbit/s", 0.97)
-                 .c_str(),
+  std::fputs(render_pairs("loopback iperf3 throughput, with the agent / without", samples, 1e9, "Gbit/s", 0.97).c_str(),
              stdout);
   std::printf("agent: %llu events read, %llu lost over the \"with\" runs; load average after: %s\n",
               static_cast<unsigned long long>(agent_events), static_cast<unsigned long long>(agent_lost),
@@ -57,7 +56,9 @@ int main(int argc, char** argv) {
   bool smoke = false;
   CLI::App app{"netwatch_throughput: loopback iperf3 throughput with the agent / without, interleaved (needs root)"};
   app.add_option("--pairs", opt.pairs, "with/without pairs")->check(CLI::Range(1, 1000))->capture_default_str();
-  app.add_option("--seconds", opt.seconds, "length of each iperf3 run")->check(CLI::Range(1, 3600))->capture_default_str();
+  app.add_option("--seconds", opt.seconds, "length of each iperf3 run")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--port", opt.port, "iperf3 port on 127.0.0.1")->check(CLI::Range(1024, 65535))->capture_default_str();
   app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
   app.add_option("--netwatch", opt.agent.binary, "the netwatch binary")->capture_default_str();

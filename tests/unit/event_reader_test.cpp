@@ -7,6 +7,7 @@
 
 extern "C" {
 #include <linux/types.h>
+
 #include "netwatch.h"
 }
 

@@ -1,12 +1,13 @@
 // /metrics text: the flow families are written straight to text (the scrape's hot path); they must
 // stay byte for byte what prometheus-cpp's TextSerializer writes for the same families.
+#include "agent/metrics_render.h"
+
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
 
 #include "agent/aggregator.h"
-#include "agent/metrics_render.h"
 #include "event_builder.h"
 
 namespace netwatch {
@@ -35,13 +36,14 @@ TEST(MetricsText, is_what_prometheus_cpp_writes_for_every_kind_of_flow) {
                      .ports(40000, uint16_t(80 + i % 7))
                      .cgroup(uint64_t(i))
                      .latency(uint64_t(i) * 7'777'777));
-    agg.on_event(EventBuilder(EventType::rtt, cookie, dir)
-                     .peer(peer)
-                     .ports(40000, uint16_t(80 + i % 7))
-                     .cgroup(uint64_t(i))
-                     .stats(uint32_t(i), 1000 + uint32_t(i), (1ULL << 54) + 12345 * uint64_t(i), 333,
-                            uint32_t(i) * 997'003));
-    agg.on_event(EventBuilder(EventType::connect_failed, 1000 + cookie).peer(peer).error(i % 2 ? ECONNREFUSED : ETIMEDOUT));
+    agg.on_event(
+        EventBuilder(EventType::rtt, cookie, dir)
+            .peer(peer)
+            .ports(40000, uint16_t(80 + i % 7))
+            .cgroup(uint64_t(i))
+            .stats(uint32_t(i), 1000 + uint32_t(i), (1ULL << 54) + 12345 * uint64_t(i), 333, uint32_t(i) * 997'003));
+    agg.on_event(
+        EventBuilder(EventType::connect_failed, 1000 + cookie).peer(peer).error(i % 2 ? ECONNREFUSED : ETIMEDOUT));
   }
   auto snapshot = agg.snapshot(1, 1);
   ASSERT_GE(int(snapshot->health.stage), 2);
