@@ -88,12 +88,14 @@ static __always_inline __u64 sock_id(struct sock *sk, bool btf)
 		return bpf_get_socket_cookie(sk); /* generates one if needed */
 	/* Classic tracepoints cannot generate a cookie. Until the kernel has made
 	 * one (tcp_probe does), the socket's address, mixed with a per-load secret
-	 * so no kernel pointer reaches userspace, stands in for it; the top bit
-	 * keeps it apart from real cookies, which count up from 1. */
+	 * so no kernel pointer reaches userspace, stands in for it. The clock at
+	 * first sight tells apart sockets that reuse a freed socket's address (the
+	 * stand-in is kept in the socket's state, which lives as long as the socket);
+	 * the top bit keeps it apart from real cookies, which count up from 1. */
 	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	if (cookie)
 		return cookie;
-	return (((__u64)sk ^ id_secret) * 0x9e3779b97f4a7c15ULL) | (1ULL << 63);
+	return ((((__u64)sk ^ id_secret) * 0x9e3779b97f4a7c15ULL) ^ bpf_ktime_get_ns()) | (1ULL << 63);
 }
 
 /*
