@@ -46,6 +46,8 @@ class Aggregator final : public EventSink {
   FlowTable flows_;
   ConnectionTable connections_;
   std::array<uint64_t, kEventTypeCount> events_{};
+
+  friend struct CheckpointAccess;  // saves and restores all of the above
 };
 
 }  // namespace netwatch

@@ -55,15 +55,21 @@ FlowKey ConnectionTable::flow_key(const Event& e) const {
   k.direction = e.direction;
   k.peer = e.daddr;
   switch (e.direction) {
-    case Direction::outbound: k.port = e.dport; break;
-    case Direction::inbound: k.port = e.sport; break;
-    case Direction::unknown: k.port = guess_service_port(e.sport, e.dport); break;
+    case Direction::outbound:
+      k.port = e.dport;
+      break;
+    case Direction::inbound:
+      k.port = e.sport;
+      break;
+    case Direction::unknown:
+      k.port = guess_service_port(e.sport, e.dport);
+      break;
   }
   k.workload = workload_of_ ? workload_of_(e.cgroup_id) : 0;
   return k;
 }
 
-Connection& ConnectionTable::add(const Event& e, bool from_start) {
+Connection& ConnectionTable::new_slot(uint64_t cookie) {
   if (index_.size() >= limits_.max_connections) evict_least_recent();
   uint32_t slot;
   if (!free_slots_.empty()) {
@@ -74,8 +80,21 @@ Connection& ConnectionTable::add(const Event& e, bool from_start) {
     slot = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
   }
-  index_.insert(e.cookie, slot);
-  Connection& c = slots_[slot];
+  index_.insert(cookie, slot);
+  return slots_[slot];
+}
+
+void ConnectionTable::restore(const Connection& saved, Flow& flow) {
+  if (saved.cookie == 0 || find(saved.cookie)) return;
+  Connection& c = new_slot(saved.cookie);
+  c = saved;
+  c.flow = &flow;
+  c.last_seq = ++events_;
+  ++flow.stats.active;
+}
+
+Connection& ConnectionTable::add(const Event& e, bool from_start) {
+  Connection& c = new_slot(e.cookie);
   c.cookie = e.cookie;
   c.direction = e.direction;
   c.local = e.saddr;
@@ -87,8 +106,7 @@ Connection& ConnectionTable::add(const Event& e, bool from_start) {
   c.cgroup_id = e.cgroup_id;
   c.first_ns = e.ts_ns;
   // From the start, every count is this connection's; first seen mid-life, only growth is.
-  if (!from_start)
-    c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
+  if (!from_start) c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
   FlowKey key = flow_key(e);
   c.workload = key.workload;
   c.flow = &flows_.resolve(key, e.ts_ns);
@@ -153,7 +171,7 @@ void ConnectionTable::evict_least_recent() {
     auto [seq, slot] = victims_[next_victim_++];
     Connection& c = slots_[slot];
     if (c.flow && c.last_seq == seq) {  // still the least recently active: nothing newer was chosen
-      forget(c, false);  // its counts are already in its flow
+      forget(c, false);                 // its counts are already in its flow
       ++evicted_full_;
       return;
     }
@@ -226,7 +244,7 @@ void ConnectionTable::apply(const Event& e) {
       break;
     case EventType::retransmit:
       if (!c) {
-        c = &add(e, e.state == kTcpSynSent);  // a retransmitted SYN is the connection's start
+        c = &add(e, e.state == kTcpSynSent);                          // a retransmitted SYN is the connection's start
         if (e.state != kTcpSynSent) c->seen.total_retrans -= e.segs;  // count this one
       }
       count(*c, e.stats);

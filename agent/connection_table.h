@@ -24,9 +24,9 @@ namespace netwatch {
 struct Connection {
   // What every event reads or writes, together at the front: the event path prefetches these
   // bytes (ConnectionTable::prefetch) and nothing after them.
-  Flow* flow = nullptr;     // nullptr: a free slot of the table
-  uint64_t last_ns = 0;     // monotonic: last event
-  uint64_t last_seq = 0;    // the table's event count at its last event: orders recency
+  Flow* flow = nullptr;   // nullptr: a free slot of the table
+  uint64_t last_ns = 0;   // monotonic: last event
+  uint64_t last_seq = 0;  // the table's event count at its last event: orders recency
   // The kernel's cumulative counters as of the last event: the base of the next delta.
   struct Seen {
     uint32_t total_retrans = 0, segs_out = 0;
@@ -70,6 +70,10 @@ class ConnectionTable {
   // long-lived ones that come back with their counters re-based). Returns how many.
   size_t expire_idle(uint64_t now_ns, uint64_t idle_ns);
 
+  // A connection the previous agent tracked (agent/checkpoint.cpp), counted in `flow`; call
+  // in recency order, least recent first. Evicts as add() does when the table is full.
+  void restore(const Connection& saved, Flow& flow);
+
   size_t size() const { return index_.size(); }
   uint64_t evicted_full() const { return evicted_full_; }
   uint64_t evicted_idle() const { return evicted_idle_; }
@@ -90,6 +94,7 @@ class ConnectionTable {
     uint32_t slot = index_.find(cookie);
     return slot == CookieIndex::kNone ? nullptr : &slots_[slot];
   }
+  Connection& new_slot(uint64_t cookie);             // cookie is not in the table
   Connection& add(const Event& e, bool from_start);  // e.cookie is not in the table
   void count(Connection& c, const TcpStats& now);
   void forget(Connection& c, bool closed);
@@ -115,6 +120,8 @@ class ConnectionTable {
   size_t closed_next_ = 0;
   CookieIndex closed_;
   uint64_t evicted_full_ = 0, evicted_idle_ = 0;
+
+  friend struct CheckpointAccess;  // restores the eviction counters
 };
 
 }  // namespace netwatch

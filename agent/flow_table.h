@@ -86,6 +86,8 @@ class FlowTable {
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
   std::array<size_t, 4> per_level_{};  // existing flows by fold level
   uint64_t folded_total_ = 0;
+
+  friend struct CheckpointAccess;  // restores folded_total_
 };
 
 }  // namespace netwatch

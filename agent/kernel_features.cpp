@@ -24,7 +24,7 @@ constexpr long kBpffsMagic = 0xcafe4a11;
 constexpr long kDebugfsMagic = 0x64626720;
 
 bool is_fs(const char* path, long magic) {
-  struct statfs st{};
+  struct statfs st {};
   return statfs(path, &st) == 0 && static_cast<long>(st.f_type) == magic;
 }
 
@@ -45,9 +45,13 @@ Privileges read_privileges() {
   return p;
 }
 
-bool has_vmlinux_btf() { return access("/sys/kernel/btf/vmlinux", R_OK) == 0; }
+bool has_vmlinux_btf() {
+  return access("/sys/kernel/btf/vmlinux", R_OK) == 0;
+}
 
-bool has_ringbuf() { return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1; }
+bool has_ringbuf() {
+  return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
+}
 
 bool has_btf_tracepoint(const std::string& name) {
   static btf* vmlinux = btf__load_vmlinux_btf();
@@ -89,7 +93,28 @@ bool tcp_probe_has_skaddr() {
   return text.str().find(" skaddr;") != std::string::npos;
 }
 
-bool bpffs_mounted() { return is_fs("/sys/fs/bpf", kBpffsMagic); }
+bool bpffs_mounted() {
+  return is_fs("/sys/fs/bpf", kBpffsMagic);
+}
+
+std::optional<std::string> ensure_bpffs() {
+  if (bpffs_mounted()) return std::nullopt;
+  if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0)
+    return std::string("bpffs is not mounted and mounting it at /sys/fs/bpf failed: ") + std::strerror(errno) +
+           "; run: mount -t bpf bpf /sys/fs/bpf (in a container: mount the host's /sys/fs/bpf), or --pin-dir ''";
+  log_info("mounted bpffs at /sys/fs/bpf");
+  return std::nullopt;
+}
+
+bool on_bpffs(const std::string& path) {
+  std::string p = path;
+  while (access(p.c_str(), F_OK) != 0) {
+    size_t slash = p.find_last_of('/');
+    if (slash == std::string::npos || slash == 0) return false;  // up to / nothing exists: no bpffs
+    p.resize(slash);
+  }
+  return is_fs(p.c_str(), kBpffsMagic);
+}
 
 std::optional<std::string> cgroup2_mount() {
   std::ifstream mounts("/proc/mounts");
@@ -117,15 +142,15 @@ void require_load_privileges() {
 
 void require_btf() {
   if (has_vmlinux_btf()) return;
-  throw FatalError("kernel has no BTF (/sys/kernel/btf/vmlinux missing); netwatch needs a kernel built "
-                   "with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020 ship one)",
-                   kExitUsage);
+  throw FatalError(
+      "kernel has no BTF (/sys/kernel/btf/vmlinux missing); netwatch needs a kernel built "
+      "with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020 ship one)",
+      kExitUsage);
 }
 
 const std::vector<std::string>& netwatch_tracepoints() {
-  static const std::vector<std::string> names = {
-      "sock/inet_sock_set_state", "tcp/tcp_retransmit_skb", "tcp/tcp_retransmit_synack",
-      "tcp/tcp_probe"};
+  static const std::vector<std::string> names = {"sock/inet_sock_set_state", "tcp/tcp_retransmit_skb",
+                                                 "tcp/tcp_retransmit_synack", "tcp/tcp_probe"};
   return names;
 }
 

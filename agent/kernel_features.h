@@ -31,6 +31,10 @@ bool has_tracefs_event(const std::string& category, const std::string& name);
 // tcp_probe's record carries skaddr on v6.x kernels; the tracepoint fallback needs it.
 bool tcp_probe_has_skaddr();
 bool bpffs_mounted();
+// Mounts bpffs at /sys/fs/bpf when nothing is mounted there. Returns an error message.
+std::optional<std::string> ensure_bpffs();
+// True when path (or its nearest existing ancestor) is on a bpffs mount.
+bool on_bpffs(const std::string& path);
 std::optional<std::string> cgroup2_mount();
 bool bpf_stats_enabled();
 

@@ -14,23 +14,54 @@
 
 extern "C" {
 #include <linux/types.h>
+
 #include "netwatch.h"
 }
 
 namespace netwatch {
 namespace {
 
-std::string errstr(int err) { return std::strerror(err < 0 ? -err : err); }
+std::string errstr(int err) {
+  return std::strerror(err < 0 ? -err : err);
+}
 
 bool belongs_to(const bpf_program* prog, AttachVariant variant) {
   std::string_view name = bpf_program__name(prog);
   return name.rfind(variant == AttachVariant::tp_btf ? "btf_" : "tp_", 0) == 0;
 }
 
+// FNV-1a: what identifies pinned probes, so a restarted agent knows whether they are its own.
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+// The object's bytes, its configured read-only data and map sizes, and the variant and transport.
+uint64_t fingerprint(const netwatch_bpf* skel, AttachVariant variant, Transport transport) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  size_t size = 0;
+  const void* elf = netwatch_bpf__elf_bytes(&size);
+  h = fnv1a(h, elf, size);
+  const void* rodata = bpf_map__initial_value(skel->maps.rodata, &size);
+  h = fnv1a(h, rodata, size);
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel->obj) {
+    uint32_t entries = bpf_map__max_entries(map);
+    h = fnv1a(h, &entries, sizeof(entries));
+  }
+  uint8_t how[2] = {static_cast<uint8_t>(variant), static_cast<uint8_t>(transport)};
+  return fnv1a(h, how, sizeof(how));
+}
+
 }  // namespace
 
-std::string_view variant_name(AttachVariant v) { return v == AttachVariant::tp_btf ? "tp_btf" : "tracepoint"; }
-std::string_view transport_name(Transport t) { return t == Transport::ringbuf ? "ringbuf" : "perfbuf"; }
+std::string_view variant_name(AttachVariant v) {
+  return v == AttachVariant::tp_btf ? "tp_btf" : "tracepoint";
+}
+std::string_view transport_name(Transport t) {
+  return t == Transport::ringbuf ? "ringbuf" : "perfbuf";
+}
 
 uint64_t KernelCounters::total_lost() const {
   uint64_t sum = 0;
@@ -42,7 +73,11 @@ ProbeSet::ProbeSet(netwatch_bpf* skel, AttachVariant variant, Transport transpor
     : skel_(skel), variant_(variant), transport_(transport) {}
 
 ProbeSet::~ProbeSet() {
-  for (bpf_link* link : links_) bpf_link__destroy(link);
+  // A pinned link keeps its program attached when its descriptor closes; any other detaches.
+  for (Attached& a : attached_) {
+    bpf_link__destroy(a.link);
+    if (a.prog_fd >= 0) close(a.prog_fd);
+  }
   netwatch_bpf__destroy(skel_);
 }
 
@@ -54,18 +89,19 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
   Transport transport = options.transport.value_or(has_ringbuf() ? Transport::ringbuf : Transport::perfbuf);
   if (transport == Transport::ringbuf && !has_ringbuf())
     throw FatalError("this kernel has no BPF ring buffer (v5.8+); use --transport=perfbuf or auto", kExitUsage);
+  std::unique_ptr<PinDir> pins = options.pin_dir.empty() ? nullptr : std::make_unique<PinDir>(options.pin_dir);
 
-  if (options.variant) return try_start(options, *options.variant, transport);
+  if (options.variant) return try_start(options, *options.variant, transport, pins);
   try {
-    return try_start(options, AttachVariant::tp_btf, transport);
+    return try_start(options, AttachVariant::tp_btf, transport, pins);
   } catch (const FatalError& e) {
     log_warn(std::string("tp_btf probes unavailable (") + e.what() + "); falling back to tracepoints");
-    return try_start(options, AttachVariant::tracepoint, transport);
+    return try_start(options, AttachVariant::tracepoint, transport, pins);
   }
 }
 
-std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, AttachVariant variant,
-                                              Transport transport) {
+std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, AttachVariant variant, Transport transport,
+                                              std::unique_ptr<PinDir>& pins) {
   if (variant == AttachVariant::tracepoint) {
     if (auto err = ensure_tracefs()) throw FatalError(*err);
   }
@@ -78,9 +114,6 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   // configure
   skel->rodata->rtt_interval_ns = options.rtt_interval_ns;
   skel->rodata->use_perfbuf = transport == Transport::perfbuf;
-  uint64_t secret = 0;
-  if (getrandom(&secret, sizeof(secret), 0) != sizeof(secret)) throw FatalError("getrandom failed");
-  skel->rodata->id_secret = secret;
   // Wake the reader early only when a quarter of the ring is waiting; the timed drain does the rest.
   skel->rodata->wakeup_bytes = options.ring_bytes / 4;
   const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
@@ -88,26 +121,88 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   if (transport == Transport::ringbuf) bpf_map__set_max_entries(skel->maps.events_perf, 1);
   bpf_map__set_max_entries(skel->maps.sock_table,
                            variant == AttachVariant::tracepoint ? options.sock_table_entries : 1);
+  size_t programs = 0;
   bpf_program* prog;
-  bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, belongs_to(prog, variant));
-
-  // load
-  if (int err = netwatch_bpf__load(skel))
-    throw FatalError("loading the " + std::string(variant_name(variant)) +
-                     " programs failed: " + errstr(err) + " (run with --log-level=debug for the verifier log)");
-
-  // attach: inet_sock_set_state first, so state is cleaned up at close before anything creates it
   bpf_object__for_each_program(prog, skel->obj) {
-    if (!belongs_to(prog, variant)) continue;
+    bpf_program__set_autoload(prog, belongs_to(prog, variant));
+    programs += belongs_to(prog, variant);
+  }
+  // Before the secret: two agents with the same build and flags have the same fingerprint.
+  PinMeta meta{fingerprint(skel, variant, transport), static_cast<uint32_t>(variant), static_cast<uint32_t>(transport)};
+  uint64_t secret = 0;
+  if (getrandom(&secret, sizeof(secret), 0) != sizeof(secret)) throw FatalError("getrandom failed");
+  skel->rodata->id_secret = secret;
+
+  std::vector<std::string> pinned_links;
+  bool adopt = false;
+  if (pins) {
+    std::optional<PinMeta> found = pins->read_meta();
+    pinned_links = pins->pinned_links();
+    adopt = found && found->fingerprint == meta.fingerprint && pinned_links.size() == programs;
+    if (!adopt) {
+      if (found || !pinned_links.empty())
+        log_warn("replacing the probes pinned in " + pins->path() + ": " +
+                 (found ? "another netwatch build or configuration pinned them"
+                        : "the set is incomplete (a start was interrupted)"));
+      pins->clear_probes();
+    }
+    bpf_map* map;
+    bpf_object__for_each_map(map, skel->obj) if (!bpf_map__is_internal(map))
+        bpf_map__set_pin_path(map, pins->map_path(bpf_map__name(map)).c_str());
+    // Adopting loads the maps only (libbpf reuses the pinned ones): the programs are running.
+    if (adopt) bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
+  }
+
+  set->pins_ = std::move(pins);
+  try {
+    // load
+    if (int err = netwatch_bpf__load(skel))
+      throw FatalError("loading the " + std::string(variant_name(variant)) + " programs failed: " + errstr(err) +
+                       " (run with --log-level=debug for the verifier log)");
+    if (adopt) {
+      set->adopt(pinned_links);
+    } else {
+      set->attach();
+      if (set->pins_) set->pins_->write_meta(meta);
+    }
+  } catch (...) {
+    // Nothing half-attached stays behind: unpinned links detach with the set, pinned ones here.
+    pins = std::move(set->pins_);  // back to the caller, for the fallback variant
+    if (pins) pins->clear_probes();
+    throw;
+  }
+  set->adopted_ = adopt;
+  log_info(std::string(adopt ? "probes adopted from " + set->pins_->path() + ": " : "probes attached: ") +
+           "variant=" + std::string(variant_name(variant)) + " transport=" + std::string(transport_name(transport)));
+  return set;
+}
+
+// Inet_sock_set_state first (the object's order), so state is cleaned up at close before
+// anything creates it.
+void ProbeSet::attach() {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (!belongs_to(prog, variant_)) continue;
+    std::string name = bpf_program__name(prog);
     bpf_link* link = bpf_program__attach(prog);
     if (!link)
-      throw FatalError("attaching " + std::string(bpf_program__name(prog)) + " (" +
-                       bpf_program__section_name(prog) + ") failed: " + errstr(errno));
-    set->links_.push_back(link);
+      throw FatalError("attaching " + name + " (" + bpf_program__section_name(prog) + ") failed: " + errstr(errno));
+    attached_.push_back({name, link, dup(bpf_program__fd(prog))});
+    if (pins_ && bpf_link__pin(link, pins_->link_path(name).c_str()) != 0)
+      throw FatalError("pinning " + pins_->link_path(name) + " failed: " + errstr(errno));
   }
-  log_info("probes attached: variant=" + std::string(variant_name(variant)) +
-           " transport=" + std::string(transport_name(transport)));
-  return set;
+}
+
+void ProbeSet::adopt(const std::vector<std::string>& pinned_links) {
+  for (const std::string& name : pinned_links) {
+    bpf_link* link = bpf_link__open(pins_->link_path(name).c_str());
+    if (!link) throw FatalError("opening the pinned link " + name + " failed: " + errstr(errno));
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    int prog_fd = -1;
+    if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) == 0) prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
+    attached_.push_back({name, link, prog_fd});
+  }
 }
 
 int ProbeSet::events_fd() const {
@@ -133,13 +228,11 @@ KernelCounters ProbeSet::counters() const {
 
 std::vector<ProgramStats> ProbeSet::program_stats() const {
   std::vector<ProgramStats> out;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, skel_->obj) {
-    if (!belongs_to(prog, variant_)) continue;
+  for (const Attached& a : attached_) {
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    ProgramStats s{bpf_program__name(prog)};
-    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) {
+    ProgramStats s{a.name};
+    if (a.prog_fd >= 0 && bpf_obj_get_info_by_fd(a.prog_fd, &info, &len) == 0) {
       s.id = info.id;
       s.run_time_ns = info.run_time_ns;
       s.run_cnt = info.run_cnt;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/event.h"
+#include "agent/pin_dir.h"
 
 struct netwatch_bpf;
 struct bpf_link;
@@ -25,11 +26,14 @@ std::string_view variant_name(AttachVariant v);
 std::string_view transport_name(Transport t);
 
 struct ProbeOptions {
-  std::optional<AttachVariant> variant;  // nullopt: tp_btf, else tracepoint
-  std::optional<Transport> transport;    // nullopt: ringbuf where the kernel has it
+  std::optional<AttachVariant> variant;      // nullopt: tp_btf, else tracepoint
+  std::optional<Transport> transport;        // nullopt: ringbuf where the kernel has it
   uint64_t rtt_interval_ns = 1'000'000'000;  // at most one RTT sample per socket per interval
   uint32_t ring_bytes = 4u << 20;            // ring buffer size (power of two, >= page size)
   uint32_t sock_table_entries = 65536;       // tracepoint variant's per-socket state cap
+  // Where maps and links are pinned so that they outlive this process (see PinDir); empty:
+  // nothing is pinned and everything goes when the process exits.
+  std::string pin_dir;
 };
 
 struct KernelCounters {
@@ -49,7 +53,9 @@ struct ProgramStats {
 
 class ProbeSet {
  public:
-  // Loads and attaches everything; throws FatalError with what to do when it cannot.
+  // Loads and attaches everything; throws FatalError with what to do when it cannot. With a
+  // pin directory, programs and maps pinned there by the same build and configuration are
+  // adopted as they are (they kept running); anything else pinned there is replaced.
   static std::unique_ptr<ProbeSet> start(const ProbeOptions& options);
   ~ProbeSet();
   ProbeSet(const ProbeSet&) = delete;
@@ -60,16 +66,29 @@ class ProbeSet {
   int events_fd() const;  // the ring buffer, or the perf event array
   KernelCounters counters() const;
   std::vector<ProgramStats> program_stats() const;  // the attached programs
+  // True when the programs were found running in the pin directory and adopted.
+  bool adopted() const { return adopted_; }
+  PinDir* pins() const { return pins_.get(); }  // nullptr when nothing is pinned
 
  private:
+  struct Attached {
+    std::string name;
+    bpf_link* link = nullptr;
+    int prog_fd = -1;  // owned: also for adopted programs, which the object did not load
+  };
+
   ProbeSet(netwatch_bpf* skel, AttachVariant variant, Transport transport);
-  static std::unique_ptr<ProbeSet> try_start(const ProbeOptions& options, AttachVariant variant,
-                                             Transport transport);
+  static std::unique_ptr<ProbeSet> try_start(const ProbeOptions& options, AttachVariant variant, Transport transport,
+                                             std::unique_ptr<PinDir>& pins);
+  void attach();
+  void adopt(const std::vector<std::string>& pinned_links);
 
   netwatch_bpf* skel_;
-  std::vector<bpf_link*> links_;
+  std::vector<Attached> attached_;
   AttachVariant variant_;
   Transport transport_;
+  std::unique_ptr<PinDir> pins_;
+  bool adopted_ = false;
 };
 
 }  // namespace netwatch

@@ -37,6 +37,8 @@ class WorkloadRegistry {
   std::vector<WorkloadLabels> by_id_;
   std::unordered_map<WorkloadLabels, uint32_t, Hash> ids_;
   uint64_t overflows_ = 0;
+
+  friend struct CheckpointAccess;  // restores overflows_
 };
 
 }  // namespace netwatch

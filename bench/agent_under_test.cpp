@@ -94,7 +94,9 @@ std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& comman
                                    "--listen",
                                    "127.0.0.1:" + std::to_string(command.port),
                                    "--status-interval",
-                                   "0"};
+                                   "0",
+                                   "--pin-dir",  // a benchmark run leaves nothing attached for the next
+                                   ""};
   argv.insert(argv.end(), command.flags.begin(), command.flags.end());
   std::unique_ptr<AgentUnderTest> agent(new AgentUnderTest(ChildProcess::spawn(argv), command.port));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -6,6 +6,7 @@
 
 #include "agent/aggregator.h"
 #include "agent/capabilities.h"
+#include "agent/checkpoint.h"
 #include "agent/event_reader.h"
 #include "agent/http_server.h"
 #include "agent/kernel_features.h"
@@ -32,6 +33,7 @@ struct AgentFlags {
   std::string pod_log_dir = "/var/log/pods";
   std::string container_log_dir;  // empty: "containers" beside pod_log_dir
   bool cgroup_root_given = false;
+  std::string pin_dir = PinDir::kDefault;
   std::string tls_cert, tls_key;
   std::string basic_auth_user, basic_auth_password_file;
 };
@@ -76,15 +78,16 @@ std::unique_ptr<PodResolver> make_pod_resolver(const AgentFlags& flags) {
 uint64_t duration_flag(const std::string& flag, const std::string& value, uint64_t min_ns) {
   auto ns = parse_duration_ns(value);
   if (!ns || *ns < min_ns)
-    throw FatalError("--" + flag + " '" + value + "' is not a duration of at least " + std::to_string(min_ns / 1000000) +
-                         "ms (e.g. 30s, 5m)",
+    throw FatalError("--" + flag + " '" + value + "' is not a duration of at least " +
+                         std::to_string(min_ns / 1000000) + "ms (e.g. 30s, 5m)",
                      kExitUsage);
   return *ns;
 }
 
 // A snapshot of the aggregation with the agent's health, listing `connection_limit` connections.
 std::shared_ptr<Snapshot> take_snapshot(const Aggregator& aggregator, const ProbeSet& probes, const EventReader& reader,
-                                        const PodResolver* pods, const WallClock& clock, size_t connection_limit) {
+                                        const PodResolver* pods, const CounterBase& base, const WallClock& clock,
+                                        size_t connection_limit) {
   uint64_t now = monotonic_ns();
   std::shared_ptr<Snapshot> s = aggregator.snapshot(now, clock.to_unix_ns(now), connection_limit);
   AgentHealth& h = s->health;
@@ -95,7 +98,40 @@ std::shared_ptr<Snapshot> take_snapshot(const Aggregator& aggregator, const Prob
   h.transport = transport_name(probes.transport());
   h.programs = probes.program_stats();
   if (pods) h.pods = pods->stats();
+  base.add_to(h);
   return s;
+}
+
+// Continues from the previous agent's clean stop, if it left a checkpoint. Returns the bases
+// for the counters this process restarts from zero.
+CounterBase continue_from_checkpoint(const ProbeSet& probes, Aggregator& aggregator) {
+  CounterBase base;
+  PinDir* pins = probes.pins();
+  if (!pins) return base;
+  std::optional<std::vector<uint8_t>> bytes = pins->take_checkpoint();
+  std::optional<Restored> restored = bytes ? restore_checkpoint(*bytes, aggregator) : std::nullopt;
+  if (!restored) {
+    if (probes.adopted())
+      log_warn("the previous agent left no checkpoint (it did not stop cleanly): exported counters restart from zero");
+    return base;
+  }
+  base = restored->base;
+  if (probes.adopted()) {  // the kernel kept counting in the adopted maps and programs
+    base.kernel = {};
+    base.programs.clear();
+  }
+  log_info("continuing from the previous agent's checkpoint: " + std::to_string(restored->connections) +
+           " connections, " + std::to_string(restored->flows) + " flows");
+  return base;
+}
+
+// At a clean stop: what the next agent continues from.
+void store_checkpoint(PinDir& pins, const Aggregator& aggregator, const Snapshot& last) {
+  std::vector<uint8_t> bytes = save_checkpoint(aggregator, last.health);
+  if (pins.store_checkpoint(bytes))
+    log_info("checkpoint stored in " + pins.path() + " (" + std::to_string(bytes.size()) + " bytes)");
+  else
+    log_error("storing the checkpoint in " + pins.path() + " failed: the next agent's counters restart from zero");
 }
 
 int run_agent(const AgentFlags& flags) {
@@ -111,8 +147,10 @@ int run_agent(const AgentFlags& flags) {
   config.connection_idle_ns = duration_flag("connection-idle-timeout", flags.connection_idle, 1'000'000'000);
   config.flow_idle_ns = duration_flag("flow-idle-timeout", flags.flow_idle, 1'000'000'000);
   uint64_t publish_ns = duration_flag("publish-interval", flags.publish_interval, 10'000'000);
-  uint64_t status_ns = flags.status_interval == "0" ? 0 : duration_flag("status-interval", flags.status_interval, 1'000'000'000);
+  uint64_t status_ns =
+      flags.status_interval == "0" ? 0 : duration_flag("status-interval", flags.status_interval, 1'000'000'000);
   ProbeOptions probe_options = flags.probe.probe_options();
+  probe_options.pin_dir = flags.pin_dir;
   ReaderOptions reader_options = flags.probe.reader_options();
 
   require_load_privileges();  // before anything is bound, mounted or logged
@@ -123,19 +161,21 @@ int run_agent(const AgentFlags& flags) {
   install_stop_signals();
   std::unique_ptr<PodResolver> pods = make_pod_resolver(flags);
   auto probes = ProbeSet::start(probe_options);
-  Aggregator aggregator(config, pods ? WorkloadResolver([&pods](uint64_t cgroup) { return pods->resolve(cgroup); })
-                                     : WorkloadResolver{});
+  Aggregator aggregator(
+      config, pods ? WorkloadResolver([&pods](uint64_t cgroup) { return pods->resolve(cgroup); }) : WorkloadResolver{});
+  const CounterBase base = continue_from_checkpoint(*probes, aggregator);
   EventReader reader(*probes, aggregator, reader_options);
   drop_all_capabilities();  // everything from here on goes through descriptors already held
   WallClock clock;
   // Periodic snapshots list no connections; /api/v1/connections asks for them (SnapshotStore).
   auto snapshot = [&](size_t connection_limit) {
-    return take_snapshot(aggregator, *probes, reader, pods.get(), clock, connection_limit);
+    return take_snapshot(aggregator, *probes, reader, pods.get(), base, clock, connection_limit);
   };
   store.publish(snapshot(0));
   http.start();
   std::string host = listen->host.find(':') != std::string::npos ? "[" + listen->host + "]" : listen->host;
-  log_info(std::string(security.tls_cert_file.empty() ? "serving http://" : "serving https://") + host + ":" + std::to_string(http.port()) + "/metrics and /api/v1/connections");
+  log_info(std::string(security.tls_cert_file.empty() ? "serving http://" : "serving https://") + host + ":" +
+           std::to_string(http.port()) + "/metrics and /api/v1/connections");
 
   uint64_t last_publish = monotonic_ns(), last_status = last_publish, events_at_status = 0;
   while (!g_stop) {
@@ -160,9 +200,16 @@ int run_agent(const AgentFlags& flags) {
       events_at_status = events;
     }
   }
-  log_info("stopping: releasing probes");
   store.close();  // a handler waiting for connections answers now instead of at its timeout
   http.stop();
+  if (PinDir* pins = probes->pins()) {
+    reader.poll();  // what the ring holds now belongs to this agent's counts, not the next one's
+    store_checkpoint(*pins, aggregator, *snapshot(0));
+    log_info("stopping: the probes stay attached in " + pins->path() +
+             " for the next agent (`netwatch cleanup` removes them)");
+  } else {
+    log_info("stopping: releasing probes");
+  }
   return 0;
 }
 
@@ -177,7 +224,8 @@ Command add_agent_command(CLI::App& parent) {
   parent.allow_config_extras(CLI::config_extras_mode::error);
   app->fallthrough();
   app->add_option("--listen", flags->listen, "HTTP address, HOST:PORT or [IPv6]:PORT")->capture_default_str();
-  app->add_option("--max-connections", flags->max_connections, "Connection table capacity (least recently active evicted)")
+  app->add_option("--max-connections", flags->max_connections,
+                  "Connection table capacity (least recently active evicted)")
       ->capture_default_str();
   app->add_option("--max-flows", flags->max_flows, "Series budget: most flows exported before folding")
       ->capture_default_str();
@@ -202,6 +250,9 @@ Command add_agent_command(CLI::App& parent) {
   app->add_option("--basic-auth-user", flags->basic_auth_user, "Require HTTP basic auth as this user (not /healthz)");
   app->add_option("--basic-auth-password-file", flags->basic_auth_password_file,
                   "File whose first line is the basic auth password (kept out of argv)");
+  app->add_option("--pin-dir", flags->pin_dir,
+                  "bpffs directory where probes, maps and a checkpoint outlive a restart ('': pin nothing)")
+      ->capture_default_str();
   add_probe_flags(*app, flags->probe);
   return {app, [flags] { return run_agent(*flags); }};
 }

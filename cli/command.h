@@ -17,6 +17,7 @@ Command add_trace_command(CLI::App& parent);
 Command add_doctor_command(CLI::App& parent);
 Command add_agent_command(CLI::App& parent);
 Command add_top_command(CLI::App& parent);
+Command add_cleanup_command(CLI::App& parent);
 
 // Set by SIGINT/SIGTERM; long-running commands poll it between drains.
 extern std::atomic<bool> g_stop;

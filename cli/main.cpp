@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::vector<cli::Command> commands = {cli::add_agent_command(app), cli::add_trace_command(app),
-                                        cli::add_doctor_command(app), cli::add_top_command(app)};
+                                        cli::add_doctor_command(app), cli::add_top_command(app),
+                                        cli::add_cleanup_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -1,7 +1,9 @@
 #include "agent_process.h"
 
 #include <httplib.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <sstream>
 #include <thread>
@@ -61,11 +63,31 @@ int http_get(const std::string& host, uint16_t port, const std::string& path, st
   return res->status;
 }
 
+PinDirForTest::PinDirForTest() {
+  static int n = 0;
+  path_ = "/sys/fs/bpf/nwtest-" + std::to_string(getpid()) + "-" + std::to_string(n++);
+}
+
+PinDirForTest::~PinDirForTest() {
+  cleanup();
+}
+
+int PinDirForTest::cleanup(std::string* stderr_text) const {
+  ChildProcess cleanup({NETWATCH_BINARY, "cleanup", "--pin-dir", path_});
+  std::optional<ExitStatus> status = cleanup.wait(std::chrono::seconds(10));
+  if (stderr_text) *stderr_text = cleanup.stderr_text();
+  return status && status->exited ? status->code : -1;
+}
+
 AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra, const std::string& host)
     : port_(port), host_(host) {
   std::string listen = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   std::vector<std::string> argv = {NETWATCH_BINARY, "agent", "--listen", listen, "--status-interval", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  if (std::find(extra.begin(), extra.end(), "--pin-dir") == extra.end()) {
+    own_pins_ = std::make_unique<PinDirForTest>();
+    argv.insert(argv.end(), {"--pin-dir", own_pins_->path()});
+  }
   child_ = std::make_unique<ChildProcess>(argv);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -78,8 +100,13 @@ AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra,
 }
 
 AgentProcess::~AgentProcess() {
+  stop();
+}  // then own_pins_ cleans up
+
+std::optional<ExitStatus> AgentProcess::stop() {
+  if (auto status = child_->wait(std::chrono::milliseconds(0))) return status;  // stopped already
   child_->signal(SIGTERM);
-  child_->wait(std::chrono::seconds(10));
+  return child_->wait(std::chrono::seconds(10));
 }
 
 std::string AgentProcess::metrics_text() {

@@ -2,10 +2,9 @@
 // into samples, /api/v1/connections as JSON.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,13 +28,32 @@ std::optional<double> find_sample(const std::vector<Sample>& samples, const std:
 // HTTP GET on loopback; returns the status code (0 when the connection failed).
 int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body);
 
+// A pin directory of a test's own under /sys/fs/bpf; `netwatch cleanup` removes it on
+// destruction, so a failed assertion leaves no program attached.
+class PinDirForTest {
+ public:
+  PinDirForTest();
+  ~PinDirForTest();
+  PinDirForTest(const PinDirForTest&) = delete;
+  PinDirForTest& operator=(const PinDirForTest&) = delete;
+  const std::string& path() const { return path_; }
+  // Runs `netwatch cleanup --pin-dir path`; returns its exit code.
+  int cleanup(std::string* stderr_text = nullptr) const;
+
+ private:
+  std::string path_;
+};
+
 class AgentProcess {
  public:
   // Starts `netwatch agent --listen <host>:<port>` plus `extra` flags and waits for /healthz.
-  // host is numeric: "127.0.0.1" or "::1".
+  // host is numeric: "127.0.0.1" or "::1". Without --pin-dir in `extra` the agent pins to a
+  // directory of its own, removed when it stops.
   AgentProcess(uint16_t port, const std::vector<std::string>& extra = {}, const std::string& host = "127.0.0.1");
   ~AgentProcess();
 
+  // SIGTERM, and the exit status (nullopt: still running after 10 s).
+  std::optional<ExitStatus> stop();
   uint16_t port() const { return port_; }
   std::string metrics_text();
   std::vector<Sample> metrics() { return parse_exposition(metrics_text()); }
@@ -45,6 +63,7 @@ class AgentProcess {
  private:
   uint16_t port_;
   std::string host_;
+  std::unique_ptr<PinDirForTest> own_pins_;
   std::unique_ptr<ChildProcess> child_;
 };
 

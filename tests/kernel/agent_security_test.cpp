@@ -40,7 +40,7 @@ TEST(AgentSecurity, https_and_basic_auth_guard_everything_but_healthz) {
   const uint16_t port = 62901;
   ChildProcess agent({NETWATCH_BINARY, "agent", "--listen", "127.0.0.1:" + std::to_string(port), "--status-interval",
                       "0", "--tls-cert", cert, "--tls-key", key, "--basic-auth-user", "prom",
-                      "--basic-auth-password-file", password_file});
+                      "--basic-auth-password-file", password_file, "--pin-dir", ""});
   const std::string base = "https://127.0.0.1:" + std::to_string(port);
   const std::string tls = "--cacert " + cert + " ";
   auto deadline = std::chrono::steady_clock::now() + 15s;

@@ -1,8 +1,11 @@
 #include "bpf_objects.h"
 
+#include <bpf/bpf.h>
 #include <dirent.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -71,6 +74,22 @@ std::set<uint32_t> programs_held_by_any_process() {
   std::set<uint32_t> ids;
   for (const std::string& entry : dir_entries("/proc"))
     if (entry.find_first_not_of("0123456789") == std::string::npos) add_held_programs(entry, ids);
+  return ids;
+}
+
+std::set<uint32_t> programs_of_pinned_links(const std::string& bpffs) {
+  std::set<uint32_t> ids;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(bpffs, ec); !ec && it != decltype(it)();
+       it.increment(ec)) {
+    if (it->is_directory()) continue;
+    int fd = bpf_obj_get(it->path().c_str());
+    if (fd < 0) continue;
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.prog_id) ids.insert(info.prog_id);
+    close(fd);
+  }
   return ids;
 }
 

@@ -34,5 +34,7 @@ bool is_netwatch_program(const std::string& name);
 std::set<uint32_t> programs_held_by(pid_t pid);
 // The same for every process on the machine.
 std::set<uint32_t> programs_held_by_any_process();
+// Programs of the links pinned anywhere under `bpffs`: an agent's intended pins (--pin-dir).
+std::set<uint32_t> programs_of_pinned_links(const std::string& bpffs = "/sys/fs/bpf");
 
 }  // namespace nwtest

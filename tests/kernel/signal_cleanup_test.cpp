@@ -20,12 +20,13 @@ class SignalCleanupTest : public KernelTest {
 };
 
 // netwatch programs that bpftool lists both before and after a scan of every process's
-// descriptors and that no descriptor refers to.
+// descriptors and that no descriptor and no pinned link (an agent's --pin-dir) refers to.
 std::set<uint32_t> unheld_netwatch_programs() {
   std::set<uint32_t> first;
   for (const BpfProgram& p : bpftool_programs())
     if (is_netwatch_program(p.name)) first.insert(p.id);
-  const std::set<uint32_t> held = programs_held_by_any_process();
+  std::set<uint32_t> held = programs_held_by_any_process();
+  held.merge(programs_of_pinned_links());
   std::set<uint32_t> unheld;
   for (const BpfProgram& p : bpftool_programs())
     if (first.count(p.id) && !held.count(p.id)) unheld.insert(p.id);

@@ -1,0 +1,271 @@
+#include "agent/checkpoint.h"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "agent/log.h"
+
+namespace netwatch {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kFormat = 1;  // bump when a section changes meaning; add sections freely
+
+json counts(std::span<const uint64_t> values) {
+  return json(std::vector<uint64_t>(values.begin(), values.end()));
+}
+
+template <size_t N>
+void add_counts(std::array<uint64_t, N>& to, const json& from) {
+  for (size_t i = 0; i < N && i < from.size(); ++i) to[i] += from[i].get<uint64_t>();
+}
+
+json address(const IpAddress& a) {
+  return json::array({a.family, json::binary(std::vector<uint8_t>(a.bytes.begin(), a.bytes.end()))});
+}
+
+IpAddress address_of(const json& j) {
+  IpAddress a;
+  a.family = j.at(0).get<uint8_t>();
+  const auto& bytes = j.at(1).get_binary();
+  std::copy_n(bytes.begin(), std::min(bytes.size(), a.bytes.size()), a.bytes.begin());
+  return a;
+}
+
+json histogram(const LatencyHistogram& h) {
+  return json::array({h.count, h.sum_ns, counts(h.buckets)});
+}
+
+void add_histogram(LatencyHistogram& to, const json& from) {
+  to.count += from.at(0).get<uint64_t>();
+  to.sum_ns += from.at(1).get<uint64_t>();
+  add_counts(to.buckets, from.at(2));
+}
+
+// Positional arrays for the many: a flow or a connection is a row.
+json flow_row(const Flow& f) {
+  const FlowKey& k = f.key;
+  const FlowStats& s = f.stats;
+  return json::array({k.direction, k.fold, k.port, k.workload, address(k.peer), counts(s.connects),
+                      histogram(s.connect_latency), histogram(s.rtt), s.retransmits, s.segments_sent, s.bytes_sent,
+                      s.bytes_received, s.last_update_ns});
+}
+
+json connection_row(const Connection& c, size_t flow_index) {
+  return json::array({flow_index, c.cookie, c.last_ns,
+                      json::array({c.seen.total_retrans, c.seen.segs_out, c.seen.bytes_sent, c.seen.bytes_received}),
+                      json::array({c.retransmits, c.segs_out, c.bytes_sent, c.bytes_received}),
+                      json::array({c.srtt_us, c.rttvar_us, c.snd_cwnd}), c.state, c.direction, address(c.local),
+                      address(c.remote), c.local_port, c.remote_port, c.pid,
+                      json::binary(std::vector<uint8_t>(c.comm.begin(), c.comm.end())), c.cgroup_id, c.workload,
+                      c.first_ns, c.connect_latency_ns});
+}
+
+Connection connection_of(const json& r) {
+  Connection c;
+  c.cookie = r.at(1).get<uint64_t>();
+  c.last_ns = r.at(2).get<uint64_t>();
+  const json& seen = r.at(3);
+  c.seen = {seen.at(0).get<uint32_t>(), seen.at(1).get<uint32_t>(), seen.at(2).get<uint64_t>(),
+            seen.at(3).get<uint64_t>()};
+  const json& n = r.at(4);
+  c.retransmits = n.at(0).get<uint64_t>();
+  c.segs_out = n.at(1).get<uint64_t>();
+  c.bytes_sent = n.at(2).get<uint64_t>();
+  c.bytes_received = n.at(3).get<uint64_t>();
+  const json& rtt = r.at(5);
+  c.srtt_us = rtt.at(0).get<uint32_t>();
+  c.rttvar_us = rtt.at(1).get<uint32_t>();
+  c.snd_cwnd = rtt.at(2).get<uint32_t>();
+  c.state = r.at(6).get<uint8_t>();
+  c.direction = static_cast<Direction>(r.at(7).get<uint8_t>());
+  c.local = address_of(r.at(8));
+  c.remote = address_of(r.at(9));
+  c.local_port = r.at(10).get<uint16_t>();
+  c.remote_port = r.at(11).get<uint16_t>();
+  c.pid = r.at(12).get<uint32_t>();
+  const auto& comm = r.at(13).get_binary();
+  std::copy_n(comm.begin(), std::min(comm.size(), c.comm.size() - 1), c.comm.begin());
+  c.cgroup_id = r.at(14).get<uint64_t>();
+  c.workload = r.at(15).get<uint32_t>();
+  c.first_ns = r.at(16).get<uint64_t>();
+  c.connect_latency_ns = r.at(17).get<uint64_t>();
+  return c;
+}
+
+json kernel_counters(const KernelCounters& k) {
+  return {{"emitted", counts(k.emitted)}, {"lost", counts(k.lost)}, {"state_full", k.state_full}};
+}
+
+json pod_counters(const PodResolverStats& p) {
+  return json::array({p.cache_hits, p.cache_misses, p.cache_evictions, p.cgroup_walks, p.cgroup_walks_truncated,
+                      p.pod_dir_scans, p.container_dir_scans, p.unknown_cgroups, p.unnamed_pods, p.unnamed_containers});
+}
+
+std::array<uint64_t*, 10> pod_fields(PodResolverStats& p) {
+  return {&p.cache_hits,    &p.cache_misses,        &p.cache_evictions, &p.cgroup_walks, &p.cgroup_walks_truncated,
+          &p.pod_dir_scans, &p.container_dir_scans, &p.unknown_cgroups, &p.unnamed_pods, &p.unnamed_containers};
+}
+
+}  // namespace
+
+// The aggregator's private parts, for this file only.
+struct CheckpointAccess {
+  static json save(const Aggregator& a) {
+    json workloads = json::array();
+    for (size_t id = 0; id < a.workloads_.size(); ++id) {
+      const WorkloadLabels& w = a.workloads_.labels(static_cast<uint32_t>(id));
+      workloads.push_back({w.namespace_name, w.pod, w.container});
+    }
+    json flows = json::array();
+    std::unordered_map<const Flow*, size_t> flow_index;
+    a.flows_.for_each([&](const Flow& f) {
+      flow_index.emplace(&f, flows.size());
+      flows.push_back(flow_row(f));
+    });
+    json connections = json::array();
+    a.connections_.for_each(
+        [&](const Connection& c) { connections.push_back(connection_row(c, flow_index.at(c.flow))); });
+    return {{"events", counts(a.events_)},
+            {"evicted_full", a.connections_.evicted_full_},
+            {"evicted_idle", a.connections_.evicted_idle_},
+            {"folded_total", a.flows_.folded_total_},
+            {"workload_overflows", a.workloads_.overflows_},
+            {"workloads", std::move(workloads)},
+            {"flows", std::move(flows)},
+            {"connections", std::move(connections)}};
+  }
+
+  // Throws json::exception on a malformed checkpoint, before anything is restored.
+  static std::pair<size_t, size_t> restore(const json& j, Aggregator& a) {
+    // Rows are read and checked for their length before the aggregator changes.
+    std::vector<WorkloadLabels> workloads;
+    for (const json& w : j.at("workloads"))
+      workloads.push_back({w.at(0).get<std::string>(), w.at(1).get<std::string>(), w.at(2).get<std::string>()});
+    auto workload_id = [&](uint32_t old) -> uint32_t {
+      if (old <= WorkloadRegistry::kOther || old >= workloads.size()) return std::min(old, WorkloadRegistry::kOther);
+      return a.workloads_.intern(workloads[old]);
+    };
+    struct SavedFlow {
+      FlowKey key;
+      const json* row;
+    };
+    std::vector<SavedFlow> flows;
+    for (const json& r : j.at("flows")) {
+      FlowKey k;
+      k.direction = static_cast<Direction>(r.at(0).get<uint8_t>());
+      k.fold = static_cast<FoldLevel>(std::min<uint8_t>(r.at(1).get<uint8_t>(), uint8_t(FoldLevel::workload)));
+      k.port = r.at(2).get<uint16_t>();
+      k.workload = r.at(3).get<uint32_t>();
+      k.peer = address_of(r.at(4));
+      r.at(12).get<uint64_t>();  // the row is complete
+      flows.push_back({k, &r});
+    }
+    std::vector<std::pair<size_t, Connection>> connections;
+    for (const json& r : j.at("connections")) {
+      size_t index = r.at(0).get<size_t>();
+      if (index < flows.size()) connections.emplace_back(index, connection_of(r));
+    }
+
+    std::vector<Flow*> restored(flows.size());
+    for (size_t i = 0; i < flows.size(); ++i) {
+      const json& r = *flows[i].row;
+      FlowKey key = flows[i].key;
+      key.workload = workload_id(key.workload);
+      uint64_t last_update = r.at(12).get<uint64_t>();
+      Flow& f = a.flows_.resolve(key, last_update);  // folds again if this agent's budget is smaller
+      FlowStats& s = f.stats;
+      add_counts(s.connects, r.at(5));
+      add_histogram(s.connect_latency, r.at(6));
+      add_histogram(s.rtt, r.at(7));
+      s.retransmits += r.at(8).get<uint64_t>();
+      s.segments_sent += r.at(9).get<uint64_t>();
+      s.bytes_sent += r.at(10).get<uint64_t>();
+      s.bytes_received += r.at(11).get<uint64_t>();
+      s.last_update_ns = std::max(s.last_update_ns, last_update);
+      restored[i] = &f;
+    }
+    for (auto& [index, c] : connections) {
+      c.workload = workload_id(c.workload);
+      a.connections_.restore(c, *restored[index]);
+    }
+    add_counts(a.events_, j.at("events"));
+    a.connections_.evicted_full_ += j.at("evicted_full").get<uint64_t>();
+    a.connections_.evicted_idle_ += j.at("evicted_idle").get<uint64_t>();
+    a.flows_.folded_total_ += j.at("folded_total").get<uint64_t>();
+    a.workloads_.overflows_ += j.at("workload_overflows").get<uint64_t>();
+    return {connections.size(), flows.size()};
+  }
+};
+
+void CounterBase::add_to(AgentHealth& h) const {
+  for (int t = 0; t < kEventTypeCount; ++t) {
+    h.kernel.emitted[t] += kernel.emitted[t];
+    h.kernel.lost[t] += kernel.lost[t];
+  }
+  h.kernel.state_full += kernel.state_full;
+  for (ProgramStats& p : h.programs) {
+    auto old = std::find_if(programs.begin(), programs.end(), [&](const ProgramStats& o) { return o.name == p.name; });
+    if (old == programs.end()) continue;
+    p.run_cnt += old->run_cnt;
+    p.run_time_ns += old->run_time_ns;
+  }
+  h.drains += drains;
+  h.decode_errors += decode_errors;
+  if (h.pods) {
+    PodResolverStats from = pods;
+    auto to = pod_fields(*h.pods);
+    auto add = pod_fields(from);
+    for (size_t i = 0; i < to.size(); ++i) *to[i] += *add[i];
+  }
+}
+
+std::vector<uint8_t> save_checkpoint(const Aggregator& aggregator, const AgentHealth& health) {
+  json programs = json::object();
+  for (const ProgramStats& p : health.programs) programs[p.name] = {p.run_cnt, p.run_time_ns};
+  json j = {{"format", kFormat},
+            {"aggregator", CheckpointAccess::save(aggregator)},
+            {"kernel", kernel_counters(health.kernel)},
+            {"programs", std::move(programs)},
+            {"reader", {{"drains", health.drains}, {"decode_errors", health.decode_errors}}}};
+  if (health.pods) j["pods"] = pod_counters(*health.pods);
+  return json::to_cbor(j);
+}
+
+std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggregator& aggregator) {
+  try {
+    json j = json::from_cbor(bytes.begin(), bytes.end());
+    if (j.at("format").get<int>() != kFormat) {
+      log_warn("the previous agent's checkpoint has format " + j.at("format").dump() + ", this agent reads " +
+               std::to_string(kFormat) + ": counters restart from zero");
+      return std::nullopt;
+    }
+    // The counter bases first: they may still throw, restore() changes the aggregator.
+    Restored r;
+    const json& k = j.at("kernel");
+    add_counts(r.base.kernel.emitted, k.at("emitted"));
+    add_counts(r.base.kernel.lost, k.at("lost"));
+    r.base.kernel.state_full = k.at("state_full").get<uint64_t>();
+    for (const auto& [name, v] : j.at("programs").items())
+      r.base.programs.push_back({name, 0, v.at(1).get<uint64_t>(), v.at(0).get<uint64_t>()});
+    r.base.drains = j.at("reader").at("drains").get<uint64_t>();
+    r.base.decode_errors = j.at("reader").at("decode_errors").get<uint64_t>();
+    if (j.contains("pods")) {
+      auto fields = pod_fields(r.base.pods);
+      const json& p = j.at("pods");
+      for (size_t i = 0; i < fields.size() && i < p.size(); ++i) *fields[i] = p[i].get<uint64_t>();
+    }
+    std::tie(r.connections, r.flows) = CheckpointAccess::restore(j.at("aggregator"), aggregator);
+    return r;
+  } catch (const json::exception& e) {
+    log_warn(std::string("the previous agent's checkpoint is unreadable (") + e.what() +
+             "): counters restart from zero");
+    return std::nullopt;
+  }
+}
+
+}  // namespace netwatch

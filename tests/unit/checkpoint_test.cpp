@@ -1,0 +1,138 @@
+// The checkpoint a stopping agent leaves for the next one: everything it exports comes back.
+#include "agent/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "agent/metrics_render.h"
+#include "agent/snapshot_json.h"
+#include "event_builder.h"
+
+namespace netwatch {
+namespace {
+
+using test::EventBuilder;
+
+WorkloadLabels pods(uint64_t cgroup) {
+  return cgroup == 42 ? WorkloadLabels{"shop", "cart-7f9", "app"} : WorkloadLabels{};
+}
+
+// Connections live and closed, a failed connect, a pod, an IPv6 peer, retransmits, RTTs.
+void traffic(Aggregator& agg) {
+  agg.on_event(EventBuilder(EventType::connect, 1).cgroup(42).latency(3'000'000).at(10'000'000'000));
+  agg.on_event(EventBuilder(EventType::rtt, 1).cgroup(42).stats(2, 40, 4000, 100, 250).at(11'000'000'000));
+  agg.on_event(EventBuilder(EventType::accept, 2, Direction::inbound).peer("2001:db8::7").at(10'500'000'000));
+  agg.on_event(EventBuilder(EventType::rtt, 2, Direction::inbound).peer("2001:db8::7").stats(0, 9, 900, 50, 80));
+  agg.on_event(EventBuilder(EventType::connect_failed, 3).peer("10.9.9.9").error(ECONNREFUSED));
+  agg.on_event(EventBuilder(EventType::connect, 4).latency(1'000'000).at(10'600'000'000));
+  agg.on_event(EventBuilder(EventType::close, 4).stats(1, 12, 1200, 30).at(10'700'000'000));
+}
+
+// Flows come out in hash-table order: compare what is exported, not the order.
+std::vector<std::string> sorted_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+nlohmann::json with_sorted_flows(nlohmann::json j) {
+  std::sort(j["flows"].begin(), j["flows"].end(), [](const auto& a, const auto& b) { return a.dump() < b.dump(); });
+  return j;
+}
+
+AgentHealth health_with_counters() {
+  AgentHealth h;
+  h.kernel.emitted = {0, 5, 4, 3, 2, 1, 9};
+  h.kernel.lost = {0, 1, 0, 0, 0, 2, 0};
+  h.kernel.state_full = 7;
+  h.drains = 1234;
+  h.decode_errors = 3;
+  h.programs = {{"btf_probe", 11, 5000, 50}};
+  h.pods = PodResolverStats{};
+  h.pods->cache_hits = 17;
+  return h;
+}
+
+TEST(Checkpoint, a_restored_aggregator_exports_what_the_saved_one_did) {
+  Aggregator before(AggregatorConfig{}, pods);
+  traffic(before);
+  std::vector<uint8_t> bytes = save_checkpoint(before, health_with_counters());
+
+  Aggregator after(AggregatorConfig{}, pods);
+  std::optional<Restored> r = restore_checkpoint(bytes, after);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->connections, 2u);  // 1 and 2 live; 4 closed
+  EXPECT_EQ(r->flows, before.flows().size());
+
+  auto a = before.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
+  auto b = after.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
+  EXPECT_TRUE(sorted_lines(render_metrics_text(*b)) == sorted_lines(render_metrics_text(*a)));
+  EXPECT_EQ(with_sorted_flows(snapshot_to_json(*b, 100)), with_sorted_flows(snapshot_to_json(*a, 100)));
+
+  // The restored connection goes on counting from the kernel's cumulative counters.
+  after.on_event(EventBuilder(EventType::rtt, 1).cgroup(42).stats(5, 60, 6000, 100, 250).at(13'000'000'000));
+  auto c = after.snapshot(13'000'000'000, 1'700'000'001'000'000'000);
+  std::string text = render_metrics_text(*c);
+  EXPECT_NE(text.find("netwatch_tcp_retransmits_total{direction=\"outbound\",peer=\"10.0.0.2\",port=\"80\","
+                      "namespace=\"shop\",pod=\"cart-7f9\",container=\"app\"} 5"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Checkpoint, counters_of_the_restarted_parts_become_bases) {
+  Aggregator before(AggregatorConfig{}, pods);
+  std::vector<uint8_t> bytes = save_checkpoint(before, health_with_counters());
+  Aggregator after(AggregatorConfig{}, pods);
+  std::optional<Restored> r = restore_checkpoint(bytes, after);
+  ASSERT_TRUE(r);
+
+  AgentHealth now;  // the new process: its own counters start from zero
+  now.kernel.emitted[1] = 2;
+  now.drains = 10;
+  now.programs = {{"btf_probe", 99, 100, 1}, {"btf_set_state", 98, 7, 1}};
+  now.pods = PodResolverStats{};
+  r->base.add_to(now);
+  EXPECT_EQ(now.kernel.emitted[1], 7u);
+  EXPECT_EQ(now.kernel.lost[5], 2u);
+  EXPECT_EQ(now.kernel.state_full, 7u);
+  EXPECT_EQ(now.drains, 1244u);
+  EXPECT_EQ(now.decode_errors, 3u);
+  EXPECT_EQ(now.programs[0].run_time_ns, 5100u);
+  EXPECT_EQ(now.programs[0].run_cnt, 51u);
+  EXPECT_EQ(now.programs[1].run_cnt, 1u);  // a program the previous agent did not have
+  EXPECT_EQ(now.pods->cache_hits, 17u);
+}
+
+TEST(Checkpoint, a_smaller_series_budget_folds_the_restored_flows) {
+  Aggregator before(AggregatorConfig{}, pods);
+  for (uint64_t i = 1; i <= 50; ++i)
+    before.on_event(EventBuilder(EventType::connect, i).peer("10.1.0." + std::to_string(i)));
+  AggregatorConfig small;
+  small.max_flows = 10;
+  Aggregator after(small, pods);
+  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, AgentHealth{}), after));
+  EXPECT_LE(after.flows().size(), small.max_flows + 3);
+  EXPECT_EQ(after.connections().size(), 50u);
+  uint64_t connects = 0;
+  after.flows().for_each([&](const Flow& f) { connects += f.stats.connects[0]; });
+  EXPECT_EQ(connects, 50u);  // folded, not dropped
+}
+
+TEST(Checkpoint, bytes_that_are_not_a_checkpoint_restore_nothing) {
+  Aggregator before(AggregatorConfig{}, pods);
+  traffic(before);
+  std::vector<uint8_t> bytes = save_checkpoint(before, AgentHealth{});
+  for (size_t cut : {size_t{0}, size_t{1}, bytes.size() / 2, bytes.size() - 1}) {
+    Aggregator after(AggregatorConfig{}, pods);
+    EXPECT_FALSE(restore_checkpoint(std::span(bytes.data(), cut), after)) << cut;
+    EXPECT_EQ(after.connections().size(), 0u);
+    EXPECT_EQ(after.flows().size(), 0u);
+  }
+}
+
+}  // namespace
+}  // namespace netwatch
