@@ -103,7 +103,7 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
 std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, AttachVariant variant, Transport transport,
                                               std::unique_ptr<PinDir>& pins) {
   if (variant == AttachVariant::tracepoint) {
-    if (auto err = ensure_tracefs()) throw FatalError(*err);
+    if (auto err = ensure_tracefs()) throw FatalError(*err, kExitUsage);
   }
 
   // open

@@ -71,7 +71,6 @@ std::unique_ptr<PodResolver> make_pod_resolver(const AgentFlags& flags) {
   options.cgroup2_dir = *mount;
   options.pod_log_dir = flags.pod_log_dir;
   options.container_log_dir = flags.container_log_dir;
-  log_info("pod labels from " + *mount + " and " + flags.pod_log_dir);
   return std::make_unique<PodResolver>(options);
 }
 
@@ -161,6 +160,8 @@ int run_agent(const AgentFlags& flags) {
   install_stop_signals();
   std::unique_ptr<PodResolver> pods = make_pod_resolver(flags);
   auto probes = ProbeSet::start(probe_options);
+  // Logged once the probes are up: a failing start says one line, its error.
+  if (pods) log_info("pod labels from " + pods->options().cgroup2_dir + " and " + flags.pod_log_dir);
   Aggregator aggregator(
       config, pods ? WorkloadResolver([&pods](uint64_t cgroup) { return pods->resolve(cgroup); }) : WorkloadResolver{});
   const CounterBase base = continue_from_checkpoint(*probes, aggregator);
