@@ -123,7 +123,7 @@ def daemonset_problems(ds, allowed_host_paths, extra_caps=frozenset()):
     return problems
 
 
-def check_daemonset(ds, *, port, cgroup, host_paths, extra_caps, priority_class, image, job_args=()):
+def check_daemonset(ds, *, port, cgroup, host_paths, extra_caps, priority_class, image, pin_dir, job_args=()):
     pod = ds["spec"]["template"]["spec"]
     problems = daemonset_problems(ds, host_paths, extra_caps)
     check(not problems, "DaemonSet is least privilege", "; ".join(problems))
@@ -140,7 +140,9 @@ def check_daemonset(ds, *, port, cgroup, host_paths, extra_caps, priority_class,
     c = containers[0]
     check(c["image"] == image, f"image is {image}", c["image"])
     args = c.get("args", [])
-    want = ["agent", "--listen", f"0.0.0.0:{port}", "--pod-log-dir", "/var/log/pods", "--cgroup-root", cgroup]
+    # The pin directory lives on the writable bpffs mount, or pins nothing without one.
+    want = ["agent", "--listen", f"0.0.0.0:{port}", "--pod-log-dir", "/var/log/pods", "--cgroup-root", cgroup,
+            "--pin-dir", pin_dir]
     check(args[: len(want)] == want, "agent arguments", str(args))
     check(list(job_args) == args[len(want):], "extra agent arguments follow", str(args[len(want):]))
     mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
@@ -208,7 +210,8 @@ def check_render(mode, path):
         check_daemonset(ds, port=9464, cgroup="/sys/fs/cgroup",
                         host_paths={"/sys/fs/bpf": True, "/sys/kernel/btf": False, "/sys/fs/cgroup": False,
                                     "/var/log/pods": False, "/var/log/containers": False},
-                        extra_caps=set(), priority_class=None, image="netwatch:0.1.0")
+                        extra_caps=set(), priority_class=None, image="netwatch:0.1.0",
+                        pin_dir="/sys/fs/bpf/netwatch")
         added = ds["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]
         check(sorted(added) == ["BPF", "PERFMON"], "default capabilities are exactly BPF and PERFMON", str(added))
         check(ds["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}], "default tolerates every taint")
@@ -226,7 +229,7 @@ def check_render(mode, path):
                         host_paths={"/sys/kernel/btf": False, "/sys/fs/cgroup/unified": False,
                                     "/var/log/pods": False, "/sys/kernel/tracing": False},
                         extra_caps={"SYS_RESOURCE"}, priority_class="system-node-critical",
-                        image="registry.example.test/netwatch:1.2.3", job_args=["--max-flows", "5000"])
+                        image="registry.example.test/netwatch:1.2.3", pin_dir="", job_args=["--max-flows", "5000"])
         pod = ds["spec"]["template"]["spec"]
         check(pod["serviceAccountName"] == "netwatch-sa", "an existing ServiceAccount is used")
         check(pod["tolerations"][0]["key"] == "dedicated", "tolerations come from values")
