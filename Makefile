@@ -6,7 +6,7 @@ NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
 .PHONY: all deps build test test-unit test-sanitize fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
-        bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-smoke
+        bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-restart bench-smoke
 
 all: build
 
@@ -71,9 +71,9 @@ BENCH_CPU_ARGS ?=
 BENCH_BIN = $(BUILD)/bench
 BENCH_PROBE_COST = $(BENCH_BIN)/netwatch_probe_cost
 BENCH_TARGETS = netwatch netwatch_probe_cost netwatch_throughput netwatch_churn netwatch_replay netwatch_memory \
-                netwatch_render netwatch_scrape netwatch_agent_cpu
+                netwatch_render netwatch_scrape netwatch_agent_cpu netwatch_checkpoint
 
-bench: bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu
+bench: bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-restart
 
 bench-deps: deps
 
@@ -111,6 +111,10 @@ bench-metrics: bench-build
 # 7. Agent CPU per 100k events/s under iperf3 and churn.
 bench-cpu: bench-build
 	$(SUDO) $(BENCH_BIN)/netwatch_agent_cpu $(BENCH_CPU_ARGS)
+
+# Restart cost: saving the agent's checkpoint at a stop and restoring it at the next start.
+bench-restart: bench-build
+	$(BENCH_BIN)/netwatch_checkpoint
 
 # A few seconds of every benchmark (the same as ctest's bench_smoke): checks that they still work,
 # measures nothing worth keeping.

@@ -35,6 +35,8 @@ run replay-callgrind "^1000 +[0-9]+ +[0-9]+ +$num" "$here/callgrind_replay.sh" "
 run memory "RSS growth per 100k tracked, MiB +$num" "$b/netwatch_memory" --smoke
 run render "BM_RenderMetricsText .*per_series" "$b/netwatch_render" --benchmark_min_time=0.01 \
   --benchmark_filter='RenderMetricsText|live:1000/'
+run checkpoint "BM_RestoreCheckpoint/live:1000 " "$b/netwatch_checkpoint" --benchmark_filter='live:1000$' \
+  --benchmark_min_time=0.01
 run scrape "latency p99, ms +$num" "$b/netwatch_scrape" --smoke
 run agent-cpu "agent CPU % per 100k events/s +$num" "$b/netwatch_agent_cpu" --smoke
 
