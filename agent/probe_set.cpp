@@ -147,8 +147,9 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
       pins->clear_probes();
     }
     bpf_map* map;
-    bpf_object__for_each_map(map, skel->obj) if (!bpf_map__is_internal(map))
-        bpf_map__set_pin_path(map, pins->map_path(bpf_map__name(map)).c_str());
+    bpf_object__for_each_map(map, skel->obj) {
+      if (!bpf_map__is_internal(map)) bpf_map__set_pin_path(map, pins->map_path(bpf_map__name(map)).c_str());
+    }
     // Adopting loads the maps only (libbpf reuses the pinned ones): the programs are running.
     if (adopt) bpf_object__for_each_program(prog, skel->obj) bpf_program__set_autoload(prog, false);
   }
