@@ -77,6 +77,7 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
 
   // configure
   skel->rodata->rtt_interval_ns = options.rtt_interval_ns;
+  skel->rodata->retrans_interval_ns = options.retrans_interval_ns;
   skel->rodata->use_perfbuf = transport == Transport::perfbuf;
   uint64_t secret = 0;
   if (getrandom(&secret, sizeof(secret), 0) != sizeof(secret)) throw FatalError("getrandom failed");
