@@ -35,6 +35,8 @@ struct sock_state {
 	__u64 start_ns;     /* SYN_SENT (outbound) or ESTABLISHED (inbound) */
 	__u64 last_rtt_ns;  /* last RTT sample sent to userspace */
 	__u64 last_retrans_ns; /* last retransmit report: tcp_mstamp in ns */
+	__u64 cgroup_id;    /* fixed for the socket's life: read once, not per event */
+	__u32 netns_ino;
 	__u32 retrans_seen; /* tcp_sock.total_retrans at the last retransmit report */
 	__u32 pid;
 	char comm[NW_COMM_LEN];
@@ -167,6 +169,39 @@ static __always_inline struct tcp_sock *tcp_of(struct sock *sk, bool btf)
 	return btf ? bpf_skc_to_tcp_sock(sk) : (struct tcp_sock *)sk;
 }
 
+static __always_inline __u64 sk_cgroup_id(struct sock *sk, bool btf)
+{
+	struct cgroup *cg;
+
+	/* sock_cgroup_data holds a struct cgroup * since v5.15 (8520e224f547);
+	 * older layouts pack it with classid and report 0 here. */
+	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+		return 0;
+	cg = KREAD(btf, sk, sk_cgrp_data.cgroup);
+	if (!cg)
+		return 0;
+	return btf ? cg->kn->id : BPF_CORE_READ(cg, kn, id);
+}
+
+static __always_inline __u32 sk_netns_ino(struct sock *sk, bool btf)
+{
+	struct net *net = KREAD(btf, sk, __sk_common.skc_net.net);
+
+	return net ? KREAD(btf, net, ns.inum) : 0;
+}
+
+/* Who the socket is: fixed for its life, so read once instead of per event
+ * (cgroup and netns are two pointer chases each). */
+static __always_inline void state_init(struct sock_state *st, struct sock *sk, struct tcp_sock *tp,
+				       bool btf)
+{
+	st->id = sock_id(sk, btf);
+	st->retrans_seen = KREAD(btf, tp, total_retrans);
+	st->last_retrans_ns = 0;
+	st->cgroup_id = sk_cgroup_id(sk, btf);
+	st->netns_ino = sk_netns_ino(sk, btf);
+}
+
 /*
  * The socket's state, created on first sight when create is set. *fresh says
  * it was just created; its retrans_seen baseline is then the current total.
@@ -203,8 +238,7 @@ static __always_inline struct sock_state *state_get(struct sock *sk, struct tcp_
 	}
 	if (!create)
 		return 0; /* unreachable: a btf lookup without create never makes one */
-	st->id = sock_id(sk, btf);
-	st->retrans_seen = KREAD(btf, tp, total_retrans);
+	state_init(st, sk, tp, btf);
 	*fresh = true;
 	return st;
 }
@@ -217,20 +251,6 @@ static __always_inline void state_delete(struct sock *sk, bool btf)
 		bpf_sk_storage_delete(&sock_storage, sk);
 	else
 		bpf_map_delete_elem(&sock_table, &key);
-}
-
-static __always_inline __u64 sk_cgroup_id(struct sock *sk, bool btf)
-{
-	struct cgroup *cg;
-
-	/* sock_cgroup_data holds a struct cgroup * since v5.15 (8520e224f547);
-	 * older layouts pack it with classid and report 0 here. */
-	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
-		return 0;
-	cg = KREAD(btf, sk, sk_cgrp_data.cgroup);
-	if (!cg)
-		return 0;
-	return btf ? cg->kn->id : BPF_CORE_READ(cg, kn, id);
 }
 
 static __always_inline void read_stats(struct tcp_sock *tp, struct nw_tcp_stats *s, bool btf)
@@ -260,8 +280,6 @@ static __always_inline void zero_stats(struct nw_tcp_stats *s)
 static __always_inline void fill_header(struct nw_event *ev, struct sock *sk, struct tcp_sock *tp,
 					struct sock_state *st, __u8 type, __u64 now, bool btf)
 {
-	struct net *net;
-
 	ev->ts_ns = now;
 	ev->type = type;
 	ev->family = KREAD(btf, sk, __sk_common.skc_family);
@@ -284,9 +302,8 @@ static __always_inline void fill_header(struct nw_event *ev, struct sock *sk, st
 		bpf_core_read(ev->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(ev->daddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
-	ev->cgroup_id = sk_cgroup_id(sk, btf);
-	net = KREAD(btf, sk, __sk_common.skc_net.net);
-	ev->netns_ino = net ? KREAD(btf, net, ns.inum) : 0;
+	ev->cgroup_id = st->cgroup_id;
+	ev->netns_ino = st->netns_ino;
 	ev->cookie = st->id;
 	ev->pid = st->pid;
 	__builtin_memcpy(ev->comm, st->comm, sizeof(ev->comm));
@@ -335,12 +352,9 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		st->direction = NW_DIR_OUTBOUND;
 		st->pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(st->comm, sizeof(st->comm));
-		if (!fresh) {
-			/* A reused sock address may find a stale fallback entry. */
-			st->id = sock_id(sk, btf);
-			st->retrans_seen = KREAD(btf, tp, total_retrans);
-			st->last_retrans_ns = 0;
-		}
+		/* A reused sock address may find a stale fallback entry. */
+		if (!fresh)
+			state_init(st, sk, tp, btf);
 		return 0;
 	}
 
@@ -354,9 +368,13 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		if (!st)
 			return 0;
 		st->direction = NW_DIR_INBOUND;
-		/* SYN-ACK retransmits were reported on the request sock. */
-		if (!fresh)
-			st->retrans_seen = KREAD(btf, tp, total_retrans);
+		/* A stale fallback entry, or state made before the handshake ended:
+		 * SYN-ACK retransmits were reported on the request sock. */
+		if (!fresh) {
+			state_init(st, sk, tp, btf);
+			st->pid = 0; /* accepted in softirq: nobody called connect() */
+			__builtin_memset(st->comm, 0, sizeof(st->comm));
+		}
 		type = NW_EV_ACCEPT;
 	} else {
 		st = state_get(sk, tp, btf, false, &fresh);
