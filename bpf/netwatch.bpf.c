@@ -237,7 +237,7 @@ static __always_inline struct sock_state *state_get(struct sock *sk, struct tcp_
 		return 0;
 	}
 	if (!create)
-		return 0; /* unreachable: a btf lookup without create never makes one */
+		return 0; /* storage another CPU made and has not yet filled: absent */
 	state_init(st, sk, tp, btf);
 	*fresh = true;
 	return st;
