@@ -219,7 +219,8 @@ void ConnectionTable::apply(const Event& e) {
   Connection* c = find(e.cookie);
   if (e.type == EventType::connect_failed) {
     Flow* flow;
-    if (c) {  // its SYN was retransmitted
+    if (c) {  // its SYN was retransmitted: the final counters hold any not yet reported
+      count(*c, e.stats);
       flow = c->flow;
       forget(*c, true);
     } else {

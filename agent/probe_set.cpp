@@ -113,6 +113,7 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
 
   // configure
   skel->rodata->rtt_interval_ns = options.rtt_interval_ns;
+  skel->rodata->retrans_interval_ns = options.retrans_interval_ns;
   skel->rodata->use_perfbuf = transport == Transport::perfbuf;
   // Wake the reader early only when a quarter of the ring is waiting; the timed drain does the rest.
   skel->rodata->wakeup_bytes = options.ring_bytes / 4;

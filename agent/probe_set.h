@@ -29,6 +29,9 @@ struct ProbeOptions {
   std::optional<AttachVariant> variant;      // nullopt: tp_btf, else tracepoint
   std::optional<Transport> transport;        // nullopt: ringbuf where the kernel has it
   uint64_t rtt_interval_ns = 1'000'000'000;  // at most one RTT sample per socket per interval
+  // At most one retransmit report per socket per interval (the first after a quiet interval at
+  // once); the rest ride on the socket's next event as cumulative counters. 0: one per retransmit.
+  uint64_t retrans_interval_ns = 1'000'000'000;
   uint32_t ring_bytes = 4u << 20;            // ring buffer size (power of two, >= page size)
   uint32_t sock_table_entries = 65536;       // tracepoint variant's per-socket state cap
   // Where maps and links are pinned so that they outlive this process (see PinDir); empty:

@@ -79,43 +79,48 @@ void IperfPair::wait(const std::atomic<bool>& stop) {
   received_bps_ = report["end"]["sum_received"].value("bits_per_second", 0.0);
 }
 
-InputLoss::InputLoss(uint16_t port, uint32_t one_in) {
-  remove_leftover();
-  run_command({"nft", "add", "table", "inet", kTable});
+InputLoss::InputLoss(uint16_t port, uint32_t one_in) : table_(kTablePrefix + std::to_string(getpid())) {
+  remove_leftovers();
+  run_command({"nft", "add", "table", "inet", table_});
   try {
-    run_command({"nft", "add", "chain", "inet", kTable, "input", "{ type filter hook input priority 0 ; }"});
-    run_command({"nft", "add", "rule", "inet", kTable, "input", "tcp", "dport", std::to_string(port), "numgen",
+    run_command({"nft", "add", "chain", "inet", table_, "input", "{ type filter hook input priority 0 ; }"});
+    run_command({"nft", "add", "rule", "inet", table_, "input", "tcp", "dport", std::to_string(port), "numgen",
                  "random", "mod", std::to_string(one_in), "==", "0", "counter", "drop"});
   } catch (...) {
-    remove_leftover();
+    try {
+      run_command({"nft", "delete", "table", "inet", table_});
+    } catch (const std::exception&) {
+    }
     throw;
   }
 }
 
 InputLoss::~InputLoss() {
   try {
-    run_command({"nft", "delete", "table", "inet", kTable});
+    run_command({"nft", "delete", "table", "inet", table_});
   } catch (const std::exception& e) {
     log_error(std::string("could not delete the nftables table: ") + e.what() + "; run: nft delete table inet " +
-              kTable);
+              table_);
   }
 }
 
 uint64_t InputLoss::dropped() const {
-  std::string listing = run_command({"nft", "list", "table", "inet", kTable});
+  std::string listing = run_command({"nft", "list", "table", "inet", table_});
   std::smatch m;
   static const std::regex counter("counter packets ([0-9]+)");
   return std::regex_search(listing, m, counter) ? std::stoull(m[1]) : 0;
 }
 
-void InputLoss::remove_leftover() {
-  try {
-    run_command({"nft", "list", "table", "inet", kTable});
-  } catch (const FatalError&) {
-    return;  // no such table: the usual case
+void InputLoss::remove_leftovers() {
+  std::string listing = run_command({"nft", "list", "tables", "inet"});
+  static const std::regex ours(std::string("table inet ") + kTablePrefix + "([0-9]+)");
+  for (std::sregex_iterator it(listing.begin(), listing.end(), ours), end; it != end; ++it) {
+    const std::string pid = (*it)[1];
+    if (access(("/proc/" + pid).c_str(), F_OK) == 0) continue;  // a live run's
+    std::string table = kTablePrefix + pid;
+    log_warn("deleting nftables table inet " + table + " left by an earlier run");
+    run_command({"nft", "delete", "table", "inet", table});
   }
-  log_warn(std::string("deleting nftables table inet ") + kTable + " left by an earlier run");
-  run_command({"nft", "delete", "table", "inet", kTable});
 }
 
 uint32_t connect_burst(uint32_t count, const std::atomic<bool>& stop) {

@@ -44,17 +44,21 @@ class IperfPair {
 
 // An nftables table dropping one in `one_in` segments arriving at a TCP port, on the input hook:
 // a segment dropped there was sent, so the sender retransmits it (one dropped on the output hook
-// is sent again at once and never counts). The table goes away with this object.
+// is sent again at once and never counts). The table goes away with this object. Its name carries
+// the pid (netwatch_bench_<pid>), so benchmarks run by others on the same machine keep theirs.
 class InputLoss {
  public:
-  static constexpr const char* kTable = "netwatch_bench";
+  static constexpr const char* kTablePrefix = "netwatch_bench_";
   InputLoss(uint16_t port, uint32_t one_in);
   ~InputLoss();
   InputLoss(const InputLoss&) = delete;
   InputLoss& operator=(const InputLoss&) = delete;
   uint64_t dropped() const;  // the rule's counter
-  // Deletes the table if an earlier, killed run left it behind.
-  static void remove_leftover();
+  // Deletes the tables of earlier runs that were killed (their pid is gone).
+  static void remove_leftovers();
+
+ private:
+  std::string table_;
 };
 
 // count connect()+accept()+close() round trips to a listener of our own on 127.0.0.1.

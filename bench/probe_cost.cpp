@@ -3,15 +3,11 @@
 // same loopback run (issue 6, target 1). The VMs are noisy, so only ratios taken in one run are
 // trusted: every program sees the same hits under the same load at the same time.
 #include <bpf/libbpf.h>
-#include <sys/utsname.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <thread>
@@ -19,6 +15,7 @@
 #include "agent/event_reader.h"
 #include "agent/log.h"
 #include "agent/probe_set.h"
+#include "bench/bench_main.h"
 #include "bench/bpf_run_time.h"
 #include "bench/bpftrace_peers.h"
 #include "bench/candidate_object.h"
@@ -29,8 +26,6 @@
 
 namespace netwatch::bench {
 namespace {
-
-std::atomic<bool> g_stop{false};
 
 // One row per tracepoint netwatch attaches to. empty_prog is the floor on the same tracepoint and
 // peer the bpftrace program the target compares with: the one doing the same job.
@@ -83,13 +78,6 @@ std::unique_ptr<empty_bpf, EmptyDeleter> start_empty_programs() {
   return skel;
 }
 
-void sleep_unless_stopped(std::chrono::milliseconds d) {
-  auto deadline = std::chrono::steady_clock::now() + d;
-  while (!g_stop && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  if (g_stop) throw FatalError("interrupted", 130);
-}
-
 // A bpftrace peer, running, and the ids of the programs it loaded.
 struct RunningPeer {
   const BpftracePeer* peer;
@@ -117,19 +105,6 @@ RunningPeer start_peer(const BpftracePeer& peer) {
     sleep_unless_stopped(std::chrono::milliseconds(50));
   }
   return running;
-}
-
-std::string machine_description() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line, model = "unknown CPU";
-  while (std::getline(cpuinfo, line))
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  utsname u{};
-  uname(&u);
-  return std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs, " + model + ", kernel " + u.release;
 }
 
 std::string gbits(double bps) {
@@ -241,7 +216,7 @@ int run(const Options& opt) {
 
   CostRun result;
   result.seconds = seconds;
-  result.machine = machine_description();
+  result.machine = machine_line();
   result.accounting = accounting.method();
   result.iperf_bits_per_second = stream.received_bits_per_second();
   result.load = "iperf3 127.0.0.1:" + std::to_string(opt.port) + " " + gbits(result.iperf_bits_per_second);
@@ -320,19 +295,6 @@ int main(int argc, char** argv) {
   }
   set_log_level(opt.verbose ? LogLevel::info : LogLevel::warn);
 
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { bench::g_stop = true; };
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-
-  try {
-    return bench::run(opt);
-  } catch (const FatalError& e) {
-    std::fprintf(stderr, "netwatch_probe_cost: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "netwatch_probe_cost: %s\n", e.what());
-    return 1;
-  }
+  bench::install_stop_signals();
+  return bench::guarded_main("netwatch_probe_cost", [&] { return bench::run(opt); });
 }

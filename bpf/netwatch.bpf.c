@@ -24,6 +24,8 @@
 
 /* Load-time knobs, written by userspace between open and load. */
 const volatile __u64 rtt_interval_ns = 1000000000ULL;
+/* At most one retransmit report per socket per interval; 0 reports every one (trace). */
+const volatile __u64 retrans_interval_ns = 1000000000ULL;
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool use_perfbuf = false;
 const volatile __u64 id_secret = 0; /* random, from userspace */
@@ -32,7 +34,10 @@ struct sock_state {
 	__u64 id;           /* what events carry as cookie */
 	__u64 start_ns;     /* SYN_SENT (outbound) or ESTABLISHED (inbound) */
 	__u64 last_rtt_ns;  /* last RTT sample sent to userspace */
-	__u32 retrans_seen; /* tcp_sock.total_retrans already reported */
+	__u64 last_retrans_ns; /* last retransmit report: tcp_mstamp in ns */
+	__u64 cgroup_id;    /* fixed for the socket's life: read once, not per event */
+	__u32 netns_ino;
+	__u32 retrans_seen; /* tcp_sock.total_retrans at the last retransmit report */
 	__u32 pid;
 	char comm[NW_COMM_LEN];
 	__u8 direction;
@@ -73,11 +78,66 @@ struct {
 	__type(value, struct nw_counters);
 } counters SEC(".maps");
 
+/* perfbuf transport: events are built here and copied out by bpf_perf_event_output(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nw_event);
+} event_scratch SEC(".maps");
+
 static __always_inline struct nw_counters *counters_get(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline void count_event(__u8 type, bool lost)
+{
+	struct nw_counters *c = counters_get();
+
+	if (!c || type >= NW_EV_TYPE_COUNT)
+		return;
+	if (lost)
+		__sync_fetch_and_add(&c->lost[type], 1);
+	else
+		__sync_fetch_and_add(&c->emitted[type], 1);
+}
+
+/*
+ * Where an event is built: in place in the ring buffer (no zeroed copy on the
+ * stack, no second copy into the ring), or in a per-CPU scratch event for the
+ * perf buffer. Not zeroed: fill_header() and the caller write every field.
+ */
+static __always_inline struct nw_event *event_start(__u8 type)
+{
+	struct nw_event *ev;
+	__u32 zero = 0;
+
+	if (use_perfbuf)
+		return bpf_map_lookup_elem(&event_scratch, &zero);
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev)
+		count_event(type, true);
+	return ev;
+}
+
+static __always_inline void event_finish(void *ctx, struct nw_event *ev, __u8 type)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	long err;
+
+	if (use_perfbuf) {
+		/* The perf event's wakeup watermark plays the role of wakeup_bytes. */
+		err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(*ev));
+		count_event(type, err != 0);
+		return;
+	}
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(ev, flags);
+	count_event(type, false);
 }
 
 static __always_inline __u64 sock_id(struct sock *sk, bool btf)
@@ -111,59 +171,6 @@ static __always_inline struct tcp_sock *tcp_of(struct sock *sk, bool btf)
 	return btf ? bpf_skc_to_tcp_sock(sk) : (struct tcp_sock *)sk;
 }
 
-static __always_inline __u32 total_retrans(struct sock *sk, bool btf)
-{
-	struct tcp_sock *tp = tcp_of(sk, btf);
-
-	return tp ? KREAD(btf, tp, total_retrans) : 0;
-}
-
-/*
- * The socket's state, created on first sight when create is set. *fresh says
- * it was just created; its retrans_seen baseline is then the current total.
- */
-static __always_inline struct sock_state *state_get(struct sock *sk, bool btf, bool create,
-						    bool *fresh)
-{
-	struct sock_state *st, zero = {};
-	__u64 key = (__u64)sk;
-	struct nw_counters *c;
-
-	*fresh = false;
-	if (btf)
-		st = bpf_sk_storage_get(&sock_storage, sk, 0, 0);
-	else
-		st = bpf_map_lookup_elem(&sock_table, &key);
-	if (st || !create)
-		return st;
-
-	if (btf) {
-		st = bpf_sk_storage_get(&sock_storage, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	} else if (bpf_map_update_elem(&sock_table, &key, &zero, BPF_NOEXIST) == 0) {
-		st = bpf_map_lookup_elem(&sock_table, &key);
-	}
-	if (!st) {
-		c = counters_get();
-		if (c)
-			__sync_fetch_and_add(&c->state_full, 1);
-		return 0;
-	}
-	st->id = sock_id(sk, btf);
-	st->retrans_seen = total_retrans(sk, btf);
-	*fresh = true;
-	return st;
-}
-
-static __always_inline void state_delete(struct sock *sk, bool btf)
-{
-	__u64 key = (__u64)sk;
-
-	if (btf)
-		bpf_sk_storage_delete(&sock_storage, sk);
-	else
-		bpf_map_delete_elem(&sock_table, &key);
-}
-
 static __always_inline __u64 sk_cgroup_id(struct sock *sk, bool btf)
 {
 	struct cgroup *cg;
@@ -176,6 +183,76 @@ static __always_inline __u64 sk_cgroup_id(struct sock *sk, bool btf)
 	if (!cg)
 		return 0;
 	return btf ? cg->kn->id : BPF_CORE_READ(cg, kn, id);
+}
+
+static __always_inline __u32 sk_netns_ino(struct sock *sk, bool btf)
+{
+	struct net *net = KREAD(btf, sk, __sk_common.skc_net.net);
+
+	return net ? KREAD(btf, net, ns.inum) : 0;
+}
+
+/* Who the socket is: fixed for its life, so read once instead of per event
+ * (cgroup and netns are two pointer chases each). */
+static __always_inline void state_init(struct sock_state *st, struct sock *sk, struct tcp_sock *tp,
+				       bool btf)
+{
+	st->id = sock_id(sk, btf);
+	st->retrans_seen = KREAD(btf, tp, total_retrans);
+	st->last_retrans_ns = 0;
+	st->cgroup_id = sk_cgroup_id(sk, btf);
+	st->netns_ino = sk_netns_ino(sk, btf);
+}
+
+/*
+ * The socket's state, created on first sight when create is set. *fresh says
+ * it was just created; its retrans_seen baseline is then the current total.
+ */
+static __always_inline struct sock_state *state_get(struct sock *sk, struct tcp_sock *tp, bool btf,
+						    bool create, bool *fresh)
+{
+	struct sock_state *st, zero = {};
+	__u64 key = (__u64)sk;
+	struct nw_counters *c;
+
+	*fresh = false;
+	if (btf) {
+		/* One call: it looks up before it creates. New storage is zeroed, and
+		 * an id is never 0 (cookies count from 1), so id == 0 means new. */
+		st = bpf_sk_storage_get(&sock_storage, sk, 0,
+					create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+		if (st && st->id)
+			return st;
+	} else {
+		st = bpf_map_lookup_elem(&sock_table, &key);
+		if (st || !create)
+			return st;
+		if (bpf_map_update_elem(&sock_table, &key, &zero, BPF_NOEXIST) == 0)
+			st = bpf_map_lookup_elem(&sock_table, &key);
+	}
+	if (!st) {
+		if (create) {
+			c = counters_get();
+			if (c)
+				__sync_fetch_and_add(&c->state_full, 1);
+		}
+		return 0;
+	}
+	if (!create)
+		return 0; /* storage another CPU made and has not yet filled: absent */
+	state_init(st, sk, tp, btf);
+	*fresh = true;
+	return st;
+}
+
+static __always_inline void state_delete(struct sock *sk, bool btf)
+{
+	__u64 key = (__u64)sk;
+
+	if (btf)
+		bpf_sk_storage_delete(&sock_storage, sk);
+	else
+		bpf_map_delete_elem(&sock_table, &key);
 }
 
 static __always_inline void read_stats(struct tcp_sock *tp, struct nw_tcp_stats *s, bool btf)
@@ -192,12 +269,19 @@ static __always_inline void read_stats(struct tcp_sock *tp, struct nw_tcp_stats 
 	s->bytes_received = KREAD(btf, tp, bytes_received);
 }
 
-/* Addresses, ports and owner of a full socket. */
+static __always_inline void zero_stats(struct nw_tcp_stats *s)
+{
+	__builtin_memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Every field but stats: addresses, ports and owner of a full socket, and the
+ * per-type fields zeroed for the caller to set. The event is not zeroed
+ * beforehand (event_start()), so nothing here may be skipped.
+ */
 static __always_inline void fill_header(struct nw_event *ev, struct sock *sk, struct tcp_sock *tp,
 					struct sock_state *st, __u8 type, __u64 now, bool btf)
 {
-	struct net *net;
-
 	ev->ts_ns = now;
 	ev->type = type;
 	ev->family = KREAD(btf, sk, __sk_common.skc_family);
@@ -207,8 +291,12 @@ static __always_inline void fill_header(struct nw_event *ev, struct sock *sk, st
 	ev->sport = bpf_ntohs(KREAD(btf, tp, inet_conn.icsk_inet.inet_sport));
 	ev->dport = bpf_ntohs(KREAD(btf, sk, __sk_common.skc_dport));
 	if (ev->family == AF_INET) {
-		*(__u32 *)ev->saddr = KREAD(btf, sk, __sk_common.skc_rcv_saddr);
-		*(__u32 *)ev->daddr = KREAD(btf, sk, __sk_common.skc_daddr);
+		__u32 *s = (__u32 *)ev->saddr, *d = (__u32 *)ev->daddr;
+
+		s[0] = KREAD(btf, sk, __sk_common.skc_rcv_saddr);
+		d[0] = KREAD(btf, sk, __sk_common.skc_daddr);
+		s[1] = s[2] = s[3] = 0;
+		d[1] = d[2] = d[3] = 0;
 	} else if (btf) {
 		__builtin_memcpy(ev->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
 		__builtin_memcpy(ev->daddr, &sk->__sk_common.skc_v6_daddr, 16);
@@ -216,131 +304,153 @@ static __always_inline void fill_header(struct nw_event *ev, struct sock *sk, st
 		bpf_core_read(ev->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(ev->daddr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
-	ev->cgroup_id = sk_cgroup_id(sk, btf);
-	net = KREAD(btf, sk, __sk_common.skc_net.net);
-	ev->netns_ino = net ? KREAD(btf, net, ns.inum) : 0;
+	ev->cgroup_id = st->cgroup_id;
+	ev->netns_ino = st->netns_ino;
 	ev->cookie = st->id;
 	ev->pid = st->pid;
 	__builtin_memcpy(ev->comm, st->comm, sizeof(ev->comm));
 	ev->direction = st->direction;
+	ev->segs = 0;
+	ev->error = 0;
+	ev->latency_ns = 0;
+	ev->duration_ns = 0;
 }
 
-static __always_inline void emit(void *ctx, struct nw_event *ev)
+/* Which inet_sock_set_state transitions anyone needs: decided on the
+ * tracepoint's arguments alone, before any helper call or socket read. */
+static __always_inline bool transition_wanted(int oldstate, int newstate)
 {
-	struct nw_counters *c = counters_get();
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	long err;
-
-	if (use_perfbuf) {
-		/* The perf event's wakeup watermark plays the role of wakeup_bytes. */
-		err = bpf_perf_event_output(ctx, &events_perf, BPF_F_CURRENT_CPU, ev, sizeof(*ev));
-	} else {
-		if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-			flags = BPF_RB_FORCE_WAKEUP;
-		err = bpf_ringbuf_output(&events, ev, sizeof(*ev), flags);
-	}
-	if (!c || ev->type >= NW_EV_TYPE_COUNT)
-		return;
-	if (err)
-		__sync_fetch_and_add(&c->lost[ev->type], 1);
-	else
-		__sync_fetch_and_add(&c->emitted[ev->type], 1);
+	if (newstate == TCP_SYN_SENT)
+		return true; /* connect(): the start */
+	if (newstate == TCP_ESTABLISHED)
+		return oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV;
+	if (newstate == TCP_CLOSE)
+		return oldstate != TCP_LISTEN && oldstate != TCP_CLOSE;
+	return false; /* FIN_WAIT1, CLOSE_WAIT, SYN_RECV of a new child, ... */
 }
 
-/* sock:inet_sock_set_state, TCP only: the connect path and close. */
+/* sock:inet_sock_set_state, TCP only, transition_wanted() already true: the
+ * connect path and close. Connect start only fills the socket's state; the
+ * established, failed or close event carries what it recorded. */
 static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldstate,
 					   int newstate, bool btf)
 {
-	struct nw_event ev = {};
 	struct sock_state *st;
-	struct tcp_sock *tp;
+	struct tcp_sock *tp = tcp_of(sk, btf);
+	struct nw_event *ev;
+	__u8 type;
 	__u64 now;
 	bool fresh;
 
-	/* FIN_WAIT1, CLOSE_WAIT, ...: leave before any helper call. */
-	if (newstate != TCP_SYN_SENT && newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
-		return 0;
-	if (newstate == TCP_ESTABLISHED && oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV)
-		return 0;
-	if (newstate == TCP_CLOSE && (oldstate == TCP_LISTEN || oldstate == TCP_CLOSE))
-		return 0;
-	tp = tcp_of(sk, btf);
 	if (!tp)
 		return 0;
-	now = bpf_ktime_get_ns();
 
 	if (newstate == TCP_SYN_SENT) {
 		/* connect(): the only transition that runs in the caller's context. */
-		st = state_get(sk, btf, true, &fresh);
+		st = state_get(sk, tp, btf, true, &fresh);
 		if (!st)
 			return 0;
-		st->start_ns = now;
+		st->start_ns = bpf_ktime_get_ns();
 		st->direction = NW_DIR_OUTBOUND;
 		st->pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(st->comm, sizeof(st->comm));
 		/* A reused sock address may find a stale fallback entry. */
-		st->id = sock_id(sk, btf);
-		st->retrans_seen = KREAD(btf, tp, total_retrans);
+		if (!fresh)
+			state_init(st, sk, tp, btf);
 		return 0;
 	}
 
-	if (newstate == TCP_ESTABLISHED) {
-		if (oldstate == TCP_SYN_SENT) {
-			st = state_get(sk, btf, false, &fresh);
-			if (!st || !st->start_ns)
-				return 0; /* connect started before netwatch */
-			fill_header(&ev, sk, tp, st, NW_EV_CONNECT, now, btf);
-			ev.latency_ns = now - st->start_ns;
-		} else {
-			st = state_get(sk, btf, true, &fresh);
-			if (!st)
-				return 0;
-			st->start_ns = now;
-			st->direction = NW_DIR_INBOUND;
-			/* SYN-ACK retransmits were reported on the request sock. */
-			st->retrans_seen = KREAD(btf, tp, total_retrans);
-			fill_header(&ev, sk, tp, st, NW_EV_ACCEPT, now, btf);
+	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
+		st = state_get(sk, tp, btf, false, &fresh);
+		if (!st || !st->start_ns)
+			return 0; /* connect started before netwatch */
+		type = NW_EV_CONNECT;
+	} else if (newstate == TCP_ESTABLISHED) {
+		st = state_get(sk, tp, btf, true, &fresh);
+		if (!st)
+			return 0;
+		st->direction = NW_DIR_INBOUND;
+		/* A stale fallback entry, or state made before the handshake ended:
+		 * SYN-ACK retransmits were reported on the request sock. */
+		if (!fresh) {
+			state_init(st, sk, tp, btf);
+			st->pid = 0; /* accepted in softirq: nobody called connect() */
+			__builtin_memset(st->comm, 0, sizeof(st->comm));
 		}
-		ev.state = newstate; /* sk_state changes right after the tracepoint */
-		emit(ctx, &ev);
-		return 0;
+		type = NW_EV_ACCEPT;
+	} else {
+		st = state_get(sk, tp, btf, false, &fresh);
+		if (!st)
+			return 0;
+		type = oldstate == TCP_SYN_SENT ? NW_EV_CONNECT_FAILED : NW_EV_CLOSE;
 	}
 
-	st = state_get(sk, btf, false, &fresh);
-	if (!st)
+	now = bpf_ktime_get_ns();
+	if (type == NW_EV_ACCEPT)
+		st->start_ns = now;
+	ev = event_start(type);
+	if (!ev) {
+		if (newstate == TCP_CLOSE)
+			state_delete(sk, btf);
 		return 0;
-	if (oldstate == TCP_SYN_SENT) {
-		fill_header(&ev, sk, tp, st, NW_EV_CONNECT_FAILED, now, btf);
-		/* tcp_done_with_error() sets sk_err before tcp_done() closes. */
-		ev.error = KREAD(btf, sk, sk_err);
-		ev.latency_ns = st->start_ns ? now - st->start_ns : 0;
-	} else {
-		fill_header(&ev, sk, tp, st, NW_EV_CLOSE, now, btf);
-		ev.duration_ns = st->start_ns ? now - st->start_ns : 0;
-		read_stats(tp, &ev.stats, btf);
 	}
-	ev.state = newstate;
-	emit(ctx, &ev);
-	state_delete(sk, btf);
+	fill_header(ev, sk, tp, st, type, now, btf);
+	ev->state = newstate; /* sk_state changes right after the tracepoint */
+	if (type == NW_EV_CONNECT) {
+		ev->latency_ns = now - st->start_ns;
+	} else if (type == NW_EV_CONNECT_FAILED) {
+		/* tcp_done_with_error() sets sk_err before tcp_done() closes. */
+		ev->error = KREAD(btf, sk, sk_err);
+		ev->latency_ns = st->start_ns ? now - st->start_ns : 0;
+	} else if (type == NW_EV_CLOSE) {
+		ev->duration_ns = st->start_ns ? now - st->start_ns : 0;
+	}
+	/* Connect failed and close carry the final counters: the retransmits not
+	 * yet reported (rate limit) reach userspace with them. */
+	if (newstate == TCP_CLOSE)
+		read_stats(tp, &ev->stats, btf);
+	else
+		zero_stats(&ev->stats);
+	event_finish(ctx, ev, type);
+	if (newstate == TCP_CLOSE)
+		state_delete(sk, btf);
 	return 0;
 }
 
-/* tcp:tcp_retransmit_skb. Segments are counted as the kernel counts them:
- * the growth of tcp_sock.total_retrans (tcp_retransmit_skb() adds
- * tcp_skb_pcount() before the tracepoint fires). */
+/*
+ * tcp:tcp_retransmit_skb. Segments are counted as the kernel counts them: the
+ * growth of tcp_sock.total_retrans (tcp_retransmit_skb() adds tcp_skb_pcount()
+ * before the tracepoint fires).
+ *
+ * Aggregated per socket: a report goes out for the first retransmission after
+ * a quiet retrans_interval_ns, at once, and then at most one per interval
+ * while retransmissions go on; segs is the growth since the socket's previous
+ * report. The hits in between only compare a timestamp. Their growth is in
+ * the cumulative total_retrans of whatever the socket emits next (the next
+ * report, an RTT sample, connect failed or close), which is what userspace
+ * counts, so nothing is lost: a black-holed socket (no ACKs, no RTT samples)
+ * still reports from here at least once an interval while it retransmits.
+ */
 static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struct sk_buff *skb,
 					 bool btf)
 {
-	struct nw_event ev = {};
-	struct sock_state *st;
 	struct tcp_sock *tp = tcp_of(sk, btf);
+	struct sock_state *st;
+	struct nw_event *ev;
+	__u32 total, seen;
 	bool fresh;
-	__u32 total;
+	__u64 now;
 
 	if (!tp)
 		return 0;
-	st = state_get(sk, btf, true, &fresh);
+	st = state_get(sk, tp, btf, true, &fresh);
 	if (!st)
+		return 0;
+	/* tcp_mstamp, CLOCK_MONOTONIC in us, is refreshed by the write timer and
+	 * the transmit path before they retransmit: no clock read on the skip path. */
+	now = KREAD(btf, tp, tcp_mstamp) * 1000;
+	if (retrans_interval_ns && !fresh &&
+	    (__s64)(now - st->last_retrans_ns) < (__s64)retrans_interval_ns)
 		return 0;
 	total = KREAD(btf, tp, total_retrans);
 	if (fresh) {
@@ -350,13 +460,19 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 
 		st->retrans_seen = total - (pcount ? pcount : 1);
 	}
-	if (total == st->retrans_seen)
+	seen = st->retrans_seen;
+	if (total == seen)
 		return 0; /* the transmit failed and counted nothing */
-	fill_header(&ev, sk, tp, st, NW_EV_RETRANSMIT, bpf_ktime_get_ns(), btf);
-	ev.segs = total - st->retrans_seen;
 	st->retrans_seen = total;
-	read_stats(tp, &ev.stats, btf);
-	emit(ctx, &ev);
+	st->last_retrans_ns = now;
+
+	ev = event_start(NW_EV_RETRANSMIT);
+	if (!ev)
+		return 0;
+	fill_header(ev, sk, tp, st, NW_EV_RETRANSMIT, bpf_ktime_get_ns(), btf);
+	ev->segs = total - seen;
+	read_stats(tp, &ev->stats, btf);
+	event_finish(ctx, ev, NW_EV_RETRANSMIT);
 	return 0;
 }
 
@@ -364,37 +480,43 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 static __always_inline int on_retransmit_synack(void *ctx, const struct request_sock *req)
 {
 	const struct inet_request_sock *ireq = (const struct inet_request_sock *)req;
-	struct nw_event ev = {};
+	struct nw_event *ev = event_start(NW_EV_RETRANSMIT);
 
-	ev.ts_ns = bpf_ktime_get_ns();
-	ev.type = NW_EV_RETRANSMIT;
-	ev.state = TCP_SYN_RECV;
-	ev.direction = NW_DIR_INBOUND;
-	ev.segs = 1;
-	ev.family = BPF_CORE_READ(ireq, req.__req_common.skc_family);
-	ev.sport = BPF_CORE_READ(ireq, req.__req_common.skc_num);
-	ev.dport = bpf_ntohs(BPF_CORE_READ(ireq, req.__req_common.skc_dport));
-	if (ev.family == AF_INET) {
-		bpf_core_read(ev.saddr, 4, &ireq->req.__req_common.skc_rcv_saddr);
-		bpf_core_read(ev.daddr, 4, &ireq->req.__req_common.skc_daddr);
+	if (!ev)
+		return 0;
+	__builtin_memset(ev, 0, sizeof(*ev)); /* rare: no cookie, owner or stats */
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->type = NW_EV_RETRANSMIT;
+	ev->state = TCP_SYN_RECV;
+	ev->direction = NW_DIR_INBOUND;
+	ev->segs = 1;
+	ev->family = BPF_CORE_READ(ireq, req.__req_common.skc_family);
+	ev->sport = BPF_CORE_READ(ireq, req.__req_common.skc_num);
+	ev->dport = bpf_ntohs(BPF_CORE_READ(ireq, req.__req_common.skc_dport));
+	if (ev->family == AF_INET) {
+		bpf_core_read(ev->saddr, 4, &ireq->req.__req_common.skc_rcv_saddr);
+		bpf_core_read(ev->daddr, 4, &ireq->req.__req_common.skc_daddr);
 	} else {
-		bpf_core_read(ev.saddr, 16, &ireq->req.__req_common.skc_v6_rcv_saddr);
-		bpf_core_read(ev.daddr, 16, &ireq->req.__req_common.skc_v6_daddr);
+		bpf_core_read(ev->saddr, 16, &ireq->req.__req_common.skc_v6_rcv_saddr);
+		bpf_core_read(ev->daddr, 16, &ireq->req.__req_common.skc_v6_daddr);
 	}
-	emit(ctx, &ev);
+	event_finish(ctx, ev, NW_EV_RETRANSMIT);
 	return 0;
 }
 
 static __always_inline int emit_rtt_sample(void *ctx, struct sock *sk, struct tcp_sock *tp,
 					   struct sock_state *st, bool btf)
 {
-	struct nw_event ev = {};
+	struct nw_event *ev;
 	__u64 now = bpf_ktime_get_ns();
 
 	st->last_rtt_ns = now;
-	fill_header(&ev, sk, tp, st, NW_EV_RTT, now, btf);
-	read_stats(tp, &ev.stats, btf);
-	emit(ctx, &ev);
+	ev = event_start(NW_EV_RTT);
+	if (!ev)
+		return 0;
+	fill_header(ev, sk, tp, st, NW_EV_RTT, now, btf);
+	read_stats(tp, &ev->stats, btf);
+	event_finish(ctx, ev, NW_EV_RTT);
 	return 0;
 }
 
@@ -409,7 +531,7 @@ static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
 
 	if (!tp)
 		return 0;
-	st = state_get(sk, btf, true, &fresh);
+	st = state_get(sk, tp, btf, true, &fresh);
 	if (!st)
 		return 0;
 	/* tcp_mstamp is CLOCK_MONOTONIC in us, refreshed right after this tracepoint
@@ -426,8 +548,10 @@ static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(btf_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	/* sk_protocol is a plain field since v5.6 (bf9765145b85). */
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (!transition_wanted(oldstate, newstate))
+		return 0;
+	/* sk_protocol is a plain field since v5.6 (bf9765145b85): a direct load. */
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	return on_state_change(ctx, sk, oldstate, newstate, true);
 }
@@ -455,7 +579,7 @@ int BPF_PROG(btf_probe, struct sock *sk, const struct sk_buff *skb)
 SEC("tracepoint/sock/inet_sock_set_state")
 int tp_set_state(struct trace_event_raw_inet_sock_set_state *args)
 {
-	if (args->protocol != IPPROTO_TCP)
+	if (args->protocol != IPPROTO_TCP || !transition_wanted(args->oldstate, args->newstate))
 		return 0;
 	return on_state_change(args, (struct sock *)args->skaddr, args->oldstate,
 			       args->newstate, false);

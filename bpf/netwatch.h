@@ -13,8 +13,8 @@
 enum nw_event_type {
 	NW_EV_CONNECT = 1,        /* outbound handshake completed: latency_ns */
 	NW_EV_ACCEPT = 2,         /* inbound handshake completed */
-	NW_EV_CONNECT_FAILED = 3, /* outbound SYN_SENT -> CLOSE: error */
-	NW_EV_RETRANSMIT = 4,     /* segs retransmitted segments */
+	NW_EV_CONNECT_FAILED = 3, /* outbound SYN_SENT -> CLOSE: error, stats */
+	NW_EV_RETRANSMIT = 4,     /* segs retransmitted since the socket's last report */
 	NW_EV_RTT = 5,            /* periodic sample from the ACK path: stats */
 	NW_EV_CLOSE = 6,          /* final summary: duration_ns, stats */
 	NW_EV_TYPE_COUNT = 7,
@@ -54,11 +54,13 @@ struct nw_event {
 	__u8 state;     /* TCP state (TCP_ESTABLISHED, ...) after the event */
 	__u8 type;      /* enum nw_event_type */
 	__u8 direction; /* enum nw_direction */
-	__u32 segs;     /* NW_EV_RETRANSMIT: segments in this retransmission */
+	__u32 segs;     /* NW_EV_RETRANSMIT: segments retransmitted since the socket's
+			 * previous retransmit report (at most one report per
+			 * retrans_interval_ns; 0 = one per retransmission) */
 	__s32 error;    /* NW_EV_CONNECT_FAILED: sk_err (positive errno), 0 = closed by the app */
 	__u64 latency_ns;  /* NW_EV_CONNECT: SYN_SENT -> ESTABLISHED */
 	__u64 duration_ns; /* NW_EV_CLOSE: connect start or accept -> CLOSE; 0 if unknown */
-	struct nw_tcp_stats stats; /* NW_EV_RETRANSMIT, NW_EV_RTT, NW_EV_CLOSE */
+	struct nw_tcp_stats stats; /* RETRANSMIT, RTT, CONNECT_FAILED, CLOSE; zero otherwise */
 };
 
 #define NW_EVENT_SIZE 160

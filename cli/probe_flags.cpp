@@ -31,6 +31,10 @@ void add_probe_flags(CLI::App& app, ProbeFlags& flags) {
       ->capture_default_str();
   app.add_option("--rtt-interval", flags.rtt_interval, "At most one RTT sample per connection per interval")
       ->capture_default_str();
+  app.add_option("--retrans-interval", flags.retrans_interval,
+                 "At most one retransmit report per connection per interval (the first after a quiet interval "
+                 "at once); 0: one per retransmission. Counters count every segment either way")
+      ->capture_default_str();
   app.add_option("--drain-interval", flags.drain_interval, "How often the event buffer is drained")
       ->capture_default_str();
   app.add_option("--ring-size", flags.ring_size_kib, "Ring buffer size in KiB (power of two, 4..1048576)")
@@ -48,6 +52,11 @@ ProbeOptions ProbeFlags::probe_options() const {
     throw FatalError("--rtt-interval '" + rtt_interval + "' is not a duration of at least 1ms (e.g. 1s, 250ms)",
                      kExitUsage);
   o.rtt_interval_ns = *rtt;
+  auto retrans = retrans_interval == "0" ? std::optional<uint64_t>(0) : parse_duration_ns(retrans_interval);
+  if (!retrans)
+    throw FatalError("--retrans-interval '" + retrans_interval + "' is not a duration (e.g. 1s, 250ms, or 0)",
+                     kExitUsage);
+  o.retrans_interval_ns = *retrans;
   bool pow2 = ring_size_kib >= 4 && ring_size_kib <= (1u << 20) && (ring_size_kib & (ring_size_kib - 1)) == 0;
   if (!pow2)
     throw FatalError("--ring-size " + std::to_string(ring_size_kib) + " must be a power of two between 4 and 1048576 KiB",

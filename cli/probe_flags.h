@@ -16,6 +16,8 @@ struct ProbeFlags {
   std::string attach = "auto";
   std::string transport = "auto";
   std::string rtt_interval = "1s";
+  // The agent's default; trace sets "0" (every retransmission) before add_probe_flags().
+  std::string retrans_interval = "1s";
   std::string drain_interval = "100ms";
   uint32_t ring_size_kib = 4096;
 

@@ -257,7 +257,8 @@ Command add_top_command(CLI::App& parent) {
                 "waits --interval first")
       ->excludes(once);
   add_probe_flags(*app, flags->probe);
-  for (const char* name : {"--attach", "--transport", "--rtt-interval", "--drain-interval", "--ring-size"})
+  for (const char* name :
+       {"--attach", "--transport", "--rtt-interval", "--retrans-interval", "--drain-interval", "--ring-size"})
     app->get_option(name)->excludes(agent);
   return {app, [flags] { return run_top(*flags); }};
 }

@@ -103,6 +103,8 @@ Command add_trace_command(CLI::App& parent) {
   app->add_option("--pid", flags->pids, "Only events of this connecting process")->delimiter(',');
   app->add_option("--duration", flags->duration, "Stop after this long (e.g. 30s)");
   app->add_option("--count", flags->count, "Stop after printing this many events");
+  // Every retransmission is its own event here: trace is for watching them one by one.
+  flags->probe.retrans_interval = "0";
   add_probe_flags(*app, flags->probe);
   return {app, [flags] { return run_trace(*flags); }};
 }

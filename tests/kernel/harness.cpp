@@ -334,11 +334,12 @@ void KernelTest::SetUp() {
   ASSERT_EQ(geteuid(), 0u) << "needs root: run sudo make test";
 }
 
-void KernelTest::start_tracing(uint64_t rtt_interval_ns) {
+void KernelTest::start_tracing(uint64_t rtt_interval_ns, uint64_t retrans_interval_ns) {
   netwatch::ProbeOptions options;
   options.variant = GetParam().variant;
   options.transport = GetParam().transport;
   options.rtt_interval_ns = rtt_interval_ns;
+  options.retrans_interval_ns = retrans_interval_ns;
   try {
     probes_ = netwatch::ProbeSet::start(options);
   } catch (const netwatch::FatalError& e) {

@@ -195,8 +195,9 @@ class KernelTest : public ::testing::TestWithParam<Combo> {
   static constexpr int kDrainMs = 20;
 
   void SetUp() override;
-  // Loads and attaches the probes of this combination and starts collecting.
-  void start_tracing(uint64_t rtt_interval_ns = 1'000'000'000);
+  // Loads and attaches the probes of this combination and starts collecting. Retransmits are
+  // reported one by one unless retrans_interval_ns says otherwise (as netwatch trace does).
+  void start_tracing(uint64_t rtt_interval_ns = 1'000'000'000, uint64_t retrans_interval_ns = 0);
   uint16_t port(uint16_t base, int n = 0) const { return static_cast<uint16_t>(base + 10 * GetParam().index + n); }
   // `--attach V --transport T --drain-interval 20ms` for the real binary.
   std::vector<std::string> probe_args() const;

@@ -136,6 +136,22 @@ TEST_F(TableTest, failed_connect_after_syn_retransmits_releases_the_connection) 
   EXPECT_EQ(table.size(), 0u);
 }
 
+TEST_F(TableTest, failed_connect_carries_syn_retransmits_not_yet_reported) {
+  // The kernel reported the first SYN retransmit; two more fell inside its report interval.
+  table.apply(EventBuilder(EventType::retransmit, 4).state(kTcpSynSent).segs(1).stats(1, 2));
+  table.apply(EventBuilder(EventType::connect_failed, 4).error(ETIMEDOUT).stats(3, 4));
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).retransmits, 3u);
+}
+
+TEST_F(TableTest, rate_limited_retransmits_are_counted_from_any_later_event) {
+  table.apply(EventBuilder(EventType::connect, 4));
+  table.apply(EventBuilder(EventType::retransmit, 4).segs(2).stats(2, 100));  // the first: at once
+  table.apply(EventBuilder(EventType::rtt, 4).stats(5, 150));                 // 3 more, not reported
+  table.apply(EventBuilder(EventType::retransmit, 4).segs(4).stats(6, 160));  // segs since the last report
+  table.apply(EventBuilder(EventType::close, 4).stats(9, 200));               // 3 more at close
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).retransmits, 9u);
+}
+
 TEST_F(TableTest, full_table_evicts_the_least_recently_active) {
   for (uint64_t cookie = 1; cookie <= 3; ++cookie) table.apply(EventBuilder(EventType::connect, cookie));
   table.apply(EventBuilder(EventType::rtt, 1).stats(0, 5));  // 1 is now the most recent; 2 the least

@@ -28,8 +28,9 @@ TEST(EventJson, common_fields_and_local_remote_ends) {
 
 TEST(EventJson, each_type_carries_its_own_fields) {
   WallClock clock;
-  auto failed = cli::event_to_json(EventBuilder(EventType::connect_failed, 1).error(ETIMEDOUT), clock);
+  auto failed = cli::event_to_json(EventBuilder(EventType::connect_failed, 1).error(ETIMEDOUT).stats(2, 3), clock);
   EXPECT_EQ(failed["error"], "ETIMEDOUT");
+  EXPECT_EQ(failed["total_retrans"], 2);
   auto retrans = cli::event_to_json(EventBuilder(EventType::retransmit, 1).segs(3).stats(9, 100), clock);
   EXPECT_EQ(retrans["segs"], 3);
   EXPECT_EQ(retrans["total_retrans"], 9);

@@ -1,12 +1,11 @@
 // Parsing what users type: durations, listen addresses, JSON config files.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 
 #include "agent/http_server.h"
 #include "agent/log.h"
-
-#include <fstream>
 #include "cli/json_config.h"
 #include "cli/probe_flags.h"
 
@@ -60,7 +59,21 @@ TEST(ProbeFlags, bad_values_are_usage_errors) {
   f.drain_interval = "1h";
   EXPECT_THROW(f.reader_options(), FatalError);
   f = {};
+  f.retrans_interval = "1";
+  EXPECT_THROW(f.probe_options(), FatalError);
+  f = {};
   EXPECT_EQ(f.probe_options().ring_bytes, 4u << 20);
+}
+
+TEST(ProbeFlags, retrans_interval_takes_a_duration_or_zero) {
+  cli::ProbeFlags f;
+  EXPECT_EQ(f.probe_options().retrans_interval_ns, 1'000'000'000u);
+  f.retrans_interval = "250ms";
+  EXPECT_EQ(f.probe_options().retrans_interval_ns, 250'000'000u);
+  f.retrans_interval = "0";
+  EXPECT_EQ(f.probe_options().retrans_interval_ns, 0u);
+  f.retrans_interval = "0s";
+  EXPECT_EQ(f.probe_options().retrans_interval_ns, 0u);
 }
 
 // The shape main() uses: --config on the top-level app, the keys belong to the subcommand.
