@@ -40,7 +40,7 @@ test-sanitize: deps
 # are checked in; what the fuzzer finds goes to build-fuzz/corpus/<target>/ (libFuzzer writes to
 # the first directory it is given).
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = fuzz_events fuzz_flags fuzz_pod_paths
+FUZZ_TARGETS = fuzz_events fuzz_flags fuzz_pod_paths fuzz_checkpoint
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DNETWATCH_FUZZ=ON
 	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)

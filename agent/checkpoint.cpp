@@ -38,6 +38,12 @@ IpAddress address_of(const json& j) {
   return a;
 }
 
+void merge(LatencyHistogram& to, const LatencyHistogram& from) {
+  to.count += from.count;
+  to.sum_ns += from.sum_ns;
+  for (size_t b = 0; b < to.buckets.size(); ++b) to.buckets[b] += from.buckets[b];
+}
+
 json histogram(const LatencyHistogram& h) {
   return json::array({h.count, h.sum_ns, counts(h.buckets)});
 }
@@ -184,30 +190,31 @@ struct CheckpointAccess {
             {"connections", json::binary(std::move(connections))}};
   }
 
-  // Throws json::exception on a malformed checkpoint, before anything is restored.
+  // Throws on a malformed checkpoint, before anything is restored.
   static std::pair<size_t, size_t> restore(const json& j, Aggregator& a) {
-    // Rows are read and checked for their length before the aggregator changes.
+    // Everything is read first: a malformed checkpoint throws before the aggregator changes.
     std::vector<WorkloadLabels> workloads;
     for (const json& w : j.at("workloads"))
       workloads.push_back({w.at(0).get<std::string>(), w.at(1).get<std::string>(), w.at(2).get<std::string>()});
-    auto workload_id = [&](uint32_t old) -> uint32_t {
-      if (old <= WorkloadRegistry::kOther || old >= workloads.size()) return std::min(old, WorkloadRegistry::kOther);
-      return a.workloads_.intern(workloads[old]);
-    };
-    struct SavedFlow {
-      FlowKey key;
-      const json* row;
-    };
-    std::vector<SavedFlow> flows;
+    std::vector<Flow> flows;
     for (const json& r : j.at("flows")) {
-      FlowKey k;
-      k.direction = static_cast<Direction>(r.at(0).get<uint8_t>());
+      Flow f;
+      FlowKey& k = f.key;
+      k.direction = static_cast<Direction>(std::min<uint8_t>(r.at(0).get<uint8_t>(), uint8_t(Direction::inbound)));
       k.fold = static_cast<FoldLevel>(std::min<uint8_t>(r.at(1).get<uint8_t>(), uint8_t(FoldLevel::workload)));
       k.port = r.at(2).get<uint16_t>();
       k.workload = r.at(3).get<uint32_t>();
       k.peer = address_of(r.at(4));
-      r.at(12).get<uint64_t>();  // the row is complete
-      flows.push_back({k, &r});
+      FlowStats& s = f.stats;
+      add_counts(s.connects, r.at(5));
+      add_histogram(s.connect_latency, r.at(6));
+      add_histogram(s.rtt, r.at(7));
+      s.retransmits = r.at(8).get<uint64_t>();
+      s.segments_sent = r.at(9).get<uint64_t>();
+      s.bytes_sent = r.at(10).get<uint64_t>();
+      s.bytes_received = r.at(11).get<uint64_t>();
+      s.last_update_ns = r.at(12).get<uint64_t>();
+      flows.push_back(f);
     }
     std::vector<std::pair<size_t, Connection>> connections;
     if (j.at("connection_record") != json::array({kConnectionRecordVersion, sizeof(ConnectionRecord)}))
@@ -219,34 +226,43 @@ struct CheckpointAccess {
       std::memcpy(&r, records.data() + at, sizeof(r));
       if (r.flow_index < flows.size()) connections.emplace_back(r.flow_index, connection_of(r));
     }
+    std::array<uint64_t, kEventTypeCount> events{};
+    add_counts(events, j.at("events"));
+    const uint64_t evicted_full = j.at("evicted_full").get<uint64_t>(),
+                   evicted_idle = j.at("evicted_idle").get<uint64_t>(),
+                   folded_total = j.at("folded_total").get<uint64_t>(),
+                   workload_overflows = j.at("workload_overflows").get<uint64_t>();
 
+    auto workload_id = [&](uint32_t old) -> uint32_t {
+      if (old <= WorkloadRegistry::kOther || old >= workloads.size()) return std::min(old, WorkloadRegistry::kOther);
+      return a.workloads_.intern(workloads[old]);
+    };
     std::vector<Flow*> restored(flows.size());
     for (size_t i = 0; i < flows.size(); ++i) {
-      const json& r = *flows[i].row;
       FlowKey key = flows[i].key;
       key.workload = workload_id(key.workload);
-      uint64_t last_update = r.at(12).get<uint64_t>();
-      Flow& f = a.flows_.resolve(key, last_update);  // folds again if this agent's budget is smaller
-      FlowStats& s = f.stats;
-      add_counts(s.connects, r.at(5));
-      add_histogram(s.connect_latency, r.at(6));
-      add_histogram(s.rtt, r.at(7));
-      s.retransmits += r.at(8).get<uint64_t>();
-      s.segments_sent += r.at(9).get<uint64_t>();
-      s.bytes_sent += r.at(10).get<uint64_t>();
-      s.bytes_received += r.at(11).get<uint64_t>();
-      s.last_update_ns = std::max(s.last_update_ns, last_update);
+      const FlowStats& from = flows[i].stats;
+      Flow& f = a.flows_.resolve(key, from.last_update_ns);  // folds again if this agent's budget is smaller
+      FlowStats& to = f.stats;
+      for (size_t r = 0; r < to.connects.size(); ++r) to.connects[r] += from.connects[r];
+      merge(to.connect_latency, from.connect_latency);
+      merge(to.rtt, from.rtt);
+      to.retransmits += from.retransmits;
+      to.segments_sent += from.segments_sent;
+      to.bytes_sent += from.bytes_sent;
+      to.bytes_received += from.bytes_received;
+      to.last_update_ns = std::max(to.last_update_ns, from.last_update_ns);
       restored[i] = &f;
     }
     for (auto& [index, c] : connections) {
       c.workload = workload_id(c.workload);
       a.connections_.restore(c, *restored[index]);
     }
-    add_counts(a.events_, j.at("events"));
-    a.connections_.evicted_full_ += j.at("evicted_full").get<uint64_t>();
-    a.connections_.evicted_idle_ += j.at("evicted_idle").get<uint64_t>();
-    a.flows_.folded_total_ += j.at("folded_total").get<uint64_t>();
-    a.workloads_.overflows_ += j.at("workload_overflows").get<uint64_t>();
+    for (int t = 0; t < kEventTypeCount; ++t) a.events_[t] += events[t];
+    a.connections_.evicted_full_ += evicted_full;
+    a.connections_.evicted_idle_ += evicted_idle;
+    a.flows_.folded_total_ += folded_total;
+    a.workloads_.overflows_ += workload_overflows;
     return {connections.size(), flows.size()};
   }
 };
