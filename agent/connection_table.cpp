@@ -55,15 +55,24 @@ FlowKey ConnectionTable::flow_key(const Event& e) const {
   k.direction = e.direction;
   k.peer = e.daddr;
   switch (e.direction) {
-    case Direction::outbound: k.port = e.dport; break;
-    case Direction::inbound: k.port = e.sport; break;
-    case Direction::unknown: k.port = guess_service_port(e.sport, e.dport); break;
+    case Direction::outbound:
+      k.port = e.dport;
+      break;
+    case Direction::inbound:
+      k.port = e.sport;
+      break;
+    case Direction::unknown:
+      k.port = guess_service_port(e.sport, e.dport);
+      break;
   }
   k.workload = workload_of_ ? workload_of_(e.cgroup_id) : 0;
   return k;
 }
 
-Connection& ConnectionTable::add(const Event& e, bool from_start) {
+Connection& ConnectionTable::add(const EventRecord& r, bool from_start) {
+  // Once per connection: its identity, decoded in full (the process name made printable).
+  Event e;
+  r.decode(e);
   if (index_.size() >= limits_.max_connections) evict_least_recent();
   uint32_t slot;
   if (!free_slots_.empty()) {
@@ -87,8 +96,7 @@ Connection& ConnectionTable::add(const Event& e, bool from_start) {
   c.cgroup_id = e.cgroup_id;
   c.first_ns = e.ts_ns;
   // From the start, every count is this connection's; first seen mid-life, only growth is.
-  if (!from_start)
-    c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
+  if (!from_start) c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
   FlowKey key = flow_key(e);
   c.workload = key.workload;
   c.flow = &flows_.resolve(key, e.ts_ns);
@@ -153,7 +161,7 @@ void ConnectionTable::evict_least_recent() {
     auto [seq, slot] = victims_[next_victim_++];
     Connection& c = slots_[slot];
     if (c.flow && c.last_seq == seq) {  // still the least recently active: nothing newer was chosen
-      forget(c, false);  // its counts are already in its flow
+      forget(c, false);                 // its counts are already in its flow
       ++evicted_full_;
       return;
     }
@@ -177,82 +185,102 @@ std::vector<uint32_t> ConnectionTable::recent_slots(size_t limit) const {
   return slots;
 }
 
-void ConnectionTable::prefetch(std::span<const Event> events) const {
-  for (const Event& e : events) index_.prefetch(e.cookie);
-  for (const Event& e : events) {
-    uint32_t slot = index_.find(e.cookie);
-    if (slot == CookieIndex::kNone) continue;
-    // The front of the connection, up to its identity: two or three cache lines.
-    constexpr size_t kHot = offsetof(Connection, cookie);
-    auto* c = reinterpret_cast<const char*>(&slots_[slot]);
-    __builtin_prefetch(c);
-    __builtin_prefetch(c + 64);
-    __builtin_prefetch(c + kHot - 1);
+void ConnectionTable::apply(std::span<const EventRecord> records) {
+  constexpr size_t kAhead = 32;  // records whose misses are in flight together
+  std::array<uint32_t, kAhead> found;
+  while (!records.empty()) {
+    auto batch = records.first(std::min(kAhead, records.size()));
+    records = records.subspan(batch.size());
+    for (const EventRecord& r : batch) index_.prefetch(r.cookie());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      found[i] = index_.find(batch[i].cookie());
+      if (found[i] == CookieIndex::kNone) continue;
+      // The front of the connection, up to its identity: two or three cache lines.
+      constexpr size_t kHot = offsetof(Connection, direction);
+      auto* c = reinterpret_cast<const char*>(&slots_[found[i]]);
+      __builtin_prefetch(c);
+      __builtin_prefetch(c + 64);
+      __builtin_prefetch(c + kHot - 1);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      // Earlier records of the batch may have closed a connection and reused its slot, or opened
+      // one not found above: a slot is taken only if it still holds the cookie, else looked up.
+      uint64_t cookie = batch[i].cookie();
+      Connection* c = found[i] == CookieIndex::kNone ? nullptr : &slots_[found[i]];
+      if (!c || !c->flow || c->cookie != cookie) c = find(cookie);
+      apply(batch[i], c);
+    }
   }
 }
 
-void ConnectionTable::apply(const Event& e) {
-  if (e.type == EventType::retransmit && e.cookie == 0) {
+void ConnectionTable::apply(const EventRecord& r, Connection* c) {
+  EventType type = r.type();
+  if (type == EventType::retransmit && r.cookie() == 0) {
     // A SYN-ACK retransmitted for a request sock: no connection exists yet.
+    Event e;
+    r.decode(e);
     Flow& flow = flows_.resolve(flow_key(e), e.ts_ns);
     flow.stats.retransmits += e.segs;
     return;
   }
-  Connection* c = find(e.cookie);
-  if (e.type == EventType::connect_failed) {
+  if (type == EventType::connect_failed) {
     Flow* flow;
     if (c) {  // its SYN was retransmitted
       flow = c->flow;
       forget(*c, true);
     } else {
+      Event e;
+      r.decode(e);
       flow = &flows_.resolve(flow_key(e), e.ts_ns);
     }
-    ++flow->stats.connects[static_cast<int>(connect_result_of(e.error))];
-    flow->stats.last_update_ns = e.ts_ns;
+    ++flow->stats.connects[static_cast<int>(connect_result_of(r.error()))];
+    flow->stats.last_update_ns = r.ts_ns();
     return;
   }
-  if (!c && closed_.find(e.cookie) != CookieIndex::kNone) return;
+  if (!c && closed_.find(r.cookie()) != CookieIndex::kNone) return;
 
-  switch (e.type) {
+  switch (type) {
     case EventType::connect:
     case EventType::accept:
-      if (!c) c = &add(e, true);
+      if (!c) c = &add(r, true);
       ++c->flow->stats.connects[static_cast<int>(ConnectResult::ok)];
-      if (e.type == EventType::connect) {
-        c->connect_latency_ns = e.latency_ns;
-        c->first_ns = e.ts_ns - e.latency_ns;
-        c->flow->stats.connect_latency.observe_ns(e.latency_ns);
+      if (type == EventType::connect) {
+        c->connect_latency_ns = r.latency_ns();
+        c->first_ns = r.ts_ns() - r.latency_ns();
+        c->flow->stats.connect_latency.observe_ns(r.latency_ns());
       }
       break;
     case EventType::retransmit:
       if (!c) {
-        c = &add(e, e.state == kTcpSynSent);  // a retransmitted SYN is the connection's start
-        if (e.state != kTcpSynSent) c->seen.total_retrans -= e.segs;  // count this one
+        c = &add(r, r.state() == kTcpSynSent);  // a retransmitted SYN is the connection's start
+        if (r.state() != kTcpSynSent) c->seen.total_retrans -= r.segs();  // count this one
       }
-      count(*c, e.stats);
+      count(*c, r.stats());
       break;
-    case EventType::rtt:
-      if (!c) c = &add(e, false);
-      count(*c, e.stats);
-      c->srtt_us = e.stats.srtt_us;
-      c->rttvar_us = e.stats.rttvar_us;
-      c->snd_cwnd = e.stats.snd_cwnd;
-      c->flow->stats.rtt.observe_ns(uint64_t(e.stats.srtt_us) * 1000);
+    case EventType::rtt: {
+      if (!c) c = &add(r, false);
+      TcpStats stats = r.stats();
+      count(*c, stats);
+      c->srtt_us = stats.srtt_us;
+      c->rttvar_us = stats.rttvar_us;
+      c->snd_cwnd = stats.snd_cwnd;
+      c->flow->stats.rtt.observe_ns(uint64_t(stats.srtt_us) * 1000);
       break;
+    }
     case EventType::close:
       if (c) {
-        count(*c, e.stats);
-        c->flow->stats.last_update_ns = e.ts_ns;
+        count(*c, r.stats());
+        c->flow->stats.last_update_ns = r.ts_ns();
         forget(*c, true);
       }
       return;
     case EventType::connect_failed:
       return;  // handled above
   }
-  c->state = e.state;
-  c->last_ns = e.ts_ns;
+  c->state = r.state();
+  c->last_ns = r.ts_ns();
   c->last_seq = ++events_;
-  c->flow->stats.last_update_ns = e.ts_ns;
+  c->flow->stats.last_update_ns = r.ts_ns();
 }
 
 size_t ConnectionTable::expire_idle(uint64_t now_ns, uint64_t idle_ns) {
