@@ -104,7 +104,7 @@ Connection& ConnectionTable::add(const EventRecord& r, bool from_start) {
   return c;
 }
 
-void ConnectionTable::count(Connection& c, const TcpStats& now) {
+inline void ConnectionTable::count(Connection& c, const nw_tcp_stats& now) {
   FlowStats& f = c.flow->stats;
   uint64_t d;
   d = advance(c.seen.total_retrans, now.total_retrans);
@@ -121,8 +121,28 @@ void ConnectionTable::count(Connection& c, const TcpStats& now) {
   f.bytes_received += d;
 }
 
+inline void ConnectionTable::touch(Connection& c, const EventRecord& r) {
+  c.state = r.state();
+  c.last_ns = r.ts_ns();
+  c.last_seq = ++events_;
+}
+
+inline void ConnectionTable::sample(Connection& c, const EventRecord& r) {
+  const nw_tcp_stats& stats = r.stats();
+  count(c, stats);
+  c.srtt_us = stats.srtt_us;
+  c.rttvar_us = stats.rttvar_us;
+  c.snd_cwnd = stats.snd_cwnd;
+  c.flow->stats.rtt.observe_ns(uint64_t(stats.srtt_us) * 1000);
+  touch(c, r);
+}
+
 void ConnectionTable::forget(Connection& c, bool closed) {
-  --c.flow->stats.active;
+  // A flow expires only without live connections: its last update matters from here on, so the
+  // connection's last event is folded in now rather than written into the flow on every event.
+  FlowStats& f = c.flow->stats;
+  --f.active;
+  f.last_update_ns = std::max(f.last_update_ns, c.last_ns);
   if (closed) remember_closed(c.cookie);
   index_.erase(c.cookie);
   c.flow = nullptr;
@@ -205,15 +225,20 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     for (size_t i = 0; i < batch.size(); ++i) {
       // Earlier records of the batch may have closed a connection and reused its slot, or opened
       // one not found above: a slot is taken only if it still holds the cookie, else looked up.
-      uint64_t cookie = batch[i].cookie();
-      Connection* c = found[i] == CookieIndex::kNone ? nullptr : &slots_[found[i]];
-      if (!c || !c->flow || c->cookie != cookie) c = find(cookie);
-      apply(batch[i], c);
+      const EventRecord& r = batch[i];
+      uint32_t slot = found[i];
+      Connection* c = slot != CookieIndex::kNone && slots_[slot].flow && slots_[slot].cookie == r.cookie()
+                          ? &slots_[slot]
+                          : find(r.cookie());
+      if (c && r.type() == EventType::rtt) [[likely]]
+        sample(*c, r);
+      else
+        apply(r, c);
     }
   }
 }
 
-void ConnectionTable::apply(const EventRecord& r, Connection* c) {
+[[gnu::noinline]] void ConnectionTable::apply(const EventRecord& r, Connection* c) {
   EventType type = r.type();
   if (type == EventType::retransmit && r.cookie() == 0) {
     // A SYN-ACK retransmitted for a request sock: no connection exists yet.
@@ -257,16 +282,9 @@ void ConnectionTable::apply(const EventRecord& r, Connection* c) {
       }
       count(*c, r.stats());
       break;
-    case EventType::rtt: {
-      if (!c) c = &add(r, false);
-      TcpStats stats = r.stats();
-      count(*c, stats);
-      c->srtt_us = stats.srtt_us;
-      c->rttvar_us = stats.rttvar_us;
-      c->snd_cwnd = stats.snd_cwnd;
-      c->flow->stats.rtt.observe_ns(uint64_t(stats.srtt_us) * 1000);
-      break;
-    }
+    case EventType::rtt:
+      sample(c ? *c : add(r, false), r);
+      return;
     case EventType::close:
       if (c) {
         count(*c, r.stats());
@@ -277,10 +295,7 @@ void ConnectionTable::apply(const EventRecord& r, Connection* c) {
     case EventType::connect_failed:
       return;  // handled above
   }
-  c->state = r.state();
-  c->last_ns = r.ts_ns();
-  c->last_seq = ++events_;
-  c->flow->stats.last_update_ns = r.ts_ns();
+  touch(*c, r);
 }
 
 size_t ConnectionTable::expire_idle(uint64_t now_ns, uint64_t idle_ns) {

@@ -92,9 +92,13 @@ class ConnectionTable {
     uint32_t slot = index_.find(cookie);
     return slot == CookieIndex::kNone ? nullptr : &slots_[slot];
   }
-  void apply(const EventRecord& r, Connection* c);         // c: r's connection, nullptr if not live
+  // c: r's connection, nullptr if not live. Every record type; out of line.
+  void apply(const EventRecord& r, Connection* c);
+  // An RTT sample of a live connection, most of the records: inline in the batch loop.
+  void sample(Connection& c, const EventRecord& r);
+  void touch(Connection& c, const EventRecord& r);         // the bookkeeping of every record of c
   Connection& add(const EventRecord& r, bool from_start);  // r's cookie is not in the table
-  void count(Connection& c, const TcpStats& now);
+  void count(Connection& c, const nw_tcp_stats& now);
   void forget(Connection& c, bool closed);
   void evict_least_recent();
   void remember_closed(uint64_t cookie);

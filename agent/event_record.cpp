@@ -16,7 +16,7 @@ static_assert(sizeof(TcpStats) == sizeof(nw_tcp_stats) &&
                   offsetof(TcpStats, bytes_sent) == offsetof(nw_tcp_stats, bytes_sent) &&
                   offsetof(TcpStats, bytes_acked) == offsetof(nw_tcp_stats, bytes_acked) &&
                   offsetof(TcpStats, bytes_received) == offsetof(nw_tcp_stats, bytes_received),
-              "TcpStats must mirror struct nw_tcp_stats: EventRecord::stats() copies one into the other");
+              "TcpStats must mirror struct nw_tcp_stats: EventRecord::decode() copies one into the other");
 static_assert(std::is_trivially_copyable_v<TcpStats> && std::is_trivially_copyable_v<nw_event>);
 
 namespace {
@@ -69,7 +69,7 @@ void EventRecord::decode(Event& ev) const {
   ev.error = r.error;
   ev.latency_ns = r.latency_ns;
   ev.duration_ns = r.duration_ns;
-  ev.stats = stats();
+  std::memcpy(static_cast<void*>(&ev.stats), &r.stats, sizeof(ev.stats));
 }
 
 EventRecord EventRecord::encode(const Event& ev) {

@@ -44,11 +44,7 @@ class EventRecord {
   uint32_t segs() const { return raw_.segs; }
   int32_t error() const { return raw_.error; }
   uint64_t latency_ns() const { return raw_.latency_ns; }
-  TcpStats stats() const {
-    TcpStats s;  // the same layout (static_asserts in event_record.cpp): the copy compiles to loads
-    std::memcpy(static_cast<void*>(&s), &raw_.stats, sizeof(s));
-    return s;
-  }
+  const nw_tcp_stats& stats() const { return raw_.stats; }
 
   // Every field into out (every field of out is written): IPv4-mapped IPv6 addresses as IPv4,
   // the process name with anything but printable ASCII replaced.
