@@ -215,12 +215,11 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     for (size_t i = 0; i < batch.size(); ++i) {
       found[i] = index_.find(batch[i].cookie());
       if (found[i] == CookieIndex::kNone) continue;
-      // The front of the connection, up to its identity: two or three cache lines.
-      constexpr size_t kHot = offsetof(Connection, direction);
+      // The front of the connection, up to its identity: two cache lines.
+      static_assert(offsetof(Connection, direction) <= 128 && alignof(Connection) == 64);
       auto* c = reinterpret_cast<const char*>(&slots_[found[i]]);
       __builtin_prefetch(c);
       __builtin_prefetch(c + 64);
-      __builtin_prefetch(c + kHot - 1);
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       // Earlier records of the batch may have closed a connection and reused its slot, or opened
