@@ -2,28 +2,33 @@
 
 namespace netwatch {
 
-std::string FlowView::peer_label() const { return key.fold >= FoldLevel::peer ? "other" : key.peer.to_string(); }
-std::string FlowView::port_label() const { return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port); }
+std::string FlowView::peer_label() const {
+  return key.fold >= FoldLevel::peer ? "other" : key.peer.to_string();
+}
+std::string FlowView::port_label() const {
+  return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port);
+}
 
 Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver)
     : config_(config),
       resolver_(std::move(resolver)),
       workloads_(config.max_workloads),
       flows_(config.max_flows),
-      connections_(flows_,
-                   [this](uint64_t cgroup_id) {
-                     return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
-                   },
-                   ConnectionTableLimits{config.max_connections}) {}
+      connections_(
+          flows_,
+          [this](uint64_t cgroup_id) {
+            return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
+          },
+          ConnectionTableLimits{config.max_connections}) {}
 
 void Aggregator::on_event(const Event& event) {
-  ++events_[static_cast<int>(event.type)];
-  connections_.apply(event);
+  EventRecord record = EventRecord::encode(event);
+  on_records({&record, 1});
 }
 
-void Aggregator::on_events(std::span<const Event> events) {
-  connections_.prefetch(events);
-  for (const Event& e : events) on_event(e);
+void Aggregator::on_records(std::span<const EventRecord> records) {
+  for (const EventRecord& r : records) ++events_[static_cast<int>(r.type())];
+  connections_.apply(records);
 }
 
 void Aggregator::expire(uint64_t now_mono_ns) {

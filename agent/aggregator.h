@@ -28,8 +28,10 @@ class Aggregator final : public EventSink {
  public:
   explicit Aggregator(const AggregatorConfig& config, WorkloadResolver resolver = {});
 
-  void on_event(const Event& event) override;
-  void on_events(std::span<const Event> events) override;  // prefetches the batch's connections
+  void on_event(const Event& event) override;  // as the record the kernel would have sent
+  // Reads what changes per record straight from it, decodes a connection's identity once, and
+  // prefetches the batch's connections.
+  void on_records(std::span<const EventRecord> records) override;
   void expire(uint64_t now_mono_ns);
   // Everything but the kernel- and reader-side health, which the caller fills in. Lists the
   // `connection_limit` most recently active connections (all by default).

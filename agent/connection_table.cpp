@@ -93,7 +93,10 @@ void ConnectionTable::restore(const Connection& saved, Flow& flow) {
   ++flow.stats.active;
 }
 
-Connection& ConnectionTable::add(const Event& e, bool from_start) {
+Connection& ConnectionTable::add(const EventRecord& r, bool from_start) {
+  // Once per connection: its identity, decoded in full (the process name made printable).
+  Event e;
+  r.decode(e);
   Connection& c = new_slot(e.cookie);
   c.cookie = e.cookie;
   c.direction = e.direction;
@@ -114,7 +117,7 @@ Connection& ConnectionTable::add(const Event& e, bool from_start) {
   return c;
 }
 
-void ConnectionTable::count(Connection& c, const TcpStats& now) {
+inline void ConnectionTable::count(Connection& c, const nw_tcp_stats& now) {
   FlowStats& f = c.flow->stats;
   uint64_t d;
   d = advance(c.seen.total_retrans, now.total_retrans);
@@ -131,8 +134,28 @@ void ConnectionTable::count(Connection& c, const TcpStats& now) {
   f.bytes_received += d;
 }
 
+inline void ConnectionTable::touch(Connection& c, const EventRecord& r) {
+  c.state = r.state();
+  c.last_ns = r.ts_ns();
+  c.last_seq = ++events_;
+}
+
+inline void ConnectionTable::sample(Connection& c, const EventRecord& r) {
+  const nw_tcp_stats& stats = r.stats();
+  count(c, stats);
+  c.srtt_us = stats.srtt_us;
+  c.rttvar_us = stats.rttvar_us;
+  c.snd_cwnd = stats.snd_cwnd;
+  c.flow->stats.rtt.observe_ns(uint64_t(stats.srtt_us) * 1000);
+  touch(c, r);
+}
+
 void ConnectionTable::forget(Connection& c, bool closed) {
-  --c.flow->stats.active;
+  // A flow expires only without live connections: its last update matters from here on, so the
+  // connection's last event is folded in now rather than written into the flow on every event.
+  FlowStats& f = c.flow->stats;
+  --f.active;
+  f.last_update_ns = std::max(f.last_update_ns, c.last_ns);
   if (closed) remember_closed(c.cookie);
   index_.erase(c.cookie);
   c.flow = nullptr;
@@ -195,83 +218,97 @@ std::vector<uint32_t> ConnectionTable::recent_slots(size_t limit) const {
   return slots;
 }
 
-void ConnectionTable::prefetch(std::span<const Event> events) const {
-  for (const Event& e : events) index_.prefetch(e.cookie);
-  for (const Event& e : events) {
-    uint32_t slot = index_.find(e.cookie);
-    if (slot == CookieIndex::kNone) continue;
-    // The front of the connection, up to its identity: two or three cache lines.
-    constexpr size_t kHot = offsetof(Connection, cookie);
-    auto* c = reinterpret_cast<const char*>(&slots_[slot]);
-    __builtin_prefetch(c);
-    __builtin_prefetch(c + 64);
-    __builtin_prefetch(c + kHot - 1);
+void ConnectionTable::apply(std::span<const EventRecord> records) {
+  constexpr size_t kAhead = 32;  // records whose misses are in flight together
+  std::array<uint32_t, kAhead> found;
+  while (!records.empty()) {
+    auto batch = records.first(std::min(kAhead, records.size()));
+    records = records.subspan(batch.size());
+    for (const EventRecord& r : batch) index_.prefetch(r.cookie());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      found[i] = index_.find(batch[i].cookie());
+      if (found[i] == CookieIndex::kNone) continue;
+      // The front of the connection, up to its identity: two cache lines.
+      static_assert(offsetof(Connection, direction) <= 128 && alignof(Connection) == 64);
+      auto* c = reinterpret_cast<const char*>(&slots_[found[i]]);
+      __builtin_prefetch(c);
+      __builtin_prefetch(c + 64);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      // Earlier records of the batch may have closed a connection and reused its slot, or opened
+      // one not found above: a slot is taken only if it still holds the cookie, else looked up.
+      const EventRecord& r = batch[i];
+      uint32_t slot = found[i];
+      Connection* c = slot != CookieIndex::kNone && slots_[slot].flow && slots_[slot].cookie == r.cookie()
+                          ? &slots_[slot]
+                          : find(r.cookie());
+      if (c && r.type() == EventType::rtt) [[likely]]
+        sample(*c, r);
+      else
+        apply(r, c);
+    }
   }
 }
 
-void ConnectionTable::apply(const Event& e) {
-  if (e.type == EventType::retransmit && e.cookie == 0) {
+[[gnu::noinline]] void ConnectionTable::apply(const EventRecord& r, Connection* c) {
+  EventType type = r.type();
+  if (type == EventType::retransmit && r.cookie() == 0) {
     // A SYN-ACK retransmitted for a request sock: no connection exists yet.
+    Event e;
+    r.decode(e);
     Flow& flow = flows_.resolve(flow_key(e), e.ts_ns);
     flow.stats.retransmits += e.segs;
     return;
   }
-  Connection* c = find(e.cookie);
-  if (e.type == EventType::connect_failed) {
+  if (type == EventType::connect_failed) {
     Flow* flow;
     if (c) {  // its SYN was retransmitted: the final counters hold any not yet reported
-      count(*c, e.stats);
+      count(*c, r.stats());
       flow = c->flow;
       forget(*c, true);
     } else {
+      Event e;
+      r.decode(e);
       flow = &flows_.resolve(flow_key(e), e.ts_ns);
     }
-    ++flow->stats.connects[static_cast<int>(connect_result_of(e.error))];
-    flow->stats.last_update_ns = e.ts_ns;
+    ++flow->stats.connects[static_cast<int>(connect_result_of(r.error()))];
+    flow->stats.last_update_ns = r.ts_ns();
     return;
   }
-  if (!c && closed_.find(e.cookie) != CookieIndex::kNone) return;
+  if (!c && closed_.find(r.cookie()) != CookieIndex::kNone) return;
 
-  switch (e.type) {
+  switch (type) {
     case EventType::connect:
     case EventType::accept:
-      if (!c) c = &add(e, true);
+      if (!c) c = &add(r, true);
       ++c->flow->stats.connects[static_cast<int>(ConnectResult::ok)];
-      if (e.type == EventType::connect) {
-        c->connect_latency_ns = e.latency_ns;
-        c->first_ns = e.ts_ns - e.latency_ns;
-        c->flow->stats.connect_latency.observe_ns(e.latency_ns);
+      if (type == EventType::connect) {
+        c->connect_latency_ns = r.latency_ns();
+        c->first_ns = r.ts_ns() - r.latency_ns();
+        c->flow->stats.connect_latency.observe_ns(r.latency_ns());
       }
       break;
     case EventType::retransmit:
       if (!c) {
-        c = &add(e, e.state == kTcpSynSent);                          // a retransmitted SYN is the connection's start
-        if (e.state != kTcpSynSent) c->seen.total_retrans -= e.segs;  // count this one
+        c = &add(r, r.state() == kTcpSynSent);  // a retransmitted SYN is the connection's start
+        if (r.state() != kTcpSynSent) c->seen.total_retrans -= r.segs();  // count this one
       }
-      count(*c, e.stats);
+      count(*c, r.stats());
       break;
     case EventType::rtt:
-      if (!c) c = &add(e, false);
-      count(*c, e.stats);
-      c->srtt_us = e.stats.srtt_us;
-      c->rttvar_us = e.stats.rttvar_us;
-      c->snd_cwnd = e.stats.snd_cwnd;
-      c->flow->stats.rtt.observe_ns(uint64_t(e.stats.srtt_us) * 1000);
-      break;
+      sample(c ? *c : add(r, false), r);
+      return;
     case EventType::close:
       if (c) {
-        count(*c, e.stats);
-        c->flow->stats.last_update_ns = e.ts_ns;
+        count(*c, r.stats());
+        c->flow->stats.last_update_ns = r.ts_ns();
         forget(*c, true);
       }
       return;
     case EventType::connect_failed:
       return;  // handled above
   }
-  c->state = e.state;
-  c->last_ns = e.ts_ns;
-  c->last_seq = ++events_;
-  c->flow->stats.last_update_ns = e.ts_ns;
+  touch(*c, r);
 }
 
 size_t ConnectionTable::expire_idle(uint64_t now_ns, uint64_t idle_ns) {

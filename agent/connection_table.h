@@ -17,14 +17,17 @@
 
 #include "agent/cookie_index.h"
 #include "agent/event.h"
+#include "agent/event_record.h"
 #include "agent/flow_table.h"
 
 namespace netwatch {
 
-struct Connection {
+// Cache-line aligned (192 bytes): the fields every event touches are then exactly two lines.
+struct alignas(64) Connection {
   // What every event reads or writes, together at the front: the event path prefetches these
-  // bytes (ConnectionTable::prefetch) and nothing after them.
+  // bytes (ConnectionTable::apply of a batch) and nothing after them.
   Flow* flow = nullptr;   // nullptr: a free slot of the table
+  uint64_t cookie = 0;    // checked on every event: is a slot found earlier still this one?
   uint64_t last_ns = 0;   // monotonic: last event
   uint64_t last_seq = 0;  // the table's event count at its last event: orders recency
   // The kernel's cumulative counters as of the last event: the base of the next delta.
@@ -37,8 +40,7 @@ struct Connection {
   uint32_t srtt_us = 0, rttvar_us = 0, snd_cwnd = 0;
   uint8_t state = 0;  // TCP state (TCP_ESTABLISHED = 1, ...) at the last event
 
-  // Who it is: written when the connection is first seen.
-  uint64_t cookie = 0;
+  // Who it is: decoded from its first record.
   Direction direction = Direction::unknown;
   IpAddress local, remote;
   uint16_t local_port = 0, remote_port = 0;
@@ -62,10 +64,11 @@ class ConnectionTable {
  public:
   ConnectionTable(FlowTable& flows, WorkloadOf workload_of, ConnectionTableLimits limits = {});
 
-  void apply(const Event& event);
-  // Starts loading what apply() will read for these events (index entries, then connections),
-  // so a batch's cache misses overlap instead of following one another.
-  void prefetch(std::span<const Event> events) const;
+  void apply(const EventRecord& record) { apply(record, find(record.cookie())); }
+  // The same for each record in order, having first started to load what they will read (index
+  // entries, then connections), so a batch's cache misses overlap instead of following one
+  // another.
+  void apply(std::span<const EventRecord> records);
   // Drops connections without an event for idle_ns (their close was lost, or they are idle
   // long-lived ones that come back with their counters re-based). Returns how many.
   size_t expire_idle(uint64_t now_ns, uint64_t idle_ns);
@@ -94,9 +97,14 @@ class ConnectionTable {
     uint32_t slot = index_.find(cookie);
     return slot == CookieIndex::kNone ? nullptr : &slots_[slot];
   }
-  Connection& new_slot(uint64_t cookie);             // cookie is not in the table
-  Connection& add(const Event& e, bool from_start);  // e.cookie is not in the table
-  void count(Connection& c, const TcpStats& now);
+  Connection& new_slot(uint64_t cookie);  // cookie is not in the table
+  // c: r's connection, nullptr if not live. Every record type; out of line.
+  void apply(const EventRecord& r, Connection* c);
+  // An RTT sample of a live connection, most of the records: inline in the batch loop.
+  void sample(Connection& c, const EventRecord& r);
+  void touch(Connection& c, const EventRecord& r);         // the bookkeeping of every record of c
+  Connection& add(const EventRecord& r, bool from_start);  // r's cookie is not in the table
+  void count(Connection& c, const nw_tcp_stats& now);
   void forget(Connection& c, bool closed);
   void evict_least_recent();
   void remember_closed(uint64_t cookie);

@@ -32,7 +32,7 @@ inline constexpr uint8_t kTcpEstablished = 1;
 inline constexpr uint8_t kTcpSynSent = 2;
 
 struct IpAddress {
-  uint8_t family = 4;  // 4 or 6
+  uint8_t family = 4;               // 4 or 6
   std::array<uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes
 
   std::string to_string() const;
@@ -50,6 +50,8 @@ struct TcpStats {
   uint64_t bytes_sent = 0;
   uint64_t bytes_acked = 0;
   uint64_t bytes_received = 0;
+
+  bool operator==(const TcpStats&) const = default;
 };
 
 struct Event {
@@ -65,21 +67,22 @@ struct Event {
   IpAddress daddr;              // remote end
   uint16_t sport = 0;
   uint16_t dport = 0;
-  uint8_t state = 0;     // TCP state after the event (1 = ESTABLISHED ... 12 = NEW_SYN_RECV)
-  uint32_t segs = 0;     // retransmit
-  int32_t error = 0;     // connect_failed: positive errno, 0 = closed by the application
+  uint8_t state = 0;         // TCP state after the event (1 = ESTABLISHED ... 12 = NEW_SYN_RECV)
+  uint32_t segs = 0;         // retransmit
+  int32_t error = 0;         // connect_failed: positive errno, 0 = closed by the application
   uint64_t latency_ns = 0;   // connect, connect_failed: time since SYN_SENT
   uint64_t duration_ns = 0;  // close
   TcpStats stats;            // retransmit, rtt, close
 
   std::string_view comm_view() const;
+  bool operator==(const Event&) const = default;
 };
 
 // Decodes one raw record. Returns nullopt for anything that is not a well-formed event:
 // wrong size, unknown type, unknown family. IPv4-mapped IPv6 addresses come out as IPv4.
 std::optional<Event> decode_event(const void* data, size_t size);
-// The same into an existing Event (every field is written), for the event path: no copy of the
-// result. False, with out unspecified, when the record is not well-formed.
+// The same into an existing Event (every field is written). False, with out unspecified, when the
+// record is not well-formed. Both are EventRecord::load() then EventRecord::decode().
 bool decode_event(const void* data, size_t size, Event& out);
 
 // "ECONNREFUSED" for 111; "ECONNABORTED" for 0 (the application closed the socket before the

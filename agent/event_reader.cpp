@@ -11,6 +11,7 @@
 
 extern "C" {
 #include <linux/types.h>
+
 #include "netwatch.h"
 }
 
@@ -59,8 +60,7 @@ EventReader::EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOp
   // Wake the reader when half a CPU's buffer is waiting, not on every event.
   attr.watermark = 1;
   attr.wakeup_watermark = options.perf_pages_per_cpu * static_cast<uint32_t>(getpagesize()) / 2;
-  perf_ = perf_buffer__new_raw(probes.events_fd(), options.perf_pages_per_cpu, &attr, on_perf_record, this,
-                               nullptr);
+  perf_ = perf_buffer__new_raw(probes.events_fd(), options.perf_pages_per_cpu, &attr, on_perf_record, this, nullptr);
   if (!perf_) throw FatalError(std::string("creating the perf buffer reader failed: ") + std::strerror(errno));
 }
 
@@ -69,9 +69,17 @@ EventReader::~EventReader() {
   perf_buffer__free(perf_);
 }
 
+void EventSink::on_records(std::span<const EventRecord> records) {
+  Event event;
+  for (const EventRecord& r : records) {
+    r.decode(event);
+    on_event(event);
+  }
+}
+
 void EventReader::deliver(const void* data, size_t size) {
   ++records_;
-  if (!decode_event(data, size, batch_[batched_])) {
+  if (!EventRecord::load(data, size, batch_[batched_])) {
     ++decode_errors_;
     return;
   }
@@ -80,7 +88,7 @@ void EventReader::deliver(const void* data, size_t size) {
 
 void EventReader::flush() {
   if (batched_ == 0) return;
-  sink_.on_events({batch_.data(), batched_});
+  sink_.on_records({batch_.data(), batched_});
   batched_ = 0;
 }
 

@@ -9,6 +9,7 @@
 #include <span>
 
 #include "agent/event.h"
+#include "agent/event_record.h"
 #include "agent/probe_set.h"
 
 struct ring_buffer;
@@ -20,11 +21,11 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void on_event(const Event& event) = 0;
-  // Events in order, a batch at a time: a sink can start loading the state of every event in the
-  // batch before applying any (memory-level parallelism), which on_event one by one cannot.
-  virtual void on_events(std::span<const Event> events) {
-    for (const Event& e : events) on_event(e);
-  }
+  // Records in order, a batch at a time, checked but not decoded. The default decodes each in
+  // full for on_event(). A sink may instead read only the fields it needs from each record, and
+  // start loading the state of every record in the batch before applying any (memory-level
+  // parallelism), which on_event one by one cannot.
+  virtual void on_records(std::span<const EventRecord> records);
 };
 
 struct ReaderOptions {
@@ -51,16 +52,16 @@ class EventReader {
   uint64_t decode_errors() const { return decode_errors_; }
   uint64_t records() const { return records_; }
 
-  // Decodes one raw record for the sink (or counts it as a decode error). Records reach the sink
-  // in batches of kBatch: poll() and drain() end with flush(), which hands over the rest. Public
-  // for the benchmarks and fuzzers, which feed it bytes directly (and then flush()).
+  // Checks and copies one raw record for the sink (or counts it as a decode error). Records reach
+  // the sink in batches of kBatch: poll() and drain() end with flush(), which hands over the rest.
+  // Public for the benchmarks and fuzzers, which feed it bytes directly (and then flush()).
   void deliver(const void* data, size_t size);
   void flush();
   static constexpr size_t kBatch = 32;
 
  private:
   EventSink& sink_;
-  std::array<Event, kBatch> batch_;  // decoded into in place: no construction per event
+  std::array<EventRecord, kBatch> batch_;  // 5 KiB: stays in L1 between deliver() and the sink
   size_t batched_ = 0;
   ReaderOptions options_;
   ring_buffer* ring_ = nullptr;

@@ -6,7 +6,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdint>
 #include <unordered_map>
 
 #include "agent/event.h"
@@ -46,6 +45,8 @@ struct FlowStats {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   int64_t active = 0;  // live tracked connections
+  // Monotonic: the last count, connect or connection seen leaving. Read only once active is 0
+  // (expiry), so a live connection's events reach it when the connection leaves.
   uint64_t last_update_ns = 0;
 };
 

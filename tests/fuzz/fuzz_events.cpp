@@ -4,11 +4,13 @@
 #include <cstdint>
 
 #include "agent/aggregator.h"
+#include "agent/event_record.h"
 #include "agent/metrics_render.h"
 #include "agent/snapshot_json.h"
 
 extern "C" {
 #include <linux/types.h>
+
 #include "netwatch.h"
 }
 
@@ -16,15 +18,17 @@ using namespace netwatch;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Small caps so eviction and folding run too.
-  static Aggregator aggregator(AggregatorConfig{.max_connections = 64, .max_flows = 16, .max_workloads = 4},
-                               [](uint64_t cgroup) {
-                                 return cgroup % 3 ? WorkloadLabels{"ns", "pod" + std::to_string(cgroup % 7), "c"}
-                                                   : WorkloadLabels{};
-                               });
+  static Aggregator aggregator(
+      AggregatorConfig{.max_connections = 64, .max_flows = 16, .max_workloads = 4}, [](uint64_t cgroup) {
+        return cgroup % 3 ? WorkloadLabels{"ns", "pod" + std::to_string(cgroup % 7), "c"} : WorkloadLabels{};
+      });
   static uint64_t runs = 0;
   decode_event(data, size);  // the whole input as one record
-  for (size_t off = 0; off + NW_EVENT_SIZE <= size; off += NW_EVENT_SIZE)
-    if (auto event = decode_event(data + off, NW_EVENT_SIZE)) aggregator.on_event(*event);
+  // Records the way the reader hands them over: the aggregator decodes identity itself.
+  for (size_t off = 0; off + NW_EVENT_SIZE <= size; off += NW_EVENT_SIZE) {
+    EventRecord record;
+    if (EventRecord::load(data + off, NW_EVENT_SIZE, record)) aggregator.on_records({&record, 1});
+  }
   if (++runs % 64 == 0) {
     aggregator.expire(runs * 1'000'000'000ULL);
     auto snapshot = aggregator.snapshot(runs * 1'000'000'000ULL, 0);

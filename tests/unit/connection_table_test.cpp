@@ -174,6 +174,18 @@ TEST_F(TableTest, evicted_connection_returns_without_double_counting) {
   EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, 120u);  // 100, then only growth after 130
 }
 
+// A live connection's events reach its flow's last update when it leaves the table (expiry
+// looks at flows without live connections only): the flow idles from the last event, not the
+// connect.
+TEST_F(TableTest, a_flow_idles_from_its_connections_last_event) {
+  table.apply(EventBuilder(EventType::connect, 1).at(1'000'000'000));
+  table.apply(EventBuilder(EventType::rtt, 1).at(100'000'000'000).stats(0, 10));
+  EXPECT_EQ(flows.expire_idle(200'000'000'000, 1'000'000'000), 0u);  // a live connection
+  EXPECT_EQ(table.expire_idle(500'000'000'000, 300'000'000'000), 1u);
+  EXPECT_EQ(flows.expire_idle(650'000'000'000, 600'000'000'000), 0u);  // 550 s since the rtt
+  EXPECT_EQ(flows.expire_idle(701'000'000'000, 600'000'000'000), 1u);
+}
+
 TEST_F(TableTest, late_events_of_a_closed_connection_are_ignored) {
   table.apply(EventBuilder(EventType::connect, 1));
   table.apply(EventBuilder(EventType::close, 1).stats(0, 10));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/event.h"
+#include "agent/event_record.h"
 
 namespace netwatch::test {
 
@@ -35,14 +36,39 @@ struct EventBuilder {
     e.state = kTcpEstablished;
     e.ts_ns = 1'000'000'000;
   }
-  EventBuilder& at(uint64_t ts_ns) { e.ts_ns = ts_ns; return *this; }
-  EventBuilder& peer(const std::string& addr) { e.daddr = ip(addr); return *this; }
-  EventBuilder& ports(uint16_t local, uint16_t remote) { e.sport = local; e.dport = remote; return *this; }
-  EventBuilder& state(uint8_t s) { e.state = s; return *this; }
-  EventBuilder& latency(uint64_t ns) { e.latency_ns = ns; return *this; }
-  EventBuilder& error(int err) { e.error = err; return *this; }
-  EventBuilder& segs(uint32_t n) { e.segs = n; return *this; }
-  EventBuilder& cgroup(uint64_t id) { e.cgroup_id = id; return *this; }
+  EventBuilder& at(uint64_t ts_ns) {
+    e.ts_ns = ts_ns;
+    return *this;
+  }
+  EventBuilder& peer(const std::string& addr) {
+    e.daddr = ip(addr);
+    return *this;
+  }
+  EventBuilder& ports(uint16_t local, uint16_t remote) {
+    e.sport = local;
+    e.dport = remote;
+    return *this;
+  }
+  EventBuilder& state(uint8_t s) {
+    e.state = s;
+    return *this;
+  }
+  EventBuilder& latency(uint64_t ns) {
+    e.latency_ns = ns;
+    return *this;
+  }
+  EventBuilder& error(int err) {
+    e.error = err;
+    return *this;
+  }
+  EventBuilder& segs(uint32_t n) {
+    e.segs = n;
+    return *this;
+  }
+  EventBuilder& cgroup(uint64_t id) {
+    e.cgroup_id = id;
+    return *this;
+  }
   EventBuilder& stats(uint32_t retrans, uint32_t segs_out, uint64_t sent = 0, uint64_t received = 0,
                       uint32_t srtt_us = 100) {
     e.stats.total_retrans = retrans;
@@ -53,6 +79,8 @@ struct EventBuilder {
     return *this;
   }
   operator Event() const { return e; }
+  // What the kernel would have sent for it: the form the connection table reads.
+  operator EventRecord() const { return EventRecord::encode(e); }
 };
 
 }  // namespace netwatch::test

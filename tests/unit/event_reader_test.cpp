@@ -18,9 +18,9 @@ struct BatchRecorder : EventSink {
   std::vector<size_t> batches;
   std::vector<uint64_t> cookies;
   void on_event(const Event& e) override { cookies.push_back(e.cookie); }
-  void on_events(std::span<const Event> events) override {
-    batches.push_back(events.size());
-    EventSink::on_events(events);
+  void on_records(std::span<const EventRecord> records) override {
+    batches.push_back(records.size());
+    EventSink::on_records(records);
   }
 };
 
