@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
-.PHONY: all deps build test test-unit test-sanitize fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
+.PHONY: all deps build test test-unit test-sanitize soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
         bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-smoke
 
 all: build
@@ -24,6 +24,13 @@ build: deps $(BUILD)/build.ninja
 test: build bench-deps
 	$(SUDO) scripts/prepare-kernel.sh
 	cd $(BUILD) && $(SUDO) ctest --output-on-failure --no-tests=error -j1
+
+# The soak alone, for SOAK_SECONDS (make test runs it for 90 s): the real agent under connection
+# churn and wrk on /metrics and /api/v1/connections; RSS and fds must stay flat, no HTTP error.
+SOAK_SECONDS ?= 600
+soak: build
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) env SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/tests/netwatch_soak_tests
 
 # Only the tests that need no privileges.
 test-unit: build
