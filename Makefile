@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
-.PHONY: all deps build test test-unit test-sanitize soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
+.PHONY: all deps build test test-unit test-sanitize test-tsan soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
         bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-smoke
 
 all: build
@@ -36,12 +36,24 @@ soak: build
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
-# Unit and kernel tests built with ASan and UBSan; any report fails the run.
+# Unit and kernel tests built with ASan and UBSan (GCC); any report fails the run, also one from an
+# agent the tests started (scripts/sanitized-ctest.sh). SANITIZE_SCOPE=all: every unit and kernel
+# test; ci: the unit tests and the kernel tests that run the real agent (what make test runs).
+SANITIZE_SCOPE ?= all
+SANITIZE_TARGETS = netwatch netwatch_unit_tests netwatch_kernel_tests
 test-sanitize: deps
 	cmake -S . -B build-sanitize -G Ninja -DNETWATCH_SANITIZE=ON
-	cmake --build build-sanitize -j $(JOBS) --target netwatch netwatch_unit_tests netwatch_kernel_tests
+	cmake --build build-sanitize -j $(JOBS) --target $(SANITIZE_TARGETS)
 	$(SUDO) scripts/prepare-kernel.sh
-	cd build-sanitize && $(SUDO) ctest --output-on-failure --no-tests=error -j1 -L 'unit|kernel'
+	$(SUDO) bash scripts/sanitized-ctest.sh build-sanitize $(SANITIZE_SCOPE)
+
+# The same with ThreadSanitizer: the agent's reader thread, HTTP threads and snapshot store.
+TSAN_SCOPE ?= ci
+test-tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DNETWATCH_TSAN=ON
+	cmake --build build-tsan -j $(JOBS) --target $(SANITIZE_TARGETS)
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) bash scripts/sanitized-ctest.sh build-tsan $(TSAN_SCOPE)
 
 # Each libFuzzer target (tests/fuzz/fuzz_*.cpp) for FUZZ_SECONDS, clang-built into build-fuzz/, from
 # the seeds checked in under tests/fuzz/corpus/<target>/ (tests/fuzz/run.sh; ctest's `fuzz` test runs
