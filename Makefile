@@ -19,11 +19,15 @@ $(BUILD)/build.ninja: CMakeLists.txt
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Every test: unit tests, the root tests that load the real probes and send real traffic, and
-# bench_smoke (every benchmark for a few seconds: its packages come from bench-deps).
+# Every test: unit tests, the root tests that load the real probes and send real traffic,
+# bench_smoke (every benchmark for a few seconds: its packages come from bench-deps), the 90 s soak
+# and 30 s of each fuzz target (ctest labels soak, fuzz); then the unit tests and the agent's kernel
+# tests under ASan+UBSan and under TSan, each in a build of its own. CI (.ci/run) runs this.
 test: build bench-deps
 	$(SUDO) scripts/prepare-kernel.sh
 	cd $(BUILD) && $(SUDO) ctest --output-on-failure --no-tests=error -j1
+	$(MAKE) --no-print-directory test-sanitize SANITIZE_SCOPE=ci
+	$(MAKE) --no-print-directory test-tsan TSAN_SCOPE=ci
 
 # The soak alone, for SOAK_SECONDS (make test runs it for 90 s): the real agent under connection
 # churn and wrk on /metrics and /api/v1/connections; RSS and fds must stay flat, no HTTP error.
