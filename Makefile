@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
-.PHONY: all deps build test test-unit test-sanitize fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
+.PHONY: all deps build test test-unit test-sanitize test-tsan soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
         bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-restart bench-smoke
 
 all: build
@@ -19,34 +19,52 @@ $(BUILD)/build.ninja: CMakeLists.txt
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Every test: unit tests, the root tests that load the real probes and send real traffic, and
-# bench_smoke (every benchmark for a few seconds: its packages come from bench-deps).
+# Every test: unit tests, the root tests that load the real probes and send real traffic,
+# bench_smoke (every benchmark for a few seconds: its packages come from bench-deps), the 90 s soak
+# and 30 s of each fuzz target (ctest labels soak, fuzz); then the unit tests and the agent's kernel
+# tests under ASan+UBSan and under TSan, each in a build of its own. CI (.ci/run) runs this.
 test: build bench-deps
 	$(SUDO) scripts/prepare-kernel.sh
 	cd $(BUILD) && $(SUDO) ctest --output-on-failure --no-tests=error -j1
+	$(MAKE) --no-print-directory test-sanitize SANITIZE_SCOPE=ci
+	$(MAKE) --no-print-directory test-tsan TSAN_SCOPE=ci
+
+# The soak alone, for SOAK_SECONDS (make test runs it for 90 s): the real agent under connection
+# churn and wrk on /metrics and /api/v1/connections; RSS and fds must stay flat, no HTTP error.
+SOAK_SECONDS ?= 600
+soak: build
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) env SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/tests/netwatch_soak_tests
 
 # Only the tests that need no privileges.
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -L unit
 
-# Unit and kernel tests built with ASan and UBSan; any report fails the run.
+# Unit and kernel tests built with ASan and UBSan (GCC); any report fails the run, also one from an
+# agent the tests started (scripts/sanitized-ctest.sh). SANITIZE_SCOPE=all: every unit and kernel
+# test; ci: the unit tests and the kernel tests that run the real agent (what make test runs).
+SANITIZE_SCOPE ?= all
+SANITIZE_TARGETS = netwatch netwatch_unit_tests netwatch_kernel_tests
 test-sanitize: deps
 	cmake -S . -B build-sanitize -G Ninja -DNETWATCH_SANITIZE=ON
-	cmake --build build-sanitize -j $(JOBS) --target netwatch netwatch_unit_tests netwatch_kernel_tests
+	cmake --build build-sanitize -j $(JOBS) --target $(SANITIZE_TARGETS)
 	$(SUDO) scripts/prepare-kernel.sh
-	cd build-sanitize && $(SUDO) ctest --output-on-failure --no-tests=error -j1 -L 'unit|kernel'
+	$(SUDO) bash scripts/sanitized-ctest.sh build-sanitize $(SANITIZE_SCOPE)
 
-# Each libFuzzer target for FUZZ_SECONDS, clang-built. The seeds in tests/fuzz/corpus/<target>/
-# are checked in; what the fuzzer finds goes to build-fuzz/corpus/<target>/ (libFuzzer writes to
-# the first directory it is given).
+# The same with ThreadSanitizer: the agent's reader thread, HTTP threads and snapshot store.
+TSAN_SCOPE ?= ci
+test-tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DNETWATCH_TSAN=ON
+	cmake --build build-tsan -j $(JOBS) --target $(SANITIZE_TARGETS)
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) bash scripts/sanitized-ctest.sh build-tsan $(TSAN_SCOPE)
+
+# Each libFuzzer target (tests/fuzz/fuzz_*.cpp) for FUZZ_SECONDS, clang-built into build-fuzz/, from
+# the seeds checked in under tests/fuzz/corpus/<target>/ (tests/fuzz/run.sh; ctest's `fuzz` test runs
+# the same for 30 s each in make test).
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = fuzz_events fuzz_flags fuzz_pod_paths fuzz_checkpoint
 fuzz: deps
-	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DNETWATCH_FUZZ=ON
-	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
-	for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t && \
-	  build-fuzz/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
-	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; done
+	JOBS=$(JOBS) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 run: build
 	$(SUDO) scripts/prepare-kernel.sh

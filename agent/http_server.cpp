@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include "agent/log.h"
 #include "agent/metrics_render.h"
@@ -39,14 +40,25 @@ std::optional<size_t> parse_connections_limit(const std::string& text) {
   return n;
 }
 
+std::optional<ConnectionsQuery> parse_connections_query(const std::multimap<std::string, std::string>& params) {
+  ConnectionsQuery query;
+  auto [first, last] = params.equal_range("limit");
+  if (first == last) return query;
+  if (std::next(first) != last) return std::nullopt;
+  auto limit = parse_connections_limit(first->second);
+  if (!limit) return std::nullopt;
+  query.limit = *limit;
+  return query;
+}
+
 namespace {
 
 std::unique_ptr<httplib::Server> make_server(const HttpSecurity& security) {
   if (security.tls_cert_file.empty()) return std::make_unique<httplib::Server>();
   auto server = std::make_unique<httplib::SSLServer>(security.tls_cert_file.c_str(), security.tls_key_file.c_str());
   if (!server->is_valid())
-    throw FatalError("cannot use the TLS certificate " + security.tls_cert_file + " and key " +
-                         security.tls_key_file + ": unreadable, not PEM, or they do not match",
+    throw FatalError("cannot use the TLS certificate " + security.tls_cert_file + " and key " + security.tls_key_file +
+                         ": unreadable, not PEM, or they do not match",
                      kExitUsage);
   return server;
 }
@@ -92,16 +104,13 @@ HttpServer::HttpServer(SnapshotStore& store, const ListenAddress& address, const
   });
 
   srv.Get("/api/v1/connections", [this](const httplib::Request& req, httplib::Response& res) {
-    size_t limit = kDefaultConnectionsLimit;
-    if (req.has_param("limit")) {
-      auto n = parse_connections_limit(req.get_param_value("limit"));
-      if (!n) {
-        res.status = 400;
-        res.set_content("{\"error\":\"limit must be an integer from 1 to 100000\"}\n", "application/json");
-        return;
-      }
-      limit = *n;
+    auto query = parse_connections_query(req.params);
+    if (!query) {
+      res.status = 400;
+      res.set_content("{\"error\":\"limit must be one integer from 1 to 100000\"}\n", "application/json");
+      return;
     }
+    const size_t limit = query->limit;
     if (!store_.latest()) {
       res.status = 503;
       res.set_content("{\"error\":\"no data yet\"}\n", "application/json");
@@ -129,10 +138,11 @@ HttpServer::HttpServer(SnapshotStore& store, const ListenAddress& address, const
     res.set_content(ready ? "ok\n" : "starting\n", "text/plain");
   });
 
-  int port = address.port == 0 ? srv.bind_to_any_port(address.host) : (srv.bind_to_port(address.host, address.port) ? address.port : -1);
+  int port = address.port == 0 ? srv.bind_to_any_port(address.host)
+                               : (srv.bind_to_port(address.host, address.port) ? address.port : -1);
   if (port < 0) {
-    std::string where = (address.host.find(':') != std::string::npos ? "[" + address.host + "]" : address.host) +
-                        ":" + std::to_string(address.port);
+    std::string where = (address.host.find(':') != std::string::npos ? "[" + address.host + "]" : address.host) + ":" +
+                        std::to_string(address.port);
     throw FatalError("cannot listen on " + where + ": " + std::strerror(errno) +
                          " (is another agent running? choose another --listen address)",
                      kExitUsage);
@@ -140,7 +150,9 @@ HttpServer::HttpServer(SnapshotStore& store, const ListenAddress& address, const
   port_ = static_cast<uint16_t>(port);
 }
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
 void HttpServer::start() {
   thread_ = std::thread([this] { server_->listen_after_bind(); });

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,14 @@ inline constexpr size_t kDefaultConnectionsLimit = 10000;
 
 // The ?limit= value of /api/v1/connections: an integer from 1 to kMaxConnectionsLimit.
 std::optional<size_t> parse_connections_limit(const std::string& text);
+
+// What GET /api/v1/connections asks for, from its decoded query parameters (httplib::Params).
+// Parameters it does not know are ignored, as HTTP APIs do; a repeated limit is ambiguous and,
+// like a malformed one, an error (nullopt).
+struct ConnectionsQuery {
+  size_t limit = kDefaultConnectionsLimit;
+};
+std::optional<ConnectionsQuery> parse_connections_query(const std::multimap<std::string, std::string>& params);
 
 // Optional protection of the endpoints. /healthz stays open (it tells nothing) so kubelet probes
 // need no credentials.

@@ -10,7 +10,10 @@ build_pkgs=(
 )
 # Tests and benchmarks (make test runs every benchmark's smoke mode): bpftrace is the peer the
 # probes are measured against, wrk loads /metrics, valgrind's callgrind counts instructions.
-test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl bpftrace wrk valgrind)
+# libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes: clang only recommends it, and
+# recommends are not installed.
+test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl bpftrace wrk valgrind
+  libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

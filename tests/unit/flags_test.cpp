@@ -48,6 +48,18 @@ TEST(ConnectionsLimit, bounds_the_query_parameter) {
     EXPECT_FALSE(parse_connections_limit(bad)) << bad;
 }
 
+TEST(ConnectionsQuery, limit_is_optional_single_and_bounded_and_other_parameters_are_ignored) {
+  using Params = std::multimap<std::string, std::string>;
+  EXPECT_EQ(parse_connections_query(Params{})->limit, kDefaultConnectionsLimit);
+  EXPECT_EQ(parse_connections_query(Params{{"limit", "7"}, {"sort", "rtt"}})->limit, 7u);
+  EXPECT_EQ(parse_connections_query(Params{{"sort", "rtt"}})->limit, kDefaultConnectionsLimit);
+  EXPECT_FALSE(parse_connections_query(Params{{"limit", "0"}}));
+  EXPECT_FALSE(parse_connections_query(Params{{"limit", ""}}));
+  EXPECT_FALSE(parse_connections_query(Params{{"limit", "100001"}}));
+  // Which of two values httplib would pick is an accident of its multimap: refuse both.
+  EXPECT_FALSE(parse_connections_query(Params{{"limit", "5"}, {"limit", "6"}}));
+}
+
 TEST(ProbeFlags, bad_values_are_usage_errors) {
   cli::ProbeFlags f;
   f.rtt_interval = "0ms";
