@@ -91,7 +91,10 @@ AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra,
   child_ = std::make_unique<ChildProcess>(argv);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (http_get(host_, port, "/healthz", nullptr) == 200) return;
+    if (http_get(host_, port, "/healthz", nullptr) == 200) {
+      child_->read_lines(std::chrono::milliseconds(0));  // what it logged while starting, for the tests
+      return;
+    }
     if (auto status = child_->wait(std::chrono::milliseconds(100)))
       throw std::runtime_error("agent exited early (code " + std::to_string(status->code) +
                                "): " + child_->stderr_text());
