@@ -3,30 +3,17 @@
 // 100k and 1M live connections over ~1000 flows (synthetic traffic through the real aggregator).
 // While the new agent restores, events wait in the ring buffer: restore time x event rate must
 // fit in --ring-size.
+#include "agent/checkpoint.h"
+
 #include <benchmark/benchmark.h>
 
-#include "agent/checkpoint.h"
-#include "agent/event_reader.h"
 #include "bench/synthetic_traffic.h"
 
 namespace netwatch::bench {
 namespace {
 
-AggregatorConfig config_for(size_t live) {
-  AggregatorConfig config;
-  config.max_connections = live + 16;
-  return config;
-}
-
 std::unique_ptr<Aggregator> aggregate(size_t live) {
-  auto aggregator = std::make_unique<Aggregator>(config_for(live));
-  EventReader reader(*aggregator);
-  SyntheticTraffic traffic(live, 1000);
-  for (const nw_event& e : traffic.opening()) reader.deliver(&e, sizeof(e));
-  std::vector<nw_event> events;
-  traffic.next(2 * live, events);
-  for (const nw_event& e : events) reader.deliver(&e, sizeof(e));
-  return aggregator;
+  return aggregate_synthetic(live, 1000, 2 * live);
 }
 
 void BM_SaveCheckpoint(benchmark::State& state) {
@@ -47,7 +34,7 @@ void BM_RestoreCheckpoint(benchmark::State& state) {
   std::vector<uint8_t> checkpoint = save_checkpoint(*aggregate(live), AgentHealth{});
   for (auto _ : state) {
     state.PauseTiming();
-    auto fresh = std::make_unique<Aggregator>(config_for(live));
+    auto fresh = std::make_unique<Aggregator>(AggregatorConfig{.max_connections = live + 16});
     state.ResumeTiming();
     std::optional<Restored> restored = restore_checkpoint(checkpoint, *fresh);
     if (!restored || restored->connections != live) state.SkipWithError("restored a different number of connections");

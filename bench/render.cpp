@@ -6,7 +6,6 @@
 #include <benchmark/benchmark.h>
 
 #include "agent/aggregator.h"
-#include "agent/event_reader.h"
 #include "agent/metrics_render.h"
 #include "bench/synthetic_traffic.h"
 
@@ -19,16 +18,7 @@ constexpr size_t kFlows = 1150;
 
 // An aggregator after traffic over kFlows flows from `live` connections.
 std::unique_ptr<Aggregator> aggregate(size_t live) {
-  AggregatorConfig config;
-  config.max_connections = live + 16;
-  auto aggregator = std::make_unique<Aggregator>(config);
-  EventReader reader(*aggregator);
-  SyntheticTraffic traffic(live, kFlows);
-  for (const nw_event& e : traffic.opening()) reader.deliver(&e, sizeof(e));
-  std::vector<nw_event> events;
-  traffic.next(10 * live, events);
-  for (const nw_event& e : events) reader.deliver(&e, sizeof(e));
-  return aggregator;
+  return aggregate_synthetic(live, kFlows, 10 * live);
 }
 
 void BM_RenderMetricsText(benchmark::State& state) {

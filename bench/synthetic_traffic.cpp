@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "agent/event_reader.h"
+
 namespace netwatch::bench {
 namespace {
 
@@ -111,6 +113,19 @@ void SyntheticTraffic::next(size_t n, std::vector<nw_event>& out) {
       out.push_back(record(slot, NW_EV_RTT));
     }
   }
+}
+
+std::unique_ptr<Aggregator> aggregate_synthetic(size_t live, size_t flows, size_t records) {
+  AggregatorConfig config;
+  config.max_connections = live + 16;
+  auto aggregator = std::make_unique<Aggregator>(config);
+  EventReader reader(*aggregator);
+  SyntheticTraffic traffic(live, flows);
+  for (const nw_event& e : traffic.opening()) reader.deliver(&e, sizeof(e));
+  std::vector<nw_event> events;
+  traffic.next(records, events);
+  for (const nw_event& e : events) reader.deliver(&e, sizeof(e));
+  return aggregator;
 }
 
 }  // namespace netwatch::bench

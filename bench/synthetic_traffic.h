@@ -5,8 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <vector>
+
+#include "agent/aggregator.h"
 
 extern "C" {
 #include <linux/types.h>
@@ -60,5 +63,10 @@ class SyntheticTraffic {
   uint64_t next_cookie_ = 1;
   uint64_t now_ns_ = 1'000'000'000;
 };
+
+// A real aggregator (capacity live + 16) after `live` connections over `flows` flows opened and
+// `records` records of the steady mix, through the real reader: what render and checkpoint
+// benchmarks measure on.
+std::unique_ptr<Aggregator> aggregate_synthetic(size_t live, size_t flows, size_t records);
 
 }  // namespace netwatch::bench

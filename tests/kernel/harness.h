@@ -110,6 +110,17 @@ uint64_t unix_ns();
 // The calling thread's comm: what bpf_get_current_comm() sees for a connect() made here.
 std::string thread_comm();
 
+// Polls pred every 5 ms until it holds (true) or the timeout passes (false).
+template <typename Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
 // ---- nftables ----
 
 // A table of the test's own (inet nwtest_<pid>_<n>) with one input-hook chain. The table is

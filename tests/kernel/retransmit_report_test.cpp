@@ -17,16 +17,6 @@ namespace {
 
 class RetransmitReportTest : public KernelTest {};
 
-template <typename Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
 std::vector<Event> by_time(std::vector<Event> events) {
   std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.ts_ns < b.ts_ns; });
   return events;

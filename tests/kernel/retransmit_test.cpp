@@ -26,16 +26,6 @@ uint64_t host_retrans_segs() {
   return value;
 }
 
-template <typename Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
 TEST_P(RetransmitTest, segments_and_close_summary_match_tcp_info) {
   ASSERT_NO_FATAL_FAILURE(start_tracing());
   const uint16_t server_port = port(61400);
