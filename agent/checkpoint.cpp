@@ -146,14 +146,15 @@ json kernel_counters(const KernelCounters& k) {
   return {{"emitted", counts(k.emitted)}, {"lost", counts(k.lost)}, {"state_full", k.state_full}};
 }
 
-json pod_counters(const PodResolverStats& p) {
-  return json::array({p.cache_hits, p.cache_misses, p.cache_evictions, p.cgroup_walks, p.cgroup_walks_truncated,
-                      p.pod_dir_scans, p.container_dir_scans, p.unknown_cgroups, p.unnamed_pods, p.unnamed_containers});
-}
-
 std::array<uint64_t*, 10> pod_fields(PodResolverStats& p) {
   return {&p.cache_hits,    &p.cache_misses,        &p.cache_evictions, &p.cgroup_walks, &p.cgroup_walks_truncated,
           &p.pod_dir_scans, &p.container_dir_scans, &p.unknown_cgroups, &p.unnamed_pods, &p.unnamed_containers};
+}
+
+json pod_counters(PodResolverStats p) {
+  json values = json::array();
+  for (const uint64_t* field : pod_fields(p)) values.push_back(*field);
+  return values;
 }
 
 }  // namespace

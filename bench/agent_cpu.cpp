@@ -98,9 +98,7 @@ int main(int argc, char** argv) {
   app.add_option("--churn-rate", opt.churn_rate, "connections/s of the churn")->capture_default_str();
   app.add_option("--churn-threads", opt.churn_threads, "churn client threads")->capture_default_str();
   app.add_option("--rtt-interval", opt.rtt_interval, "the agent's --rtt-interval")->capture_default_str();
-  app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
-  app.add_option("--netwatch", opt.agent.binary, "the netwatch binary")->capture_default_str();
-  app.add_option("--agent-flag", opt.agent.flags, "one more `netwatch agent` argument (repeatable)");
+  add_agent_options(app, opt.agent);
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: a 2 s window");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.seconds = 2;

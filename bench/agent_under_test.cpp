@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -82,6 +83,13 @@ std::vector<MapMemory> maps_held_by(pid_t pid) {
   }
   std::sort(maps.begin(), maps.end(), [](const MapMemory& a, const MapMemory& b) { return a.id < b.id; });
   return maps;
+}
+
+void add_agent_options(CLI::App& app, AgentCommand& agent) {
+  app.add_option("--agent-port", agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
+  app.add_option("--netwatch", agent.binary, "the netwatch binary")->capture_default_str();
+  app.add_option("--agent-flag", agent.flags,
+                 "one more `netwatch agent` argument (repeatable), e.g. --agent-flag=--ring-size=8192");
 }
 
 std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& command, const std::atomic<bool>& stop) {

@@ -14,6 +14,10 @@
 
 #include "bench/child_process.h"
 
+namespace CLI {
+class App;
+}
+
 namespace netwatch::bench {
 
 struct AgentCommand {
@@ -21,6 +25,9 @@ struct AgentCommand {
   uint16_t port = 0;               // --listen 127.0.0.1:<port>
   std::vector<std::string> flags;  // more `netwatch agent` flags
 };
+
+// The options every agent benchmark takes to set `agent`: --agent-port, --netwatch, --agent-flag.
+void add_agent_options(CLI::App& app, AgentCommand& agent);
 
 // What /proc says about a process at one moment.
 struct ProcessUsage {

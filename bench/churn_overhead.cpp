@@ -117,10 +117,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate", opt.fixed_rate, "connections/s of the fixed-rate run; 0 skips it")->capture_default_str();
   app.add_option("--rate-seconds", opt.fixed_seconds, "length of the fixed-rate run")->capture_default_str();
   app.add_flag("--load-only", opt.load_only, "only generate --rate connections/s for --rate-seconds (0: max rate)");
-  app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
-  app.add_option("--netwatch", opt.agent.binary, "the netwatch binary")->capture_default_str();
-  app.add_option("--agent-flag", opt.agent.flags,
-                 "one more `netwatch agent` argument, e.g. --agent-flag=--ring-size=8192");
+  add_agent_options(app, opt.agent);
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: 1 pair of 1 s, 2 s at the fixed rate");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.pairs = 1, opt.seconds = 1, opt.fixed_seconds = 2;

@@ -243,7 +243,6 @@ int main(int argc, char** argv) {
   using namespace netwatch::bench;
   Options opt;
   bool smoke = false;
-  std::vector<std::string> extra;
   CLI::App app{
       "netwatch_memory: the agent's RSS idle and per 100k tracked loopback connections, and its BPF "
       "maps' memlock (needs root)"};
@@ -254,15 +253,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   app.add_option("--idle-seconds", opt.idle_seconds, "wait before the idle measure")->capture_default_str();
-  app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
-  app.add_option("--netwatch", opt.agent.binary, "the netwatch binary")->capture_default_str();
+  add_agent_options(app, opt.agent);
   app.add_option("--max-connections", opt.max_connections, "the agent's --max-connections")->capture_default_str();
-  app.add_option("--agent-flag", extra, "one more `netwatch agent` argument, e.g. --agent-flag=--publish-interval=5s");
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: 2000 tracked connections");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.tracked = 2000, opt.steps = 1, opt.idle_seconds = 2;
-  opt.agent.flags = {"--max-connections", std::to_string(opt.max_connections)};
-  opt.agent.flags.insert(opt.agent.flags.end(), extra.begin(), extra.end());
+  opt.agent.flags.insert(opt.agent.flags.begin(), {"--max-connections", std::to_string(opt.max_connections)});
   netwatch::set_log_level(netwatch::LogLevel::warn);
   install_stop_signals();
   return guarded_main("netwatch_memory", [&] { return run(opt); });

@@ -141,9 +141,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", opt.seconds, "wrk duration")->check(CLI::Range(1, 3600))->capture_default_str();
   app.add_option("--threads", opt.threads, "wrk threads")->capture_default_str();
   app.add_option("--connections", opt.connections, "wrk connections")->capture_default_str();
-  app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
-  app.add_option("--netwatch", opt.agent.binary, "the netwatch binary")->capture_default_str();
-  app.add_option("--agent-flag", opt.agent.flags, "one more `netwatch agent` argument (repeatable)");
+  add_agent_options(app, opt.agent);
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: 50 peers, 2 s of wrk");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.peers = 50, opt.seconds = 2;

@@ -60,9 +60,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
   app.add_option("--port", opt.port, "iperf3 port on 127.0.0.1")->check(CLI::Range(1024, 65535))->capture_default_str();
-  app.add_option("--agent-port", opt.agent.port, "the agent's --listen port on 127.0.0.1")->capture_default_str();
-  app.add_option("--netwatch", opt.agent.binary, "the netwatch binary")->capture_default_str();
-  app.add_option("--agent-flag", opt.agent.flags, "one more `netwatch agent` argument (repeatable)");
+  add_agent_options(app, opt.agent);
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: 1 pair of 1 s");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.pairs = 1, opt.seconds = 1;

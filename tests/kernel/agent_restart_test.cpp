@@ -40,11 +40,7 @@ void short_connections(int listen_fd, uint16_t port, int n) {
 // Polls until `name{labels}` reaches `want`; returns the last value seen.
 double wait_for_value(AgentProcess& agent, const std::string& name, const Labels& labels, double want) {
   double value = -1;
-  for (auto deadline = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < deadline;) {
-    value = find_sample(agent.metrics(), name, labels).value_or(-1);
-    if (value >= want) break;
-    std::this_thread::sleep_for(50ms);
-  }
+  wait_until([&] { return (value = find_sample(agent.metrics(), name, labels).value_or(-1)) >= want; }, 10s);
   return value;
 }
 
@@ -83,11 +79,18 @@ std::set<uint32_t> programs_of(AgentProcess& agent) {
   return programs_held_by(agent.process().pid());
 }
 
-// Which of `ids` bpftool still lists.
+// Which of `ids` bpftool still lists after a grace period: the kernel frees a program once its
+// last reference goes, which may take a moment.
 std::set<uint32_t> still_loaded(const std::set<uint32_t>& ids) {
   std::set<uint32_t> loaded;
-  for (const BpfProgram& p : bpftool_programs())
-    if (ids.count(p.id)) loaded.insert(p.id);
+  wait_until(
+      [&] {
+        loaded.clear();
+        for (const BpfProgram& p : bpftool_programs())
+          if (ids.count(p.id)) loaded.insert(p.id);
+        return loaded.empty();
+      },
+      3s);
   return loaded;
 }
 
@@ -215,9 +218,6 @@ TEST_P(AgentRestart, kill_9_then_the_next_agent_recovers) {
   ASSERT_TRUE(agent->stop());
   EXPECT_EQ(pins.cleanup(&err), 0) << err;
   std::set<uint32_t> left = still_loaded(programs);
-  for (auto deadline = std::chrono::steady_clock::now() + 3s;
-       !left.empty() && std::chrono::steady_clock::now() < deadline; left = still_loaded(programs))
-    std::this_thread::sleep_for(50ms);  // the kernel frees a program once its last reference goes
   EXPECT_TRUE(left.empty()) << "still loaded after cleanup: " << testing::PrintToString(left);
   EXPECT_NE(access(pins.path().c_str(), F_OK), 0) << pins.path() << " still exists";
 }
@@ -244,9 +244,6 @@ TEST_P(AgentRestart, pins_of_another_configuration_are_replaced_and_counters_con
   EXPECT_EQ(wait_for_value(*agent, "netwatch_tcp_connects_total", out_ok, 5), 5);
   expect_no_counter_went_back(before, agent->metrics());
   std::set<uint32_t> left = still_loaded(old_programs);
-  for (auto deadline = std::chrono::steady_clock::now() + 3s;
-       !left.empty() && std::chrono::steady_clock::now() < deadline; left = still_loaded(old_programs))
-    std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(left.empty()) << "replaced programs still loaded: " << testing::PrintToString(left);
   EXPECT_EQ(programs_of(*agent).size(), 4u);
 }
