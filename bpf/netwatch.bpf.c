@@ -35,6 +35,7 @@ struct sock_state {
 	__u64 start_ns;     /* SYN_SENT (outbound) or ESTABLISHED (inbound) */
 	__u64 last_rtt_ns;  /* last RTT sample sent to userspace */
 	__u64 last_retrans_ns; /* last retransmit report: tcp_mstamp in ns */
+	__u64 last_retrans_hit_ns; /* last retransmission, reported or not: tcp_mstamp in ns */
 	__u64 cgroup_id;    /* fixed for the socket's life: read once, not per event */
 	__u32 netns_ino;
 	__u32 retrans_seen; /* tcp_sock.total_retrans at the last retransmit report */
@@ -221,6 +222,7 @@ static __always_inline void state_init(struct sock_state *st, struct sock *sk, s
 	st->id = sock_id(sk, btf);
 	st->retrans_seen = KREAD(btf, tp, total_retrans);
 	st->last_retrans_ns = 0;
+	st->last_retrans_hit_ns = 0;
 	st->cgroup_id = sk_cgroup_id(sk, btf);
 	st->netns_ino = sk_netns_ino(sk, btf);
 }
@@ -444,13 +446,15 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
  * before the tracepoint fires).
  *
  * Aggregated per socket: a report goes out for the first retransmission after
- * a quiet retrans_interval_ns, at once, and then at most one per interval
- * while retransmissions go on; segs is the growth since the socket's previous
- * report. The hits in between only compare a timestamp. Their growth is in
- * the cumulative total_retrans of whatever the socket emits next (the next
- * report, an RTT sample, connect failed or close), which is what userspace
- * counts, so nothing is lost: a black-holed socket (no ACKs, no RTT samples)
- * still reports from here at least once an interval while it retransmits.
+ * a quiet retrans_interval_ns, at once ("since when"). While retransmissions go
+ * on, a report goes out at most once an interval, and only if the socket sent
+ * no RTT sample within the interval either: RTT samples carry the cumulative
+ * total_retrans, which is what userspace counts, so a report next to them would
+ * say nothing new. segs is the growth since the socket's previous report. The
+ * hits in between compare timestamps and return; their growth reaches
+ * userspace in whatever the socket emits next (a report, an RTT sample,
+ * connect failed or close), so nothing is lost, and a black-holed socket (no
+ * ACKs, so no RTT samples) still reports from here once an interval.
  */
 static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struct sk_buff *skb,
 					 bool btf)
@@ -471,8 +475,13 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 	 * the transmit path before they retransmit: no clock read on the skip path. */
 	now = KREAD(btf, tp, tcp_mstamp) * 1000;
 	if (retrans_interval_ns && !fresh &&
-	    (__s64)(now - st->last_retrans_ns) < (__s64)retrans_interval_ns)
-		return 0;
+	    (__s64)(now - st->last_retrans_hit_ns) < (__s64)retrans_interval_ns) {
+		st->last_retrans_hit_ns = now; /* not quiet: retransmissions go on */
+		if ((__s64)(now - st->last_retrans_ns) < (__s64)retrans_interval_ns ||
+		    (__s64)(now - st->last_rtt_ns) < (__s64)retrans_interval_ns)
+			return 0;
+	}
+	st->last_retrans_hit_ns = now;
 	total = KREAD(btf, tp, total_retrans);
 	if (fresh) {
 		/* First sight: only this skb's segments are known to be new. */

@@ -33,7 +33,8 @@ void add_probe_flags(CLI::App& app, ProbeFlags& flags) {
       ->capture_default_str();
   app.add_option("--retrans-interval", flags.retrans_interval,
                  "At most one retransmit report per connection per interval (the first after a quiet interval "
-                 "at once); 0: one per retransmission. Counters count every segment either way")
+                 "at once, then none while RTT samples carry the count); 0: one per retransmission. "
+                 "Counters count every segment either way")
       ->capture_default_str();
   app.add_option("--drain-interval", flags.drain_interval, "How often the event buffer is drained")
       ->capture_default_str();

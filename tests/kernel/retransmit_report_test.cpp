@@ -125,6 +125,46 @@ TEST_P(RetransmitReportTest, one_report_per_interval_and_every_segment_counted) 
   EXPECT_EQ(agent_retransmits(events_->matching(with_cookie(conn.cookie))), before_close.total_retrans);
 }
 
+TEST_P(RetransmitReportTest, retransmissions_ride_on_rtt_samples_while_acks_flow) {
+  // RTT samples every 200 ms carry total_retrans; a report would only repeat it. Sustained loss
+  // for 3 s then makes one report (the first retransmission, at once), not one per interval.
+  constexpr uint64_t kIntervalNs = 1'000'000'000;
+  ASSERT_NO_FATAL_FAILURE(start_tracing(200'000'000, kIntervalNs));
+  const uint16_t server_port = port(63300);
+  Connection conn(server_port);
+
+  uint64_t sent = 0;
+  {
+    NftTable nft;
+    nft.add_rule("tcp dport " + std::to_string(server_port) + " numgen random mod 10 == 0 counter drop");
+    std::string chunk(64 * 1024, 'x');
+    for (auto end = std::chrono::steady_clock::now() + 3s; std::chrono::steady_clock::now() < end;) {
+      send_all(conn.client.get(), chunk.data(), chunk.size());
+      sent += chunk.size();
+    }
+  }
+  ASSERT_TRUE(wait_until([&] { return conn.all_acked(sent); }, 10s)) << "the data was never all acknowledged";
+  const uint32_t total_retrans = read_kernel_tcp_info(conn.client.get()).total_retrans;
+  ASSERT_GE(total_retrans, 20u) << "too few retransmissions to show anything";
+  events_->settle();
+
+  std::vector<Event> reports = by_time(events_->matching(of_type_with_cookie(EventType::retransmit, conn.cookie)));
+  ASSERT_FALSE(reports.empty()) << "the first retransmission was not reported";
+  // Without the rule, a report per interval: 3 or more over the 3 s of loss. An RTO stall of
+  // over a second (no ACK, so no sample) may legitimately add one.
+  EXPECT_LE(reports.size(), 2u) << "reports repeated what the RTT samples carried";
+  RecordProperty("reports", std::to_string(reports.size()));
+  std::vector<Event> samples = events_->matching(of_type_with_cookie(EventType::rtt, conn.cookie));
+  uint32_t sampled = 0;
+  for (const Event& e : samples) sampled = std::max(sampled, e.stats.total_retrans);
+  EXPECT_GT(sampled, reports.back().stats.total_retrans) << "the RTT samples did not carry the count on";
+
+  const KernelTcpInfo before_close = conn.close();
+  ASSERT_EQ(events_->wait_for(of_type_with_cookie(EventType::close, conn.cookie), 1).size(), 1u) << "no close event";
+  events_->settle();
+  EXPECT_EQ(agent_retransmits(events_->matching(with_cookie(conn.cookie))), before_close.total_retrans);
+}
+
 TEST_P(RetransmitReportTest, black_holed_connection_is_reported_while_stuck) {
   constexpr uint64_t kIntervalNs = 1'000'000'000;  // the agent's default
   ASSERT_NO_FATAL_FAILURE(start_tracing(1'000'000'000, kIntervalNs));
