@@ -22,7 +22,8 @@ Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver
           ConnectionTableLimits{config.max_connections}) {}
 
 void Aggregator::on_event(const Event& event) {
-  EventRecord record = EventRecord::encode(event);
+  nw_event raw;
+  EventRecord record = EventRecord::encode(event, raw);
   on_records({&record, 1});
 }
 
