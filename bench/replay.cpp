@@ -79,6 +79,25 @@ void BM_Replay(benchmark::State& state) {
 }
 BENCHMARK(BM_Replay)->ArgName("live")->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
+// The same records read the way libbpf's ring_buffer__consume() reads them, for comparison: a
+// callback per record that copies it (EventReader::deliver), consumer_pos released after each.
+void BM_ReplayCopied(benchmark::State& state) {
+  Replay replay(static_cast<size_t>(state.range(0)));
+  EventReader copier(replay.aggregator);
+  RingConsumer ring(replay.ring.layout());
+  uint64_t events = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    replay.refill();
+    state.ResumeTiming();
+    while (ring.read(1, [&](const void* data, size_t size) { copier.deliver(data, size); })) ring.release();
+    copier.flush();
+    events += replay.batch.size();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(events));
+}
+BENCHMARK(BM_ReplayCopied)->ArgName("live")->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
 int fixed_replay(size_t live, size_t events) {
   Replay replay(live);
   size_t done = 0;
