@@ -22,14 +22,12 @@ Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver
           ConnectionTableLimits{config.max_connections}) {}
 
 void Aggregator::on_event(const Event& event) {
-  EventRecord record = EventRecord::encode(event);
+  nw_event raw;
+  EventRecord record = EventRecord::encode(event, raw);
   on_records({&record, 1});
 }
 
-void Aggregator::on_records(std::span<const EventRecord> records) {
-  for (const EventRecord& r : records) ++events_[static_cast<int>(r.type())];
-  connections_.apply(records);
-}
+void Aggregator::on_records(std::span<const EventRecord> records) { connections_.apply(records); }
 
 void Aggregator::expire(uint64_t now_mono_ns) {
   connections_.expire_idle(now_mono_ns, config_.connection_idle_ns);
@@ -51,7 +49,7 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
     s->connections.push_back(std::move(v));
   });
   AgentHealth& h = s->health;
-  h.events = events_;
+  h.events = connections_.records_by_type();
   h.evicted_full = connections_.evicted_full();
   h.evicted_idle = connections_.evicted_idle();
   h.max_connections = config_.max_connections;

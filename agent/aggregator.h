@@ -46,8 +46,7 @@ class Aggregator final : public EventSink {
   WorkloadResolver resolver_;
   WorkloadRegistry workloads_;
   FlowTable flows_;
-  ConnectionTable connections_;
-  std::array<uint64_t, kEventTypeCount> events_{};
+  ConnectionTable connections_;  // also counts the records by type
 
   friend struct CheckpointAccess;  // saves and restores all of the above
 };

@@ -180,7 +180,7 @@ struct CheckpointAccess {
       const auto* bytes = reinterpret_cast<const uint8_t*>(&r);
       connections.insert(connections.end(), bytes, bytes + sizeof(r));
     });
-    return {{"events", counts(a.events_)},
+    return {{"events", counts(a.connections_.by_type_)},
             {"evicted_full", a.connections_.evicted_full_},
             {"evicted_idle", a.connections_.evicted_idle_},
             {"folded_total", a.flows_.folded_total_},
@@ -259,7 +259,7 @@ struct CheckpointAccess {
       c.workload = workload_id(c.workload);
       a.connections_.restore(c, *restored[index]);
     }
-    for (int t = 0; t < kEventTypeCount; ++t) a.events_[t] += events[t];
+    for (int t = 0; t < kEventTypeCount; ++t) a.connections_.by_type_[t] += events[t];
     a.connections_.evicted_full_ += evicted_full;
     a.connections_.evicted_idle_ += evicted_idle;
     a.flows_.folded_total_ += folded_total;

@@ -79,6 +79,8 @@ class ConnectionTable {
 
   size_t size() const { return index_.size(); }
   uint64_t evicted_full() const { return evicted_full_; }
+  // Records applied, by type: the agent's count of events received and decoded.
+  const std::array<uint64_t, kEventTypeCount>& records_by_type() const { return by_type_; }
   uint64_t evicted_idle() const { return evicted_idle_; }
 
   // Least recently active first.
@@ -101,8 +103,8 @@ class ConnectionTable {
   // c: r's connection, nullptr if not live. Every record type; out of line.
   void apply(const EventRecord& r, Connection* c);
   // An RTT sample of a live connection, most of the records: inline in the batch loop.
-  void sample(Connection& c, const EventRecord& r);
-  void touch(Connection& c, const EventRecord& r);         // the bookkeeping of every record of c
+  void sample(Connection& c, const EventRecord& r, uint64_t seq);
+  void touch(Connection& c, const EventRecord& r, uint64_t seq);  // the bookkeeping of every record of c
   Connection& add(const EventRecord& r, bool from_start);  // r's cookie is not in the table
   void count(Connection& c, const nw_tcp_stats& now);
   void forget(Connection& c, bool closed);
@@ -118,6 +120,7 @@ class ConnectionTable {
   std::vector<uint32_t> free_slots_;
   CookieIndex index_;
   uint64_t events_ = 0;  // applied so far: the source of last_seq
+  std::array<uint64_t, kEventTypeCount> by_type_{};
   // The next capacity evictions: (last_seq, slot) of the least recently active when chosen,
   // least recent first. A victim active since then has a newer last_seq and is passed over.
   std::vector<std::pair<uint64_t, uint32_t>> victims_;
@@ -129,7 +132,7 @@ class ConnectionTable {
   CookieIndex closed_;
   uint64_t evicted_full_ = 0, evicted_idle_ = 0;
 
-  friend struct CheckpointAccess;  // restores the eviction counters
+  friend struct CheckpointAccess;  // restores the eviction and by-type counters
 };
 
 }  // namespace netwatch

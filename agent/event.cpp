@@ -64,9 +64,12 @@ std::optional<Event> decode_event(const void* data, size_t size) {
 }
 
 bool decode_event(const void* data, size_t size, Event& ev) {
-  EventRecord record;
-  if (!EventRecord::load(data, size, record)) return false;
-  record.decode(ev);
+  // Any bytes, at any alignment (the perf buffer's records are 4-byte aligned): a copy to check.
+  if (size != sizeof(nw_event)) return false;
+  nw_event raw;
+  std::memcpy(&raw, data, sizeof(raw));
+  if (!EventRecord::valid(&raw, size)) return false;
+  EventRecord(&raw).decode(ev);
   return true;
 }
 

@@ -82,7 +82,7 @@ struct Event {
 // wrong size, unknown type, unknown family. IPv4-mapped IPv6 addresses come out as IPv4.
 std::optional<Event> decode_event(const void* data, size_t size);
 // The same into an existing Event (every field is written). False, with out unspecified, when the
-// record is not well-formed. Both are EventRecord::load() then EventRecord::decode().
+// record is not well-formed. Both are EventRecord::valid() then EventRecord::decode().
 bool decode_event(const void* data, size_t size, Event& out);
 
 // "ECONNREFUSED" for 111; "ECONNABORTED" for 0 (the application closed the socket before the

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "agent/log.h"
+#include "agent/mapped_ring.h"
 
 extern "C" {
 #include <linux/types.h>
@@ -17,11 +18,6 @@ extern "C" {
 
 namespace netwatch {
 namespace {
-
-int on_ring_record(void* ctx, void* data, size_t size) {
-  static_cast<EventReader*>(ctx)->deliver(data, size);
-  return 0;
-}
 
 // A PERF_RECORD_SAMPLE with PERF_SAMPLE_RAW is the header, a u32 size and the bytes.
 struct PerfRawSample {
@@ -48,8 +44,10 @@ bpf_perf_event_ret on_perf_record(void* ctx, int /*cpu*/, perf_event_header* hea
 EventReader::EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOptions& options)
     : sink_(sink), options_(options) {
   if (probes.transport() == Transport::ringbuf) {
-    ring_ = ring_buffer__new(probes.events_fd(), on_ring_record, this, nullptr);
-    if (!ring_) throw FatalError(std::string("creating the ring buffer reader failed: ") + std::strerror(errno));
+    // A pinned ring adopted from a previous agent starts where that one stopped: its
+    // consumer_pos lives in the map, and RingConsumer reads from there.
+    mapped_ = std::make_unique<MappedRing>(probes.events_fd());
+    ring_.emplace(mapped_->layout());
     return;
   }
   perf_event_attr attr{};
@@ -64,10 +62,11 @@ EventReader::EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOp
   if (!perf_) throw FatalError(std::string("creating the perf buffer reader failed: ") + std::strerror(errno));
 }
 
-EventReader::~EventReader() {
-  ring_buffer__free(ring_);
-  perf_buffer__free(perf_);
-}
+EventReader::EventReader(RingLayout ring, EventSink& sink) : sink_(sink) { ring_.emplace(ring); }
+
+EventReader::EventReader(EventSink& sink) : sink_(sink) {}
+
+EventReader::~EventReader() { perf_buffer__free(perf_); }
 
 void EventSink::on_records(std::span<const EventRecord> records) {
   Event event;
@@ -79,10 +78,17 @@ void EventSink::on_records(std::span<const EventRecord> records) {
 
 void EventReader::deliver(const void* data, size_t size) {
   ++records_;
-  if (!EventRecord::load(data, size, batch_[batched_])) {
+  if (size != sizeof(nw_event)) {
     ++decode_errors_;
     return;
   }
+  nw_event& copy = copies_[batched_];
+  std::memcpy(&copy, data, sizeof(copy));
+  if (!EventRecord::valid(&copy, size)) {
+    ++decode_errors_;
+    return;
+  }
+  batch_[batched_] = EventRecord(&copy);
   if (++batched_ == kBatch) flush();
 }
 
@@ -95,8 +101,11 @@ void EventReader::flush() {
 int EventReader::poll() {
   if (!ring_ && !perf_) return 0;
   uint64_t before = records_;
-  int err = ring_ ? ring_buffer__poll(ring_, options_.drain_interval_ms)
-                  : perf_buffer__poll(perf_, options_.drain_interval_ms);
+  int err = 0;
+  if (mapped_)
+    err = mapped_->wait(options_.drain_interval_ms);
+  else if (perf_)
+    err = perf_buffer__poll(perf_, options_.drain_interval_ms);
   if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
   drain();
   return static_cast<int>(records_ - before);
@@ -108,11 +117,35 @@ int EventReader::drain() {
     return 0;
   }
   uint64_t before = records_;
-  int err = ring_ ? ring_buffer__consume(ring_) : perf_buffer__consume(perf_);
-  flush();
-  if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
+  if (ring_) {
+    drain_ring();
+  } else {
+    int err = perf_buffer__consume(perf_);
+    flush();
+    if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
+  }
   ++drains_;
   return static_cast<int>(records_ - before);
+}
+
+void EventReader::drain_ring() {
+  // A batch at a time, read in place: the sink has processed a batch before its space goes back
+  // to the kernel. Ends when the ring is empty or the next record is still being written.
+  flush();  // anything deliver() left
+  for (;;) {
+    size_t read = 0, good = 0;  // locals: kept in registers through the loop
+    EventRecord* batch = batch_.data();
+    size_t walked = ring_->read(kBatch, [&](const void* data, size_t size) {
+      ++read;
+      if (EventRecord::valid(data, size)) batch[good++] = EventRecord(data);
+    });
+    if (walked == 0) return;
+    records_ += read;
+    decode_errors_ += read - good;
+    batched_ = good;
+    flush();
+    ring_->release();
+  }
 }
 
 }  // namespace netwatch

@@ -51,7 +51,7 @@ void decode_address(uint8_t family, const uint8_t* raw, IpAddress& addr) {
 }  // namespace
 
 void EventRecord::decode(Event& ev) const {
-  const nw_event& r = raw_;
+  const nw_event& r = *raw_;
   ev.type = static_cast<EventType>(r.type);
   ev.direction = static_cast<Direction>(r.direction);
   ev.ts_ns = r.ts_ns;
@@ -72,9 +72,7 @@ void EventRecord::decode(Event& ev) const {
   std::memcpy(static_cast<void*>(&ev.stats), &r.stats, sizeof(ev.stats));
 }
 
-EventRecord EventRecord::encode(const Event& ev) {
-  EventRecord rec;
-  nw_event& r = rec.raw_;
+EventRecord EventRecord::encode(const Event& ev, nw_event& r) {
   std::memset(&r, 0, sizeof(r));
   r.ts_ns = ev.ts_ns;
   r.cookie = ev.cookie;
@@ -105,7 +103,7 @@ EventRecord EventRecord::encode(const Event& ev) {
   r.latency_ns = ev.latency_ns;
   r.duration_ns = ev.duration_ns;
   std::memcpy(&r.stats, &ev.stats, sizeof(r.stats));
-  return rec;
+  return EventRecord(&r);
 }
 
 }  // namespace netwatch

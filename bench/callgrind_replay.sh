@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per event of the userspace path (issue 6, target 4: <= 150), counted by callgrind,
 # which counts the same instructions on every run however busy the machine is. netwatch_replay
-# --fixed-events=N turns collection on only around the N records it hands to EventReader::deliver
-# (set-up and event generation are not counted), so instructions / N is the cost of one event.
+# --fixed-events=N turns collection on only around the reader's drains of the N records it laid out
+# in a ring buffer (set-up, event generation and the writes into the ring are not counted), so
+# instructions / N is the cost of one event, reading the ring included.
 #   bench/callgrind_replay.sh BUILD_DIR [--smoke]
 set -euo pipefail
 build=${1:?usage: callgrind_replay.sh BUILD_DIR [--smoke]}
@@ -15,7 +16,7 @@ if [ "${2:-}" = "--smoke" ]; then
 fi
 command -v valgrind >/dev/null || { echo "callgrind_replay: valgrind is missing (scripts/install-deps.sh)" >&2; exit 2; }
 
-echo "instructions per event (valgrind --tool=callgrind, deliver() only, $events events per run)"
+echo "instructions per event (valgrind --tool=callgrind, ring read + aggregation only, $events events per run)"
 printf '%-12s %10s %16s %12s %10s\n' live events instructions "per event" "<= 150"
 for live in "${lives[@]}"; do
   out=$(valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=/dev/null \

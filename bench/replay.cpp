@@ -1,6 +1,8 @@
-// netwatch_replay: synthetic raw events through the real decoder and aggregator
-// (EventReader::deliver -> Aggregator), at 1k, 100k and 1M live connections (issue 6, target 4:
-// >= 20 M events/s per core at 100k; <= 150 instructions per event under callgrind).
+// netwatch_replay: synthetic raw events through the real reader and aggregator at 1k, 100k and
+// 1M live connections (issue 6, target 4: >= 20 M events/s per core at 100k; <= 150
+// instructions per event under callgrind). The records are laid out in a ring buffer as the
+// kernel lays them out (MemoryRing) and read by the agent's own path: EventReader::drain ->
+// RingConsumer (in place) -> Aggregator.
 //
 // Google Benchmark mode (the default) reports events/s of CPU time. --fixed-events N instead
 // replays exactly N events once and brackets only the replay with callgrind's collection toggle,
@@ -9,6 +11,7 @@
 #include <benchmark/benchmark.h>
 #include <valgrind/callgrind.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,13 +19,15 @@
 
 #include "agent/aggregator.h"
 #include "agent/event_reader.h"
+#include "agent/memory_ring.h"
 #include "bench/synthetic_traffic.h"
 
 namespace netwatch::bench {
 namespace {
 
 constexpr size_t kFlows = 1000;  // under the default series budget's full-detail share (1600)
-constexpr size_t kBatch = 8192;  // events per drain: about 1.3 MiB of ring buffer
+constexpr size_t kBatch = 8192;         // events per drain: about 1.3 MiB of ring buffer
+constexpr size_t kRingBytes = 4u << 20;  // the agent's default ring size
 
 AggregatorConfig config_for(size_t live) {
   AggregatorConfig c;
@@ -32,21 +37,26 @@ AggregatorConfig config_for(size_t live) {
 
 // An aggregator holding `live` connections, and the traffic that keeps them live.
 struct Replay {
-  explicit Replay(size_t live) : aggregator(config_for(live)), reader(aggregator), traffic(live, kFlows) {
-    for (const nw_event& e : traffic.opening()) reader.deliver(&e, sizeof(e));
-    reader.flush();
+  explicit Replay(size_t live)
+      : aggregator(config_for(live)), ring(kRingBytes), reader(ring.layout(), aggregator), traffic(live, kFlows) {
+    batch = traffic.opening();
+    write_batch();  // more than a ring's worth at 1M: drained as it fills
+    reader.drain();
     batch.reserve(kBatch + 1);
   }
-  void refill() {
+  // The next batch of records, written into the ring as the kernel writes them (not measured).
+  void refill(size_t events = kBatch) {
     batch.clear();
-    traffic.next(kBatch, batch);
+    traffic.next(events, batch);
+    write_batch();
   }
-  void deliver_batch() {
-    for (const nw_event& e : batch) reader.deliver(&e, sizeof(e));
-    reader.flush();  // what a drain ends with
+  void write_batch() {
+    for (const nw_event& e : batch)
+      while (!ring.write(&e, sizeof(e))) reader.drain();
   }
 
   Aggregator aggregator;
+  MemoryRing ring;
   EventReader reader;
   SyntheticTraffic traffic;
   std::vector<nw_event> batch;
@@ -59,7 +69,7 @@ void BM_Replay(benchmark::State& state) {
     state.PauseTiming();
     replay.refill();
     state.ResumeTiming();
-    replay.deliver_batch();
+    replay.reader.drain();
     events += replay.batch.size();
   }
   state.SetItemsProcessed(static_cast<int64_t>(events));
@@ -69,14 +79,32 @@ void BM_Replay(benchmark::State& state) {
 }
 BENCHMARK(BM_Replay)->ArgName("live")->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
 
+// The same records read the way libbpf's ring_buffer__consume() reads them, for comparison: a
+// callback per record that copies it (EventReader::deliver), consumer_pos released after each.
+void BM_ReplayCopied(benchmark::State& state) {
+  Replay replay(static_cast<size_t>(state.range(0)));
+  EventReader copier(replay.aggregator);
+  RingConsumer ring(replay.ring.layout());
+  uint64_t events = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    replay.refill();
+    state.ResumeTiming();
+    while (ring.read(1, [&](const void* data, size_t size) { copier.deliver(data, size); })) ring.release();
+    copier.flush();
+    events += replay.batch.size();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(events));
+}
+BENCHMARK(BM_ReplayCopied)->ArgName("live")->Arg(1000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond);
+
 int fixed_replay(size_t live, size_t events) {
   Replay replay(live);
   size_t done = 0;
   while (done < events) {
-    replay.refill();
-    if (replay.batch.size() > events - done) replay.batch.resize(events - done);
+    replay.refill(std::min(kBatch, events - done));
     CALLGRIND_TOGGLE_COLLECT;
-    replay.deliver_batch();
+    replay.reader.drain();
     CALLGRIND_TOGGLE_COLLECT;
     done += replay.batch.size();
   }

@@ -1,10 +1,18 @@
-// Arbitrary ring-buffer bytes into the decoder, and whatever decodes into the aggregator and
-// its outputs: nothing the kernel side could send may crash or corrupt the agent.
+// Arbitrary ring-buffer bytes into the decoder, and through the agent's own reader (a ring laid
+// out as the kernel lays it out, read in place) into the aggregator and its outputs: nothing the
+// kernel side could send may crash or corrupt the agent.
+//
+// Input: records of NW_EVENT_SIZE bytes, each written into the ring as one record; the bytes
+// after the last whole record, if any, say how to write each record in turn (bit 0: discard it;
+// bit 1: leave it busy across a drain, then commit it; bit 2: write only its first byte >> 3
+// bytes, a record of the wrong size).
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "agent/aggregator.h"
-#include "agent/event_record.h"
+#include "agent/event_reader.h"
+#include "agent/memory_ring.h"
 #include "agent/metrics_render.h"
 #include "agent/snapshot_json.h"
 
@@ -17,18 +25,31 @@ extern "C" {
 using namespace netwatch;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // Small caps so eviction and folding run too.
+  // Small caps so eviction and folding run too; a small ring so records wrap past its end.
   static Aggregator aggregator(
       AggregatorConfig{.max_connections = 64, .max_flows = 16, .max_workloads = 4}, [](uint64_t cgroup) {
         return cgroup % 3 ? WorkloadLabels{"ns", "pod" + std::to_string(cgroup % 7), "c"} : WorkloadLabels{};
       });
+  static MemoryRing ring(4096);
+  static EventReader reader(ring.layout(), aggregator);
   static uint64_t runs = 0;
   decode_event(data, size);  // the whole input as one record
-  // Records the way the reader hands them over: the aggregator decodes identity itself.
-  for (size_t off = 0; off + NW_EVENT_SIZE <= size; off += NW_EVENT_SIZE) {
-    EventRecord record;
-    if (EventRecord::load(data + off, NW_EVENT_SIZE, record)) aggregator.on_records({&record, 1});
+
+  size_t records = size / NW_EVENT_SIZE;
+  const uint8_t* how = data + records * NW_EVENT_SIZE;
+  size_t hows = size % NW_EVENT_SIZE;
+  for (size_t i = 0; i < records; ++i) {
+    uint8_t h = i < hows ? how[i] : 0;
+    uint32_t bytes = h & 4 ? h >> 3 : NW_EVENT_SIZE;
+    void* record;
+    while (!(record = ring.reserve(bytes))) reader.drain();
+    std::memcpy(record, data + i * NW_EVENT_SIZE, bytes);
+    if (h & 2) reader.drain();  // stops at the busy record
+    ring.commit(record, h & 1);
   }
+  reader.drain();
+  if (ring.consumer_pos() != ring.producer_pos()) __builtin_trap();  // everything read and released
+
   if (++runs % 64 == 0) {
     aggregator.expire(runs * 1'000'000'000ULL);
     auto snapshot = aggregator.snapshot(runs * 1'000'000'000ULL, 0);

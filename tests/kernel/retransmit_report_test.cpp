@@ -26,7 +26,8 @@ std::vector<Event> by_time(std::vector<Event> events) {
 uint64_t agent_retransmits(const std::vector<Event>& events) {
   netwatch::FlowTable flows(1000);
   netwatch::ConnectionTable table(flows, nullptr);
-  for (const Event& e : by_time(events)) table.apply(netwatch::EventRecord::encode(e));
+  nw_event raw;
+  for (const Event& e : by_time(events)) table.apply(netwatch::EventRecord::encode(e, raw));
   uint64_t sum = 0;
   flows.for_each([&](const netwatch::Flow& f) { sum += f.stats.retransmits; });
   return sum;

@@ -79,8 +79,10 @@ struct EventBuilder {
     return *this;
   }
   operator Event() const { return e; }
-  // What the kernel would have sent for it: the form the connection table reads.
-  operator EventRecord() const { return EventRecord::encode(e); }
+  // What the kernel would have sent for it: the form the connection table reads. A view of the
+  // builder's own copy: valid while the builder is (to the end of `table.apply(EventBuilder(...))`).
+  operator EventRecord() const { return EventRecord::encode(e, raw); }
+  mutable nw_event raw;
 };
 
 }  // namespace netwatch::test

@@ -165,7 +165,8 @@ TEST(EventRecord, encode_then_decode_gives_the_event_back) {
     e.segs = 2;
     e.error = 0;
     Event back;
-    EventRecord::encode(e).decode(back);
+    nw_event raw;
+    EventRecord::encode(e, raw).decode(back);
     EXPECT_EQ(back, e) << peer;
   }
 }
