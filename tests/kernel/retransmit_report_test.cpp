@@ -59,6 +59,20 @@ struct Connection {
     });
   }
 
+  // Sends for 3 s with 1 in 10 of the client's data segments dropped: many retransmissions per
+  // interval, while ACKs keep coming. Returns the bytes sent.
+  uint64_t send_under_loss(uint16_t server_port) {
+    NftTable nft;
+    nft.add_rule("tcp dport " + std::to_string(server_port) + " numgen random mod 10 == 0 counter drop");
+    std::string chunk(64 * 1024, 'x');
+    uint64_t sent = 0;
+    for (auto end = std::chrono::steady_clock::now() + 3s; std::chrono::steady_clock::now() < end;) {
+      send_all(client.get(), chunk.data(), chunk.size());
+      sent += chunk.size();
+    }
+    return sent;
+  }
+
   bool all_acked(uint64_t sent) const { return read_kernel_tcp_info(client.get()).unacked == 0 && received == sent; }
 
   // Closes both ends so the client's sock reaches TCP_CLOSE; returns TCP_INFO just before.
@@ -78,18 +92,8 @@ TEST_P(RetransmitReportTest, one_report_per_interval_and_every_segment_counted) 
   const uint16_t server_port = port(63100);
   Connection conn(server_port);
 
-  uint64_t sent = 0;
   const uint64_t loss_started = monotonic_ns();
-  {
-    // Sustained loss on the client's data segments for 3 s: many retransmissions per interval.
-    NftTable nft;
-    nft.add_rule("tcp dport " + std::to_string(server_port) + " numgen random mod 10 == 0 counter drop");
-    std::string chunk(64 * 1024, 'x');
-    for (auto end = std::chrono::steady_clock::now() + 3s; std::chrono::steady_clock::now() < end;) {
-      send_all(conn.client.get(), chunk.data(), chunk.size());
-      sent += chunk.size();
-    }
-  }
+  const uint64_t sent = conn.send_under_loss(server_port);
   ASSERT_TRUE(wait_until([&] { return conn.all_acked(sent); }, 10s)) << "the data was never all acknowledged";
   const uint64_t loss_ended = monotonic_ns();
   const KernelTcpInfo after_loss = read_kernel_tcp_info(conn.client.get());
@@ -134,16 +138,7 @@ TEST_P(RetransmitReportTest, retransmissions_ride_on_rtt_samples_while_acks_flow
   const uint16_t server_port = port(63300);
   Connection conn(server_port);
 
-  uint64_t sent = 0;
-  {
-    NftTable nft;
-    nft.add_rule("tcp dport " + std::to_string(server_port) + " numgen random mod 10 == 0 counter drop");
-    std::string chunk(64 * 1024, 'x');
-    for (auto end = std::chrono::steady_clock::now() + 3s; std::chrono::steady_clock::now() < end;) {
-      send_all(conn.client.get(), chunk.data(), chunk.size());
-      sent += chunk.size();
-    }
-  }
+  const uint64_t sent = conn.send_under_loss(server_port);
   ASSERT_TRUE(wait_until([&] { return conn.all_acked(sent); }, 10s)) << "the data was never all acknowledged";
   const uint32_t total_retrans = read_kernel_tcp_info(conn.client.get()).total_retrans;
   ASSERT_GE(total_retrans, 20u) << "too few retransmissions to show anything";
