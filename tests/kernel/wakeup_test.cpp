@@ -19,6 +19,7 @@ class CountingSink : public netwatch::EventSink {
   uint64_t events = 0;
 };
 
+// port: above ip_local_port_range (32768-60999), so no ephemeral socket can hold it.
 void burst_wakes_the_reader(netwatch::AttachVariant variant, uint16_t port) {
   netwatch::ProbeOptions options;
   options.variant = variant;
@@ -29,10 +30,10 @@ void burst_wakes_the_reader(netwatch::AttachVariant variant, uint16_t port) {
   netwatch::EventReader reader(*probes, sink, {.drain_interval_ms = 30'000});
   reader.drain();
 
+  Fd listener = listen_on(AF_INET, port);
   auto t0 = std::chrono::steady_clock::now();
   auto polled = std::async(std::launch::async, [&] { return reader.poll(); });
   std::this_thread::sleep_for(200ms);  // the reader is asleep in epoll_wait
-  Fd listener = listen_on(AF_INET, port);
   // 250 connections: connect, accept and two closes each, ~170 KiB of events.
   for (int i = 0; i < 250; ++i) {
     Fd client = connect_to(AF_INET, port);
@@ -47,11 +48,11 @@ void burst_wakes_the_reader(netwatch::AttachVariant variant, uint16_t port) {
 }
 
 TEST(RingWakeup, BurstPastTheMarkWakesTheReaderTpBtf) {
-  burst_wakes_the_reader(netwatch::AttachVariant::tp_btf, 47310);
+  burst_wakes_the_reader(netwatch::AttachVariant::tp_btf, 64100);
 }
 
 TEST(RingWakeup, BurstPastTheMarkWakesTheReaderTracepoint) {
-  burst_wakes_the_reader(netwatch::AttachVariant::tracepoint, 47320);
+  burst_wakes_the_reader(netwatch::AttachVariant::tracepoint, 64110);
 }
 
 }  // namespace
