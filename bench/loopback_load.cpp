@@ -60,6 +60,7 @@ void IperfPair::start_client() {
                                    std::to_string(flow_.duration.count()),
                                    "--json"};
   if (flow_.bitrate) argv.insert(argv.end(), {"--bitrate", std::to_string(*flow_.bitrate)});
+  if (flow_.parallel > 1) argv.insert(argv.end(), {"--parallel", std::to_string(flow_.parallel)});
   if (flow_.segment_bytes) {
     std::string bytes = std::to_string(*flow_.segment_bytes);
     argv.insert(argv.end(), {"--set-mss", bytes, "--length", bytes, "--no-delay"});

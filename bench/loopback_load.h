@@ -22,6 +22,7 @@ struct IperfFlow {
   // one segment. Loopback passes GSO packets through nftables whole, and one drop of a 64 KiB GSO
   // packet is one retransmission, not dozens.
   std::optional<uint32_t> segment_bytes;
+  uint32_t parallel = 1;  // connections (iperf3 --parallel), each at `bitrate`
 };
 
 // An iperf3 server and client on one port. The server starts at construction and is ready

@@ -51,6 +51,7 @@ struct Options {
   uint32_t loss_one_in = 20;  // 0: no lossy stream, retransmit path not measured
   uint64_t lossy_bitrate = 50'000'000;
   uint32_t lossy_segment_bytes = 1400;  // small segments, so the lossy stream has many to lose
+  uint32_t lossy_streams = 8;  // ~10x the retransmit hits of one connection: a steadier mean
   bool json = false;
   bool check = false;
   bool verbose = false;
@@ -198,7 +199,9 @@ int run(const Options& opt) {
     uint16_t lossy_port = static_cast<uint16_t>(opt.port + 1);
     loss = std::make_unique<InputLoss>(lossy_port, opt.loss_one_in);
     lossy = std::make_unique<IperfPair>(
-        IperfFlow{lossy_port, std::chrono::seconds(opt.seconds), opt.lossy_bitrate, opt.lossy_segment_bytes}, g_stop);
+        IperfFlow{lossy_port, std::chrono::seconds(opt.seconds), opt.lossy_bitrate, opt.lossy_segment_bytes,
+                  opt.lossy_streams},
+        g_stop);
   }
 
   auto before = snapshot(measured);
@@ -228,6 +231,7 @@ int run(const Options& opt) {
   result.load = "iperf3 127.0.0.1:" + std::to_string(opt.port) + " " + gbits(result.iperf_bits_per_second);
   if (lossy)
     result.load += "; iperf3 :" + std::to_string(opt.port + 1) + " " + gbits(lossy->received_bits_per_second()) +
+                   (opt.lossy_streams > 1 ? " over " + std::to_string(opt.lossy_streams) + " connections" : "") +
                    " in " + std::to_string(opt.lossy_segment_bytes) + "-byte segments, 1 in " +
                    std::to_string(opt.loss_one_in) + " dropped on input (" + std::to_string(dropped) + " packets)";
   result.load += "; " + std::to_string(connects) + " connects";
@@ -294,6 +298,9 @@ int main(int argc, char** argv) {
                  "also measure the tp_btf programs of this .bpf.o (a modified copy of bpf/netwatch.bpf.c)")
       ->check(CLI::ExistingFile);
   app.add_flag("--verbose", opt.verbose, "log what is started and loaded");
+  app.add_option("--lossy-streams", opt.lossy_streams, "connections of the lossy stream, each at --lossy-bitrate")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   app.add_flag("--empty-first", opt.empty_first,
                "attach the empty programs before netwatch (default: after it), so that they pay the cold "
                "dispatch of each tracepoint");
