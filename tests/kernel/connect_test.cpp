@@ -162,13 +162,15 @@ TEST_P(ConnectTest, dropped_syn_fails_with_etimedout) {
   EXPECT_LE(failed[0].latency_ns, elapsed);
   EXPECT_GE(failed[0].latency_ns + 250'000'000, elapsed);
 
-  // The SYN retransmissions are retransmit events of the same socket.
-  uint64_t segs = 0;
-  for (const Event& e : events_->matching(of_type_on_port(EventType::retransmit, silent_port))) {
-    EXPECT_EQ(e.cookie, failed[0].cookie);
-    segs += e.segs;
-  }
-  EXPECT_EQ(segs, syns - 1);
+  // The SYN retransmissions are retransmit events of the same socket, and the agent counts every
+  // one. Not every one need have its own event: a classic tracepoint program that fires while
+  // another BPF program runs on the CPU is skipped by the kernel (seen once in CI, the second
+  // SYN retransmission of three); the failed connect's final counters carry the rest.
+  std::vector<Event> ours = events_->matching(of_type_on_port(EventType::retransmit, silent_port));
+  ASSERT_FALSE(ours.empty()) << "no retransmit event for the SYN";
+  for (const Event& e : ours) EXPECT_EQ(e.cookie, failed[0].cookie);
+  ours.push_back(failed[0]);
+  EXPECT_EQ(agent_retransmits(ours), syns - 1);
 }
 
 NW_ALL_COMBOS(ConnectTest);

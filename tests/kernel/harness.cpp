@@ -5,12 +5,15 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <regex>
 #include <stdexcept>
 
+#include "agent/connection_table.h"
+#include "agent/flow_table.h"
 #include "agent/log.h"
 
 namespace nwtest {
@@ -300,6 +303,21 @@ void EventCollector::settle() {
   std::unique_lock lock(mu_);
   uint64_t target = drains_ + 2;
   cv_.wait_for(lock, 5s, [&] { return drains_ >= target; });
+}
+
+std::vector<Event> by_time(std::vector<Event> events) {
+  std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.ts_ns < b.ts_ns; });
+  return events;
+}
+
+uint64_t agent_retransmits(const std::vector<Event>& events) {
+  netwatch::FlowTable flows(1000);
+  netwatch::ConnectionTable table(flows, nullptr);
+  nw_event raw;
+  for (const Event& e : by_time(events)) table.apply(netwatch::EventRecord::encode(e, raw));
+  uint64_t sum = 0;
+  flows.for_each([&](const netwatch::Flow& f) { sum += f.stats.retransmits; });
+  return sum;
 }
 
 std::function<bool(const Event&)> of_type_on_port(EventType type, uint16_t port) {

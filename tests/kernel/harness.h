@@ -182,6 +182,12 @@ class EventCollector : public netwatch::EventSink {
   std::thread thread_;
 };
 
+// Events in kernel time order.
+std::vector<Event> by_time(std::vector<Event> events);
+// What the agent counts as retransmitted segments for these events (one socket's, usually): fed
+// in order through the real connection table, reports and cumulative counters together.
+uint64_t agent_retransmits(const std::vector<Event>& events);
+
 // Predicates on the events of one test's traffic.
 std::function<bool(const Event&)> of_type_on_port(EventType type, uint16_t port);
 std::function<bool(const Event&)> of_type_with_cookie(EventType type, uint64_t cookie);
