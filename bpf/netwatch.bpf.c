@@ -463,8 +463,8 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 	struct sock_state *st;
 	struct nw_event *ev;
 	__u32 total, seen;
+	__u64 now, prev_hit;
 	bool fresh;
-	__u64 now;
 
 	if (!tp)
 		return 0;
@@ -474,14 +474,14 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 	/* tcp_mstamp, CLOCK_MONOTONIC in us, is refreshed by the write timer and
 	 * the transmit path before they retransmit: no clock read on the skip path. */
 	now = KREAD(btf, tp, tcp_mstamp) * 1000;
-	if (retrans_interval_ns && !fresh &&
-	    (__s64)(now - st->last_retrans_hit_ns) < (__s64)retrans_interval_ns) {
-		st->last_retrans_hit_ns = now; /* not quiet: retransmissions go on */
-		if ((__s64)(now - st->last_retrans_ns) < (__s64)retrans_interval_ns ||
-		    (__s64)(now - st->last_rtt_ns) < (__s64)retrans_interval_ns)
-			return 0;
-	}
+	prev_hit = st->last_retrans_hit_ns;
 	st->last_retrans_hit_ns = now;
+	/* Not quiet (a retransmission within the interval), and a report or an RTT
+	 * sample went out within it too: nothing new to say. */
+	if (retrans_interval_ns && !fresh && (__s64)(now - prev_hit) < (__s64)retrans_interval_ns &&
+	    ((__s64)(now - st->last_retrans_ns) < (__s64)retrans_interval_ns ||
+	     (__s64)(now - st->last_rtt_ns) < (__s64)retrans_interval_ns))
+		return 0;
 	total = KREAD(btf, tp, total_retrans);
 	if (fresh) {
 		/* First sight: only this skb's segments are known to be new. */
