@@ -8,9 +8,8 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <span>
-
 #include <optional>
+#include <span>
 
 #include "agent/event.h"
 #include "agent/event_record.h"

@@ -45,7 +45,7 @@ MemoryRing::~MemoryRing() { munmap(base_, bytes_); }
 
 void* MemoryRing::reserve(uint32_t size) {
   unsigned long prod = *layout_.producer_pos;
-  unsigned long next = prod + ((size + BPF_RINGBUF_HDR_SZ + 7) & ~7ul);
+  unsigned long next = prod + ring_record_bytes(size);
   if (size > BPF_RINGBUF_DISCARD_BIT - 1 || next - consumer_pos() > layout_.mask) return nullptr;
   uint8_t* header = base_ + 2 * page_ + (prod & layout_.mask);
   reinterpret_cast<uint32_t*>(header)[0] = size | BPF_RINGBUF_BUSY_BIT;

@@ -13,6 +13,12 @@
 
 namespace netwatch {
 
+// The bytes a record of `size` takes in the ring: its 8-byte header, then the record rounded up
+// to 8 (kernel/bpf/ringbuf.c).
+constexpr unsigned long ring_record_bytes(uint32_t size) {
+  return (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ul;
+}
+
 // A ring buffer's memory as the kernel lays it out (kernel/bpf/ringbuf.c): the consumer page
 // (read-write), the producer page and the data area mapped twice in a row, so that a record
 // that wraps past the end of the data is contiguous in memory.
@@ -45,7 +51,7 @@ class RingConsumer {
       uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(header), __ATOMIC_ACQUIRE);
       if (len & BPF_RINGBUF_BUSY_BIT) break;  // later records wait for it: positions are in order
       uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-      pos += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ul;  // the header, then the record rounded up to 8
+      pos += ring_record_bytes(size);
       if (!(len & BPF_RINGBUF_DISCARD_BIT)) on_record(header + BPF_RINGBUF_HDR_SZ, size);
     }
     if (n) {

@@ -148,8 +148,7 @@ int run(const Options& opt) {
   // charges that to the floor; attached last, to netwatch.
   std::unique_ptr<empty_bpf, EmptyDeleter> empty;
   if (opt.empty_first) empty = start_empty_programs();
-  // Candidates attach before netwatch: programs on a tracepoint run in attach order, and the first one meets
-  // the socket's cache lines cold. Any bias so goes against a proposed change, not for it.
+  // Candidates attach before netwatch: any bias of going first goes against a proposed change.
   std::vector<std::unique_ptr<CandidateObject>> candidates;
   for (const std::string& path : opt.candidates) candidates.push_back(CandidateObject::load(path));
   auto probes = ProbeSet::start(ProbeOptions{});

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
 #include <string>
 
 #include "agent/event.h"
@@ -84,5 +85,17 @@ struct EventBuilder {
   operator EventRecord() const { return EventRecord::encode(e, raw); }
   mutable nw_event raw;
 };
+
+// A bare RTT record as the kernel lays it out, for the reader tests: srtt is 3 x cookie, so a
+// test can tell a record's fields arrived with it.
+inline nw_event raw_rtt(uint64_t cookie) {
+  nw_event raw;
+  std::memset(&raw, 0, sizeof(raw));
+  raw.type = NW_EV_RTT;
+  raw.family = AF_INET;
+  raw.cookie = cookie;
+  raw.stats.srtt_us = static_cast<uint32_t>(cookie * 3);
+  return raw;
+}
 
 }  // namespace netwatch::test

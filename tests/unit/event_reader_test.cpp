@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "event_builder.h"
+
 extern "C" {
 #include <linux/types.h>
 
@@ -24,21 +26,14 @@ struct BatchRecorder : EventSink {
   }
 };
 
-nw_event rtt(uint64_t cookie) {
-  nw_event raw;
-  std::memset(&raw, 0, sizeof(raw));
-  raw.type = NW_EV_RTT;
-  raw.family = 2;  // AF_INET
-  raw.cookie = cookie;
-  return raw;
-}
+using test::raw_rtt;
 
 TEST(EventReader, hands_records_over_in_order_a_batch_at_a_time) {
   BatchRecorder sink;
   EventReader reader(sink);
   size_t n = EventReader::kBatch * 2 + 5;
   for (uint64_t cookie = 1; cookie <= n; ++cookie) {
-    nw_event raw = rtt(cookie);
+    nw_event raw = raw_rtt(cookie);
     reader.deliver(&raw, sizeof(raw));
   }
   reader.deliver("short", 5);  // a decode error: counted, never handed over
@@ -56,7 +51,7 @@ TEST(EventReader, hands_records_over_in_order_a_batch_at_a_time) {
 TEST(EventReader, drain_ends_with_a_flush) {
   BatchRecorder sink;
   EventReader reader(sink);
-  nw_event raw = rtt(7);
+  nw_event raw = raw_rtt(7);
   reader.deliver(&raw, sizeof(raw));
   EXPECT_TRUE(sink.cookies.empty());
   reader.drain();

@@ -10,6 +10,7 @@
 
 #include "agent/event_reader.h"
 #include "agent/memory_ring.h"
+#include "event_builder.h"
 
 extern "C" {
 #include <linux/types.h>
@@ -20,14 +21,14 @@ extern "C" {
 namespace netwatch {
 namespace {
 
-nw_event rtt(uint64_t cookie) {
-  nw_event raw;
-  std::memset(&raw, 0, sizeof(raw));
-  raw.type = NW_EV_RTT;
-  raw.family = 2;  // AF_INET
-  raw.cookie = cookie;
-  raw.stats.srtt_us = static_cast<uint32_t>(cookie * 3);
-  return raw;
+using test::raw_rtt;
+
+// Writes RTT records with cookies from..to; the ring must have room for them.
+void write_rtts(MemoryRing& ring, uint64_t from, uint64_t to) {
+  for (uint64_t c = from; c <= to; ++c) {
+    nw_event e = raw_rtt(c);
+    ASSERT_TRUE(ring.write(&e, sizeof(e))) << "record " << c;
+  }
 }
 
 // Records what it is handed, and where the ring's consumer_pos stood while it held them.
@@ -60,10 +61,8 @@ TEST(RingConsumer, reads_records_in_order_across_the_end_of_the_data) {
   EventReader reader(ring.layout(), sink);
   uint64_t cookie = 0;
   for (int round = 0; round < 10; ++round) {
-    for (int i = 0; i < 17; ++i) {
-      nw_event e = rtt(++cookie);
-      ASSERT_TRUE(ring.write(&e, sizeof(e)));
-    }
+    ASSERT_NO_FATAL_FAILURE(write_rtts(ring, cookie + 1, cookie + 17));
+    cookie += 17;
     EXPECT_EQ(reader.drain(), 17);
     EXPECT_EQ(ring.consumer_pos(), ring.producer_pos());
   }
@@ -77,14 +76,14 @@ TEST(RingConsumer, a_full_ring_is_read_a_batch_at_a_time_and_freed_only_after_ea
   Recorder sink(&ring);
   EventReader reader(ring.layout(), sink);
   uint64_t cookie = 0;
-  for (nw_event e = rtt(++cookie); ring.write(&e, sizeof(e)); e = rtt(++cookie)) {
+  for (nw_event e = raw_rtt(++cookie); ring.write(&e, sizeof(e)); e = raw_rtt(++cookie)) {
   }
   --cookie;  // the one that did not fit
   ASSERT_EQ(cookie, 48u);
   EXPECT_EQ(reader.drain(), 48);
   EXPECT_EQ(sink.batches, (std::vector<size_t>{EventReader::kBatch, 48 - EventReader::kBatch}));
   // While the sink held a batch, its space was still the reader's.
-  const unsigned long record = (NW_EVENT_SIZE + BPF_RINGBUF_HDR_SZ + 7) & ~7ul;
+  const unsigned long record = ring_record_bytes(NW_EVENT_SIZE);
   EXPECT_EQ(sink.consumer_pos_during, (std::vector<unsigned long>{0, EventReader::kBatch * record}));
   EXPECT_EQ(ring.consumer_pos(), 48 * record);
   EXPECT_EQ(sink.cookies, iota(1, 48));
@@ -94,7 +93,7 @@ TEST(RingConsumer, a_busy_record_holds_back_the_records_after_it) {
   MemoryRing ring(4096);
   Recorder sink;
   EventReader reader(ring.layout(), sink);
-  nw_event one = rtt(1), two = rtt(2), three = rtt(3);
+  nw_event one = raw_rtt(1), two = raw_rtt(2), three = raw_rtt(3);
   ASSERT_TRUE(ring.write(&one, sizeof(one)));
   void* busy = ring.reserve(sizeof(nw_event));
   ASSERT_NE(busy, nullptr);
@@ -113,7 +112,7 @@ TEST(RingConsumer, discarded_records_are_passed_over_and_bad_ones_counted) {
   MemoryRing ring(4096);
   Recorder sink;
   EventReader reader(ring.layout(), sink);
-  nw_event one = rtt(1), two = rtt(2), bad = rtt(3);
+  nw_event one = raw_rtt(1), two = raw_rtt(2), bad = raw_rtt(3);
   bad.family = 99;
   ASSERT_TRUE(ring.write(&one, sizeof(one)));
   void* dropped = ring.reserve(sizeof(nw_event));
@@ -131,19 +130,13 @@ TEST(RingConsumer, discarded_records_are_passed_over_and_bad_ones_counted) {
 // one left, neither reading a record twice nor skipping one.
 TEST(RingConsumer, a_new_reader_starts_where_the_previous_one_stopped) {
   MemoryRing ring(4096);
-  for (uint64_t c = 1; c <= 10; ++c) {
-    nw_event e = rtt(c);
-    ASSERT_TRUE(ring.write(&e, sizeof(e)));
-  }
+  ASSERT_NO_FATAL_FAILURE(write_rtts(ring, 1, 10));
   {
     Recorder first;
     EventReader reader(ring.layout(), first);
     EXPECT_EQ(reader.drain(), 10);
   }
-  for (uint64_t c = 11; c <= 30; ++c) {
-    nw_event e = rtt(c);
-    ASSERT_TRUE(ring.write(&e, sizeof(e)));
-  }
+  ASSERT_NO_FATAL_FAILURE(write_rtts(ring, 11, 30));
   Recorder second;
   EventReader reader(ring.layout(), second);
   EXPECT_EQ(reader.drain(), 20);
