@@ -17,9 +17,11 @@ namespace {
 // A whole connection: connect, send `bytes`, half-close, and wait for the peer's FIN. The
 // client socket then is TCP_CLOSE (in TIME_WAIT, its close event already fired) and TCP_INFO
 // holds its final counters: the FIN and the last ACK included.
-KernelTcpInfo run_connection(int family, int listen_fd, uint16_t port, size_t bytes) {
+KernelTcpInfo run_connection(int family, int listen_fd, uint16_t port, size_t bytes,
+                             const std::function<void()>& after_handshake = {}) {
   Fd client = connect_to(family, port);
   Fd server = accept_one(listen_fd);
+  if (after_handshake) after_handshake();
   std::thread sink([&] {
     char buf[65536];
     while (recv(server.get(), buf, sizeof(buf), 0) > 0) {
@@ -92,8 +94,10 @@ TEST_P(AgentE2E, metrics_equal_the_kernel_ground_truth) {
   KernelTcpInfo lossy_info;
   {
     NftTable nft;
-    nft.add_rule("tcp dport " + std::to_string(lossy) + " numgen random mod 10 == 0 counter drop");
-    lossy_info = run_connection(family(), lossy_listener.get(), lossy, 4 << 20);
+    // Loss after the handshake: a dropped final ACK can hold up accept for seconds.
+    lossy_info = run_connection(family(), lossy_listener.get(), lossy, 4 << 20, [&] {
+      nft.add_rule("tcp dport " + std::to_string(lossy) + " numgen random mod 10 == 0 counter drop");
+    });
   }
   ASSERT_GT(lossy_info.total_retrans, 0u) << "the loss rule caused no retransmission: the test proves nothing";
 

@@ -21,11 +21,11 @@ TEST(PrometheusE2E, retransmit_ratio_in_promql_agrees_with_tcp_info) {
   AgentProcess agent(kAgentPort, {"--publish-interval", "200ms", "--drain-interval", "20ms"});
   PrometheusServer prometheus(kPrometheusPort, kAgentPort);
 
-  NftTable nft;
-  nft.add_rule("tcp dport " + std::to_string(kLossyPort) + " numgen random mod 10 == 0 counter drop");
   Fd listener = listen_on(AF_INET, kLossyPort);
   Fd client = connect_to(AF_INET, kLossyPort);
   Fd server = accept_one(listener.get());
+  NftTable nft;  // after the handshake: a dropped final ACK can hold up accept for seconds
+  nft.add_rule("tcp dport " + std::to_string(kLossyPort) + " numgen random mod 10 == 0 counter drop");
   std::thread sink([&] {
     char buf[65536];
     while (recv(server.get(), buf, sizeof(buf), 0) > 0) {

@@ -100,11 +100,13 @@ class Traffic {
  public:
   Traffic(uint16_t clean_port, uint16_t lossy_port)
       : clean_listener_(listen_on(AF_INET, clean_port)), lossy_listener_(listen_on(AF_INET, lossy_port)) {
-    loss_rule_ = nft_.add_rule("tcp dport " + std::to_string(lossy_port) + " numgen random mod 10 == 0 counter drop");
     clean_client_ = connect_to(AF_INET, clean_port);
     clean_server_ = accept_one(clean_listener_.get());
     lossy_client_ = connect_to(AF_INET, lossy_port);
     lossy_server_ = accept_one(lossy_listener_.get());
+    // Loss after the handshake: a dropped final ACK left the server with nothing to accept
+    // for seconds (a CI run failed with "accept: nothing arrived").
+    loss_rule_ = nft_.add_rule("tcp dport " + std::to_string(lossy_port) + " numgen random mod 10 == 0 counter drop");
     threads_.emplace_back(std::make_unique<SocketThread>(clean_server_.get(), [](int fd) {
       char buf[64];
       for (;;) {

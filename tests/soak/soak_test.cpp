@@ -13,7 +13,8 @@
 //   >= ~100 KiB/s, i.e. ~40-70 bytes per connection and, with wrk's rate swinging between ~75 and
 //   ~2000 /metrics requests/s on the shared cores, 60-700 bytes per request: a leaked response,
 //   snapshot or table slot trips it; a few bytes per request need `make soak` (600 s, a sixth).
-// - fds: the last third may hold no more fds than the first third did at its most, and once the
+// - fds: the last third may hold no more fds than the first third did at its most (or than the
+//   idle count plus the HTTP connections in flight), and once the
 //   load stops and wrk's keep-alive connections are closed the count must return exactly to what
 //   the idle agent held before the load: one fd leaked per request or per connection never does.
 // Checked by injecting both (a connection table that never reuses a freed slot, and one dup() per
@@ -46,6 +47,7 @@ using namespace std::chrono_literals;
 
 constexpr uint64_t kRssSlackBytes = 2u << 20;
 constexpr uint16_t kAgentPort = 63290;
+constexpr size_t kWrkConnections = 2;  // per wrk load (two loads)
 
 int soak_seconds() {
   const char* env = std::getenv("SOAK_SECONDS");
@@ -114,7 +116,7 @@ TEST(Soak, rss_and_fds_stay_flat_under_churn_and_scrapes_with_no_error) {
   });
   const std::string base = "http://127.0.0.1:" + std::to_string(kAgentPort);
   auto wrk = [&](const std::string& path) {
-    return netwatch::bench::ChildProcess::spawn({"wrk", "--threads", "1", "--connections", "2", "--duration",
+    return netwatch::bench::ChildProcess::spawn({"wrk", "--threads", "1", "--connections", std::to_string(kWrkConnections), "--duration",
                                                  std::to_string(seconds) + "s", "--timeout", "10s", base + path});
   };
   auto wrk_metrics = wrk("/metrics");
@@ -179,7 +181,11 @@ TEST(Soak, rss_and_fds_stay_flat_under_churn_and_scrapes_with_no_error) {
   std::printf("detectable leak: >= %.0f KiB/s, i.e. >= %.0f bytes per request or %.0f bytes per connection\n",
               per_s / 1024, per_s * elapsed / (m.requests + c.requests), per_s * elapsed / churned.connections);
   EXPECT_LE(last_rss, first_rss + kRssSlackBytes) << "RSS grew after the warm-up: a leak";
-  EXPECT_LE(last_fds, first_fds) << "open fds grew after the warm-up: an fd leak";
+  // A max over 1 s samples moves with the fds in flight (an HTTP connection wrk reopens while the
+  // old one closes): up to two per wrk connection above the idle count is load, not growth. A slow
+  // leak below that is caught exactly by the back-to-idle check below.
+  const size_t in_flight = idle_fds + 2 * 2 * kWrkConnections;  // two loads, two fds per connection
+  EXPECT_LE(last_fds, std::max(first_fds, in_flight)) << "open fds grew after the warm-up: an fd leak";
 
   // --- once the load is gone, the fds are exactly the idle agent's (keep-alive ends after 5 s).
   size_t after_fds = 0;
