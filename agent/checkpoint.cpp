@@ -143,7 +143,8 @@ Connection connection_of(const ConnectionRecord& r) {
 }
 
 json kernel_counters(const KernelCounters& k) {
-  return {{"emitted", counts(k.emitted)}, {"lost", counts(k.lost)}, {"state_full", k.state_full}};
+  return {{"emitted", counts(k.emitted)}, {"lost", counts(k.lost)}, {"state_full", k.state_full},
+          {"state_spilled", k.state_spilled}};
 }
 
 std::array<uint64_t*, 10> pod_fields(PodResolverStats& p) {
@@ -274,6 +275,7 @@ void CounterBase::add_to(AgentHealth& h) const {
     h.kernel.lost[t] += kernel.lost[t];
   }
   h.kernel.state_full += kernel.state_full;
+  h.kernel.state_spilled += kernel.state_spilled;
   for (ProgramStats& p : h.programs) {
     auto old = std::find_if(programs.begin(), programs.end(), [&](const ProgramStats& o) { return o.name == p.name; });
     if (old == programs.end()) continue;
@@ -316,6 +318,7 @@ std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggre
     add_counts(r.base.kernel.emitted, k.at("emitted"));
     add_counts(r.base.kernel.lost, k.at("lost"));
     r.base.kernel.state_full = k.at("state_full").get<uint64_t>();
+    r.base.kernel.state_spilled = k.value("state_spilled", uint64_t(0));  // absent in older checkpoints
     for (const auto& [name, v] : j.at("programs").items())
       r.base.programs.push_back({name, 0, v.at(1).get<uint64_t>(), v.at(0).get<uint64_t>()});
     r.base.drains = j.at("reader").at("drains").get<uint64_t>();

@@ -292,6 +292,9 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
   };
   scalar("netwatch_untracked_sockets_total", "Sockets the kernel could not keep state for (state table full)",
          MetricType::Counter, double(h.kernel.state_full));
+  scalar("netwatch_state_table_spills_total",
+         "New sockets whose state went to per-socket storage, slower to create, because the state table was full",
+         MetricType::Counter, double(h.kernel.state_spilled));
   scalar("netwatch_reader_drains_total", "Event buffer drains", MetricType::Counter, double(h.drains));
   scalar("netwatch_decode_errors_total", "Malformed event records dropped", MetricType::Counter,
          double(h.decode_errors));

@@ -120,8 +120,8 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   bpf_map__set_max_entries(skel->maps.events, transport == Transport::ringbuf ? options.ring_bytes : page);
   if (transport == Transport::ringbuf) bpf_map__set_max_entries(skel->maps.events_perf, 1);
-  bpf_map__set_max_entries(skel->maps.sock_table,
-                           variant == AttachVariant::tracepoint ? options.sock_table_entries : 1);
+  bpf_map__set_max_entries(skel->maps.sock_table, variant == AttachVariant::tracepoint ? options.sock_table_entries
+                                                                                      : options.young_table_entries);
   size_t programs = 0;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
@@ -224,6 +224,7 @@ KernelCounters ProbeSet::counters() const {
       total.lost[t] += c.lost[t];
     }
     total.state_full += c.state_full;
+    total.state_spilled += c.state_spilled;
   }
   return total;
 }

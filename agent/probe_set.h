@@ -33,7 +33,11 @@ struct ProbeOptions {
   // once); the rest ride on the socket's next event as cumulative counters. 0: one per retransmit.
   uint64_t retrans_interval_ns = 1'000'000'000;
   uint32_t ring_bytes = 4u << 20;            // ring buffer size (power of two, >= page size)
-  uint32_t sock_table_entries = 65536;       // tracepoint variant's per-socket state cap
+  uint32_t sock_table_entries = 65536;  // tracepoint variant: every socket's state, in a hash
+  // tp_btf: state of sockets seen connect or accept, in the same hash until their second RTT
+  // sample (cheaper to make than sk_storage); beyond the cap it goes to sk_storage directly.
+  // Short connections leave within a second, so this holds churn plus idle connections.
+  uint32_t young_table_entries = 16384;
   // Where maps and links are pinned so that they outlive this process (see PinDir); empty:
   // nothing is pinned and everything goes when the process exits.
   std::string pin_dir;
@@ -43,6 +47,7 @@ struct KernelCounters {
   std::array<uint64_t, kEventTypeCount> emitted{};
   std::array<uint64_t, kEventTypeCount> lost{};
   uint64_t state_full = 0;
+  uint64_t state_spilled = 0;  // young sockets' state in sk_storage: sock_table was full
 
   uint64_t total_lost() const;
 };

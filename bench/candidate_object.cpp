@@ -32,8 +32,6 @@ std::unique_ptr<CandidateObject> CandidateObject::load(const std::string& path) 
     std::string_view sec = bpf_program__section_name(prog);
     bpf_program__set_autoload(prog, sec.rfind(kTpBtf, 0) == 0);
   }
-  // The classic-tracepoint fallback's table is unused by tp_btf programs; keep it small.
-  if (bpf_map* table = bpf_object__find_map_by_name(obj, "sock_table")) bpf_map__set_max_entries(table, 1);
   if (int err = bpf_object__load(obj))
     throw FatalError("loading candidate " + path + " failed: " + std::strerror(-err) + " (--verbose shows why)");
   bpf_object__for_each_program(prog, obj) {

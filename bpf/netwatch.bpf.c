@@ -3,9 +3,10 @@
  * netwatch kernel side: TCP connect, retransmit and ACK-path probes.
  *
  * Every hook exists twice: a tp_btf program (typed struct sock *, per-socket
- * state in sk_storage) and a classic tracepoint program (the fallback, per-socket
- * state in a bounded hash keyed by the sock address). Both are thin wrappers
- * around one handler; userspace turns off the autoload of the losing set.
+ * state in a hash while the socket is young, then in sk_storage) and a classic
+ * tracepoint program (the fallback, per-socket state in the hash only). Both are
+ * thin wrappers around one handler; userspace turns off the autoload of the
+ * losing set.
  *
  * Wakeups, not copies, are what cost (see ENVIRONMENT.md): events are submitted
  * without waking the reader, which drains on a timer; while more than
@@ -44,7 +45,19 @@ struct sock_state {
 	__u8 direction;
 };
 
-/* tp_btf variant: storage lives and dies with the socket. */
+/*
+ * Where a socket's state lives (tp_btf variant):
+ *  - sock_table, a hash keyed by the socket's address, from connect or accept
+ *    while the socket is young: an entry is made in ~110 ns and deleted in ~45,
+ *    where sk_storage takes ~800 and ~250 (BENCHMARKS.md), and most
+ *    connections are short;
+ *  - sock_storage once it lives on: a socket moves there at its second RTT
+ *    sample (it has lived an rtt interval and still receives), because the
+ *    ACK path reaches sk_storage through the socket, not through a hash
+ *    (+35-45 ns per segment). Sockets first met on the ACK or retransmit path
+ *    (older than netwatch) start there; so do young ones when the table is full.
+ * The classic tracepoint variant keeps every socket in sock_table.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -52,7 +65,7 @@ struct {
 	__type(value, struct sock_state);
 } sock_storage SEC(".maps");
 
-/* tracepoint variant: sized by userspace; an entry leaves at TCP_CLOSE. */
+/* Sized by userspace; an entry leaves at TCP_CLOSE or when it moves to sock_storage. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -227,55 +240,119 @@ static __always_inline void state_init(struct sock_state *st, struct sock *sk, s
 	st->netns_ino = sk_netns_ino(sk, btf);
 }
 
-/*
- * The socket's state, created on first sight when create is set. *fresh says
- * it was just created; its retrans_seen baseline is then the current total.
- */
-static __always_inline struct sock_state *state_get(struct sock *sk, struct tcp_sock *tp, bool btf,
-						    bool create, bool *fresh)
+static __always_inline void count_state(bool tracked)
 {
-	struct sock_state *st, zero = {};
-	__u64 key = (__u64)sk;
-	struct nw_counters *c;
+	struct nw_counters *c = counters_get();
 
-	*fresh = false;
+	if (!c)
+		return;
+	if (tracked)
+		__sync_fetch_and_add(&c->state_spilled, 1);
+	else
+		__sync_fetch_and_add(&c->state_full, 1);
+}
+
+/*
+ * The socket's state, or NULL. *young says it is in sock_table.
+ */
+static __always_inline struct sock_state *state_find(struct sock *sk, bool btf, bool *young)
+{
+	struct sock_state *st;
+	__u64 key = (__u64)sk;
+
+	*young = false;
 	if (btf) {
-		/* One call: it looks up before it creates. New storage is zeroed, and
-		 * an id is never 0 (cookies count from 1), so id == 0 means new. */
-		st = bpf_sk_storage_get(&sock_storage, sk, 0,
-					create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
-		if (st && st->id)
-			return st;
-	} else {
-		st = bpf_map_lookup_elem(&sock_table, &key);
-		if (st || !create)
-			return st;
-		if (bpf_map_update_elem(&sock_table, &key, &zero, BPF_NOEXIST) == 0)
-			st = bpf_map_lookup_elem(&sock_table, &key);
+		st = bpf_sk_storage_get(&sock_storage, sk, 0, 0);
+		if (st) /* id 0: storage another CPU made and has not yet filled */
+			return st->id ? st : 0;
 	}
-	if (!st) {
-		if (create) {
-			c = counters_get();
-			if (c)
-				__sync_fetch_and_add(&c->state_full, 1);
-		}
+	st = bpf_map_lookup_elem(&sock_table, &key);
+	if (!st)
+		return 0;
+	/* An entry whose socket closed unseen (while no agent ran) may meet a new
+	 * socket at the same address: the cookie says whose it is. */
+	if (btf && st->id != bpf_get_socket_cookie(sk)) {
+		bpf_map_delete_elem(&sock_table, &key);
 		return 0;
 	}
-	if (!create)
-		return 0; /* storage another CPU made and has not yet filled: absent */
-	state_init(st, sk, tp, btf);
-	*fresh = true;
+	*young = true;
 	return st;
 }
 
-static __always_inline void state_delete(struct sock *sk, bool btf)
+/*
+ * State for a socket first met on the ACK or retransmit path: it was there
+ * before netwatch, so it is likely to live on (sk_storage in the tp_btf
+ * variant). Its retrans_seen baseline is the current total.
+ */
+static __always_inline struct sock_state *state_create(struct sock *sk, struct tcp_sock *tp, bool btf)
+{
+	struct sock_state *st, zero = {};
+	__u64 key = (__u64)sk;
+
+	if (btf) {
+		/* New storage is zeroed; it may also be another CPU's, not yet filled. */
+		st = bpf_sk_storage_get(&sock_storage, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	} else if (bpf_map_update_elem(&sock_table, &key, &zero, BPF_NOEXIST) == 0) {
+		st = bpf_map_lookup_elem(&sock_table, &key);
+	} else {
+		st = 0;
+	}
+	if (!st) {
+		count_state(false);
+		return 0;
+	}
+	state_init(st, sk, tp, btf);
+	return st;
+}
+
+/* The state of a socket netwatch saw connect or accept, built by the caller:
+ * into sock_table (replacing an entry a closed socket left at this address). */
+static __always_inline bool state_put_young(struct sock *sk, struct sock_state *init, bool btf)
+{
+	struct sock_state *st;
+	__u64 key = (__u64)sk;
+
+	if (btf) {
+		/* Storage the retransmit path made before the handshake ended. */
+		st = bpf_sk_storage_get(&sock_storage, sk, 0, 0);
+		if (st) {
+			*st = *init;
+			return true;
+		}
+	}
+	if (bpf_map_update_elem(&sock_table, &key, init, BPF_ANY) == 0)
+		return true;
+	/* Table full: the socket's own storage, slower to make but unbounded. */
+	if (btf && bpf_sk_storage_get(&sock_storage, sk, init, BPF_SK_STORAGE_GET_F_CREATE)) {
+		count_state(true);
+		return true;
+	}
+	count_state(false);
+	return false;
+}
+
+/* A young socket's second RTT sample: it lives on, so its state moves to
+ * sk_storage, which the ACK path finds without a hash. */
+static __always_inline struct sock_state *state_promote(struct sock *sk, struct sock_state *st)
+{
+	struct sock_state *moved;
+	__u64 key = (__u64)sk;
+
+	moved = bpf_sk_storage_get(&sock_storage, sk, st, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!moved)
+		return st; /* no memory now: stays young, tried again next sample */
+	bpf_map_delete_elem(&sock_table, &key);
+	return moved;
+}
+
+static __always_inline void state_delete(struct sock *sk, bool young, bool btf)
 {
 	__u64 key = (__u64)sk;
 
-	if (btf)
-		bpf_sk_storage_delete(&sock_storage, sk);
-	else
+	if (young || !btf)
 		bpf_map_delete_elem(&sock_table, &key);
+	else
+		bpf_sk_storage_delete(&sock_storage, sk);
 }
 
 static __always_inline void read_stats(struct tcp_sock *tp, struct nw_tcp_stats *s, bool btf)
@@ -358,63 +435,55 @@ static __always_inline bool transition_wanted(int oldstate, int newstate)
 static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldstate,
 					   int newstate, bool btf)
 {
-	struct sock_state *st;
+	struct sock_state *st, young_init;
 	struct tcp_sock *tp = tcp_of(sk, btf);
 	struct nw_event *ev;
+	bool young = false;
 	__u8 type;
 	__u64 now;
-	bool fresh;
 
 	if (!tp)
 		return 0;
 
-	if (newstate == TCP_SYN_SENT) {
-		/* connect(): the only transition that runs in the caller's context. */
-		st = state_get(sk, tp, btf, true, &fresh);
-		if (!st)
+	if (newstate == TCP_SYN_SENT ||
+	    (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV)) {
+		/* A new connection: its state is built here and put young. Only
+		 * connect() runs in the caller's context; an accept runs in softirq
+		 * and nobody's pid or comm is the owner's. Zeroed: no sample yet. */
+		__builtin_memset(&young_init, 0, sizeof(young_init));
+		state_init(&young_init, sk, tp, btf);
+		now = bpf_ktime_get_ns();
+		young_init.start_ns = now;
+		if (newstate == TCP_SYN_SENT) {
+			young_init.direction = NW_DIR_OUTBOUND;
+			young_init.pid = bpf_get_current_pid_tgid() >> 32;
+			bpf_get_current_comm(young_init.comm, sizeof(young_init.comm));
+			state_put_young(sk, &young_init, btf);
 			return 0;
-		st->start_ns = bpf_ktime_get_ns();
-		st->direction = NW_DIR_OUTBOUND;
-		st->pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_get_current_comm(st->comm, sizeof(st->comm));
-		/* A reused sock address may find a stale fallback entry. */
-		if (!fresh)
-			state_init(st, sk, tp, btf);
-		return 0;
-	}
-
-	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_SENT) {
-		st = state_get(sk, tp, btf, false, &fresh);
-		if (!st || !st->start_ns)
-			return 0; /* connect started before netwatch */
-		type = NW_EV_CONNECT;
-	} else if (newstate == TCP_ESTABLISHED) {
-		st = state_get(sk, tp, btf, true, &fresh);
-		if (!st)
-			return 0;
-		st->direction = NW_DIR_INBOUND;
-		/* A stale fallback entry, or state made before the handshake ended:
-		 * SYN-ACK retransmits were reported on the request sock. */
-		if (!fresh) {
-			state_init(st, sk, tp, btf);
-			st->pid = 0; /* accepted in softirq: nobody called connect() */
-			__builtin_memset(st->comm, 0, sizeof(st->comm));
 		}
+		young_init.direction = NW_DIR_INBOUND;
+		if (!state_put_young(sk, &young_init, btf))
+			return 0;
+		st = &young_init;
 		type = NW_EV_ACCEPT;
 	} else {
-		st = state_get(sk, tp, btf, false, &fresh);
+		st = state_find(sk, btf, &young);
 		if (!st)
 			return 0;
-		type = oldstate == TCP_SYN_SENT ? NW_EV_CONNECT_FAILED : NW_EV_CLOSE;
+		if (newstate == TCP_ESTABLISHED) {
+			if (!st->start_ns)
+				return 0; /* connect started before netwatch */
+			type = NW_EV_CONNECT;
+		} else {
+			type = oldstate == TCP_SYN_SENT ? NW_EV_CONNECT_FAILED : NW_EV_CLOSE;
+		}
+		now = bpf_ktime_get_ns();
 	}
 
-	now = bpf_ktime_get_ns();
-	if (type == NW_EV_ACCEPT)
-		st->start_ns = now;
 	ev = event_start(type);
 	if (!ev) {
 		if (newstate == TCP_CLOSE)
-			state_delete(sk, btf);
+			state_delete(sk, young, btf);
 		return 0;
 	}
 	fill_header(ev, sk, tp, st, type, now, btf);
@@ -436,7 +505,7 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		zero_stats(&ev->stats);
 	event_finish(ctx, ev, type);
 	if (newstate == TCP_CLOSE)
-		state_delete(sk, btf);
+		state_delete(sk, young, btf);
 	return 0;
 }
 
@@ -464,13 +533,17 @@ static __always_inline int on_retransmit(void *ctx, struct sock *sk, const struc
 	struct nw_event *ev;
 	__u32 total, seen;
 	__u64 now, prev_hit;
-	bool fresh;
+	bool fresh = false, young;
 
 	if (!tp)
 		return 0;
-	st = state_get(sk, tp, btf, true, &fresh);
-	if (!st)
-		return 0;
+	st = state_find(sk, btf, &young);
+	if (!st) {
+		st = state_create(sk, tp, btf);
+		if (!st)
+			return 0;
+		fresh = true;
+	}
 	/* tcp_mstamp, CLOCK_MONOTONIC in us, is refreshed by the write timer and
 	 * the transmit path before they retransmit: no clock read on the skip path. */
 	now = KREAD(btf, tp, tcp_mstamp) * 1000;
@@ -556,20 +629,25 @@ static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
 {
 	struct sock_state *st;
 	struct tcp_sock *tp = tcp_of(sk, btf);
-	bool fresh;
+	bool young;
 	__s64 since;
 
 	if (!tp)
 		return 0;
-	st = state_get(sk, tp, btf, true, &fresh);
-	if (!st)
-		return 0;
+	st = state_find(sk, btf, &young);
+	if (!st) {
+		st = state_create(sk, tp, btf);
+		if (!st)
+			return 0;
+	}
 	/* tcp_mstamp is CLOCK_MONOTONIC in us, refreshed right after this tracepoint
 	 * (tcp_rcv_established()): one segment stale, but no clock read per hit.
 	 * Signed: a stale stamp may predate the last sample. */
 	since = (__s64)(KREAD(btf, tp, tcp_mstamp) * 1000 - st->last_rtt_ns);
 	if (since < (__s64)rtt_interval_ns)
 		return 0;
+	if (btf && young && st->last_rtt_ns)
+		st = state_promote(sk, st);
 	return emit_rtt_sample(ctx, sk, tp, st, btf);
 }
 

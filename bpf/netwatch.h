@@ -70,6 +70,7 @@ struct nw_counters {
 	__u64 emitted[NW_EV_TYPE_COUNT]; /* events handed to the transport */
 	__u64 lost[NW_EV_TYPE_COUNT];    /* events the transport had no room for */
 	__u64 state_full;                /* sockets not tracked: per-socket state could not be created */
+	__u64 state_spilled;             /* young sockets put in sk_storage: sock_table was full */
 };
 
 #endif /* NETWATCH_ABI_H */

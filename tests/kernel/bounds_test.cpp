@@ -1,8 +1,8 @@
 // The caps that need real sockets to reach, driven past with real connections: the agent's
 // connection table (--max-connections), its series budget (--max-flows) and ?limit= on
-// /api/v1/connections, read back from the real agent's /metrics and API; and the tracepoint
-// variant's per-socket state table in the kernel (65536 in production; small here), read from
-// the kernel counters the agent exports as netwatch_untracked_sockets_total. The pure caps are
+// /api/v1/connections, read back from the real agent's /metrics and API; and the per-socket
+// state table in the kernel (65536 in production; small here), read from the kernel counters the
+// agent exports as netwatch_untracked_sockets_total and netwatch_state_table_spills_total. The pure caps are
 // driven past in tests/unit/bounds_test.cpp.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -192,6 +192,53 @@ TEST_F(Bounds, tracepoint_state_table_past_its_cap_counts_untracked_sockets_and_
     tracked = !events.wait_for(ours, 1, 500ms).empty();
   }
   EXPECT_TRUE(tracked) << "no new connection was tracked after the table's sockets closed";
+  EXPECT_EQ(events.decode_errors(), 0u);
+}
+
+// tp_btf keeps young sockets (from connect or accept) in the same kind of hash, because an entry
+// there is far cheaper to make than sk_storage. Past its cap a new socket's state goes to its own
+// sk_storage instead: every socket is still tracked, and the spill is counted.
+TEST_F(Bounds, tp_btf_young_table_past_its_cap_spills_to_socket_storage_and_tracks_every_socket) {
+  const uint16_t service = 63400;
+  const uint32_t cap = 64;
+  const int held = 100;  // 200 sockets (both ends) into 64 entries
+  netwatch::ProbeOptions options;
+  options.young_table_entries = cap;
+  std::unique_ptr<netwatch::ProbeSet> probes;
+  try {
+    probes = netwatch::ProbeSet::start(options);
+  } catch (const netwatch::FatalError& e) {
+    FAIL() << "loading the probes failed: " << e.what();
+  }
+  ASSERT_EQ(probes->variant(), netwatch::AttachVariant::tp_btf);
+  EventCollector events(*probes, 20);
+  const netwatch::KernelCounters before = probes->counters();
+  Fd listener = listen_on(AF_INET, service);
+  {
+    std::vector<std::pair<Fd, Fd>> pairs;
+    for (int i = 0; i < held; ++i) {
+      Fd client = connect_to(AF_INET, service);
+      pairs.emplace_back(std::move(client), accept_one(listener.get()));
+    }
+    EXPECT_EQ(events.wait_for(of_type_on_port(EventType::connect, service), held).size(), size_t(held));
+    EXPECT_EQ(events.wait_for(of_type_on_port(EventType::accept, service), held).size(), size_t(held));
+    const netwatch::KernelCounters full = probes->counters();
+    EXPECT_GE(full.state_spilled - before.state_spilled, uint64_t(2 * held - cap));
+    EXPECT_EQ(full.state_full, before.state_full) << "a socket went untracked";
+  }  // every connection closes: young ones leave the table, spilled ones their storage
+  // Both ends of every connection report a close: state was found wherever it was put.
+  EXPECT_EQ(events.wait_for(of_type_on_port(EventType::close, service), 2 * held).size(), size_t(2 * held));
+
+  // With the entries freed, a new connection's state goes to the table again. Retried: other
+  // sockets may take a freed entry first.
+  bool young = false;
+  for (int attempt = 0; attempt < 20 && !young; ++attempt) {
+    const uint64_t spilled = probes->counters().state_spilled;
+    Fd client = connect_to(AF_INET, service);
+    Fd server = accept_one(listener.get());
+    young = probes->counters().state_spilled == spilled;
+  }
+  EXPECT_TRUE(young) << "new sockets still spill after the table's sockets closed";
   EXPECT_EQ(events.decode_errors(), 0u);
 }
 

@@ -49,6 +49,7 @@ AgentHealth health_with_counters() {
   h.kernel.emitted = {0, 5, 4, 3, 2, 1, 9};
   h.kernel.lost = {0, 1, 0, 0, 0, 2, 0};
   h.kernel.state_full = 7;
+  h.kernel.state_spilled = 4;
   h.drains = 1234;
   h.decode_errors = 3;
   h.programs = {{"btf_probe", 11, 5000, 50}};
@@ -99,6 +100,7 @@ TEST(Checkpoint, counters_of_the_restarted_parts_become_bases) {
   EXPECT_EQ(now.kernel.emitted[1], 7u);
   EXPECT_EQ(now.kernel.lost[5], 2u);
   EXPECT_EQ(now.kernel.state_full, 7u);
+  EXPECT_EQ(now.kernel.state_spilled, 4u);
   EXPECT_EQ(now.drains, 1244u);
   EXPECT_EQ(now.decode_errors, 3u);
   EXPECT_EQ(now.programs[0].run_time_ns, 5100u);
