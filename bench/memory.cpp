@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -187,6 +188,8 @@ int run(const Options& opt) {
     points.push_back(settle_and_read(*agent, 3));
   }
   std::string after = agent->metrics();
+  // Again with the connections open: the young-socket table (a hash) holds idle connections.
+  std::vector<MapMemory> loaded_maps = maps_held_by(agent->pid());
   // /api/v1/connections lists connections in a snapshot of its own, built on request: its cost.
   std::string listing = agent->get("/api/v1/connections?limit=100000");
   Point listed{points.back().tracked, agent->usage()};
@@ -223,15 +226,18 @@ int run(const Options& opt) {
   std::printf("%-44s %10.0f %10s\n", "events lost while opening", lost, "0");
   std::printf("%-44s %10.0f %10s\n", "evictions", evicted, "0");
 
-  std::printf("\nkernel maps held by the agent (bpftool map show)\n%-8s %-20s %-16s %12s %14s\n", "id", "name", "type",
-              "max_entries", "memlock KiB");
-  uint64_t memlock = 0;
+  std::printf("\nkernel maps held by the agent (bpftool map show)\n%-8s %-20s %-16s %12s %14s %14s\n", "id", "name",
+              "type", "max_entries", "memlock KiB", "at full KiB");
+  uint64_t memlock = 0, loaded_memlock = 0;
   for (const MapMemory& m : maps) {
-    std::printf("%-8u %-20s %-16s %12llu %14.1f\n", m.id, m.name.c_str(), m.type.c_str(),
-                static_cast<unsigned long long>(m.max_entries), m.memlock_bytes / 1024.0);
+    auto at_full = std::find_if(loaded_maps.begin(), loaded_maps.end(), [&](const MapMemory& l) { return l.id == m.id; });
+    uint64_t loaded = at_full == loaded_maps.end() ? 0 : at_full->memlock_bytes;
+    std::printf("%-8u %-20s %-16s %12llu %14.1f %14.1f\n", m.id, m.name.c_str(), m.type.c_str(),
+                static_cast<unsigned long long>(m.max_entries), m.memlock_bytes / 1024.0, loaded / 1024.0);
     memlock += m.memlock_bytes;
+    loaded_memlock += loaded;
   }
-  std::printf("%-8s %-20s %-16s %12s %14.1f\n", "total", "", "", "", memlock / 1024.0);
+  std::printf("%-8s %-20s %-16s %12s %14.1f %14.1f\n", "total", "", "", "", memlock / 1024.0, loaded_memlock / 1024.0);
   std::printf("load average after: %s\n", load_average().c_str());
   return 0;
 }
