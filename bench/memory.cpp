@@ -230,7 +230,8 @@ int run(const Options& opt) {
               "type", "max_entries", "memlock KiB", "at full KiB");
   uint64_t memlock = 0, loaded_memlock = 0;
   for (const MapMemory& m : maps) {
-    auto at_full = std::find_if(loaded_maps.begin(), loaded_maps.end(), [&](const MapMemory& l) { return l.id == m.id; });
+    auto at_full =
+        std::find_if(loaded_maps.begin(), loaded_maps.end(), [&](const MapMemory& l) { return l.id == m.id; });
     uint64_t loaded = at_full == loaded_maps.end() ? 0 : at_full->memlock_bytes;
     std::printf("%-8u %-20s %-16s %12llu %14.1f %14.1f\n", m.id, m.name.c_str(), m.type.c_str(),
                 static_cast<unsigned long long>(m.max_entries), m.memlock_bytes / 1024.0, loaded / 1024.0);
