@@ -269,8 +269,9 @@ static __always_inline struct sock_state *state_find(struct sock *sk, bool btf, 
 	st = bpf_map_lookup_elem(&sock_table, &key);
 	if (!st)
 		return 0;
-	/* An entry whose socket closed unseen (while no agent ran) may meet a new
-	 * socket at the same address: the cookie says whose it is. */
+	/* An entry whose socket's close went unseen (a program run the kernel
+	 * skipped) may meet a new socket at the same address: the cookie says
+	 * whose it is. */
 	if (btf && st->id != bpf_get_socket_cookie(sk)) {
 		bpf_map_delete_elem(&sock_table, &key);
 		return 0;
