@@ -330,7 +330,7 @@ std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggre
     }
     std::tie(r.connections, r.flows) = CheckpointAccess::restore(j.at("aggregator"), aggregator);
     return r;
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // json's errors, and restore()'s own before it changes anything
     log_warn(std::string("the previous agent's checkpoint is unreadable (") + e.what() +
              "): counters restart from zero");
     return std::nullopt;

@@ -158,12 +158,7 @@ TEST_F(Bounds, tracepoint_state_table_past_its_cap_counts_untracked_sockets_and_
   options.variant = netwatch::AttachVariant::tracepoint;
   options.sock_table_entries = cap;
   std::unique_ptr<netwatch::ProbeSet> probes;
-  try {
-    probes = netwatch::ProbeSet::start(options);
-  } catch (const netwatch::FatalError& e) {
-    FAIL() << "loading the probes failed: " << e.what();
-  }
-  ASSERT_EQ(probes->variant(), netwatch::AttachVariant::tracepoint);
+  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::AttachVariant::tracepoint, probes));
   EventCollector events(*probes, 20);
   uint64_t before = probes->counters().state_full;
   Fd listener = listen_on(AF_INET, service);
@@ -205,12 +200,7 @@ TEST_F(Bounds, tp_btf_young_table_past_its_cap_spills_to_socket_storage_and_trac
   netwatch::ProbeOptions options;
   options.young_table_entries = cap;
   std::unique_ptr<netwatch::ProbeSet> probes;
-  try {
-    probes = netwatch::ProbeSet::start(options);
-  } catch (const netwatch::FatalError& e) {
-    FAIL() << "loading the probes failed: " << e.what();
-  }
-  ASSERT_EQ(probes->variant(), netwatch::AttachVariant::tp_btf);
+  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::AttachVariant::tp_btf, probes));
   EventCollector events(*probes, 20);
   const netwatch::KernelCounters before = probes->counters();
   Fd listener = listen_on(AF_INET, service);

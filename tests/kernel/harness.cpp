@@ -352,18 +352,23 @@ void KernelTest::SetUp() {
   ASSERT_EQ(geteuid(), 0u) << "needs root: run sudo make test";
 }
 
+void start_probes(const netwatch::ProbeOptions& options, netwatch::AttachVariant variant,
+                  std::unique_ptr<netwatch::ProbeSet>& probes) {
+  try {
+    probes = netwatch::ProbeSet::start(options);
+  } catch (const netwatch::FatalError& e) {
+    FAIL() << "loading the probes failed: " << e.what();
+  }
+  ASSERT_EQ(probes->variant(), variant);
+}
+
 void KernelTest::start_tracing(uint64_t rtt_interval_ns, uint64_t retrans_interval_ns) {
   netwatch::ProbeOptions options;
   options.variant = GetParam().variant;
   options.transport = GetParam().transport;
   options.rtt_interval_ns = rtt_interval_ns;
   options.retrans_interval_ns = retrans_interval_ns;
-  try {
-    probes_ = netwatch::ProbeSet::start(options);
-  } catch (const netwatch::FatalError& e) {
-    FAIL() << "loading the probes failed: " << e.what();
-  }
-  ASSERT_EQ(probes_->variant(), GetParam().variant);
+  ASSERT_NO_FATAL_FAILURE(start_probes(options, GetParam().variant, probes_));
   ASSERT_EQ(probes_->transport(), GetParam().transport);
   events_ = std::make_unique<EventCollector>(*probes_, kDrainMs);
 }

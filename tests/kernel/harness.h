@@ -192,6 +192,11 @@ uint64_t agent_retransmits(const std::vector<Event>& events);
 std::function<bool(const Event&)> of_type_on_port(EventType type, uint16_t port);
 std::function<bool(const Event&)> of_type_with_cookie(EventType type, uint64_t cookie);
 
+// Loads and attaches the probes and checks that they got the variant a test needs: a fatal
+// failure otherwise (call it through ASSERT_NO_FATAL_FAILURE).
+void start_probes(const netwatch::ProbeOptions& options, netwatch::AttachVariant variant,
+                  std::unique_ptr<netwatch::ProbeSet>& probes);
+
 // ---- the fixture ----
 
 struct Combo {

@@ -35,12 +35,7 @@ TEST(SocketState, a_connection_that_lives_on_moves_to_socket_storage_with_its_st
   options.rtt_interval_ns = interval;
   options.pin_dir = pins.path();
   std::unique_ptr<netwatch::ProbeSet> probes;
-  try {
-    probes = netwatch::ProbeSet::start(options);
-  } catch (const netwatch::FatalError& e) {
-    FAIL() << "loading the probes failed: " << e.what();
-  }
-  ASSERT_EQ(probes->variant(), netwatch::AttachVariant::tp_btf);
+  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::AttachVariant::tp_btf, probes));
   EventCollector events(*probes, 20);
   Fd table(bpf_obj_get((pins.path() + "/maps/sock_table").c_str()));
   ASSERT_TRUE(table.valid()) << "no pinned sock_table: " << strerror(errno);

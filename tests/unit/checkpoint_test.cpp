@@ -136,5 +136,19 @@ TEST(Checkpoint, bytes_that_are_not_a_checkpoint_restore_nothing) {
   }
 }
 
+// Found by fuzz_checkpoint: a checkpoint whose connection records have another layout threw out
+// of restore_checkpoint() instead of being refused.
+TEST(Checkpoint, connection_records_of_another_layout_restore_nothing) {
+  Aggregator before(AggregatorConfig{}, pods);
+  traffic(before);
+  nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, AgentHealth{}));
+  j["aggregator"]["connection_record"][1] = j["aggregator"]["connection_record"][1].get<int>() + 8;
+  std::vector<uint8_t> bytes = nlohmann::json::to_cbor(j);
+  Aggregator after(AggregatorConfig{}, pods);
+  EXPECT_FALSE(restore_checkpoint(bytes, after));
+  EXPECT_EQ(after.connections().size(), 0u);
+  EXPECT_EQ(after.flows().size(), 0u);
+}
+
 }  // namespace
 }  // namespace netwatch
