@@ -59,7 +59,7 @@ TEST(SocketState, a_connection_that_lives_on_moves_to_socket_storage_with_its_st
     }));
   // Both ends receive a segment every ~20 ms for 5 intervals: each makes its second sample.
   char msg[16] = {};
-  while (monotonic_ns() - started < 5 * interval) {
+  for (const uint64_t exchange = monotonic_ns(); monotonic_ns() - exchange < 5 * interval;) {
     for (Fd& c : clients) {
       send_all(c.get(), msg, sizeof(msg));
       recv_exact(c.get(), msg, sizeof(msg));
