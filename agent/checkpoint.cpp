@@ -90,14 +90,14 @@ ConnectionRecord record_of(const Connection& c, uint32_t flow_index) {
   r.first_ns = c.first_ns;
   r.connect_latency_ns = c.connect_latency_ns;
   r.cgroup_id = c.cgroup_id;
-  r.seen_retrans = c.seen.total_retrans;
-  r.seen_segs_out = c.seen.segs_out;
+  r.seen_retrans = static_cast<uint32_t>(c.seen.retransmits);  // the kernel's 32-bit value
+  r.seen_segs_out = static_cast<uint32_t>(c.seen.segs_out);
   r.seen_bytes_sent = c.seen.bytes_sent;
   r.seen_bytes_received = c.seen.bytes_received;
-  r.retransmits = c.retransmits;
-  r.segs_out = c.segs_out;
-  r.bytes_sent = c.bytes_sent;
-  r.bytes_received = c.bytes_received;
+  r.retransmits = c.retransmits();
+  r.segs_out = c.segs_out();
+  r.bytes_sent = c.bytes_sent();
+  r.bytes_received = c.bytes_received();
   r.srtt_us = c.srtt_us;
   r.rttvar_us = c.rttvar_us;
   r.snd_cwnd = c.snd_cwnd;
@@ -123,10 +123,9 @@ Connection connection_of(const ConnectionRecord& r) {
   c.connect_latency_ns = r.connect_latency_ns;
   c.cgroup_id = r.cgroup_id;
   c.seen = {r.seen_retrans, r.seen_segs_out, r.seen_bytes_sent, r.seen_bytes_received};
-  c.retransmits = r.retransmits;
-  c.segs_out = r.segs_out;
-  c.bytes_sent = r.bytes_sent;
-  c.bytes_received = r.bytes_received;
+  // base = seen - count, modulo 2^64: the counts come back exactly.
+  c.base = {c.seen.retransmits - r.retransmits, c.seen.segs_out - r.segs_out, c.seen.bytes_sent - r.bytes_sent,
+            c.seen.bytes_received - r.bytes_received};
   c.srtt_us = r.srtt_us;
   c.rttvar_us = r.rttvar_us;
   c.snd_cwnd = r.snd_cwnd;

@@ -8,16 +8,17 @@
 namespace netwatch {
 namespace {
 
-// Moves a 32-bit kernel counter's growth into seen and returns it. Wraps are growth; a
-// smaller value is an older event that arrived late (per-CPU perf buffers reorder).
-uint64_t advance(uint32_t& seen, uint32_t now) {
-  int32_t d = static_cast<int32_t>(now - seen);
+// Moves a kernel counter's growth into seen and returns it. A 32-bit counter's difference is
+// taken in 32 bits, so that its wrap is growth (seen keeps counting past it). A smaller value
+// is an older event that arrived late (per-CPU perf buffers reorder).
+uint64_t advance32(uint64_t& seen, uint32_t now) {
+  int32_t d = static_cast<int32_t>(now - static_cast<uint32_t>(seen));
   if (d <= 0) return 0;
-  seen = now;
+  seen += static_cast<uint64_t>(d);
   return static_cast<uint64_t>(d);
 }
 
-uint64_t advance(uint64_t& seen, uint64_t now) {
+uint64_t advance64(uint64_t& seen, uint64_t now) {
   if (now <= seen) return 0;
   uint64_t d = now - seen;
   seen = now;
@@ -49,6 +50,9 @@ ConnectionTable::ConnectionTable(FlowTable& flows, WorkloadOf workload_of, Conne
     : flows_(flows), workload_of_(std::move(workload_of)), limits_(limits) {
   // Address space only (pages are touched as connections arrive), so slots move only beyond 4M.
   slots_.reserve(std::min<size_t>(limits_.max_connections, size_t{1} << 22));
+  // Full after the first recently_closed closes, and stays full: sized once.
+  closed_ring_.reserve(limits_.recently_closed);
+  closed_.reserve(limits_.recently_closed);
 }
 
 FlowKey ConnectionTable::flow_key(const Event& e) const {
@@ -110,7 +114,10 @@ Connection& ConnectionTable::add(const EventRecord& r, bool from_start) {
   c.cgroup_id = e.cgroup_id;
   c.first_ns = e.ts_ns;
   // From the start, every count is this connection's; first seen mid-life, only growth is.
-  if (!from_start) c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
+  if (!from_start) {
+    c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
+    c.base = c.seen;
+  }
   FlowKey key = flow_key(e);
   c.workload = key.workload;
   c.flow = &flows_.resolve(key, e.ts_ns);
@@ -119,20 +126,12 @@ Connection& ConnectionTable::add(const EventRecord& r, bool from_start) {
 }
 
 inline void ConnectionTable::count(Connection& c, const nw_tcp_stats& now) {
+  Connection::Counters& seen = c.seen;
   FlowStats& f = c.flow->stats;
-  uint64_t d;
-  d = advance(c.seen.total_retrans, now.total_retrans);
-  c.retransmits += d;
-  f.retransmits += d;
-  d = advance(c.seen.segs_out, now.segs_out);
-  c.segs_out += d;
-  f.segments_sent += d;
-  d = advance(c.seen.bytes_sent, now.bytes_sent);
-  c.bytes_sent += d;
-  f.bytes_sent += d;
-  d = advance(c.seen.bytes_received, now.bytes_received);
-  c.bytes_received += d;
-  f.bytes_received += d;
+  f.retransmits += advance32(seen.retransmits, now.total_retrans);
+  f.segments_sent += advance32(seen.segs_out, now.segs_out);
+  f.bytes_sent += advance64(seen.bytes_sent, now.bytes_sent);
+  f.bytes_received += advance64(seen.bytes_received, now.bytes_received);
 }
 
 inline void ConnectionTable::touch(Connection& c, const EventRecord& r, uint64_t seq) {
@@ -163,6 +162,7 @@ void ConnectionTable::forget(Connection& c, bool closed) {
   if (closed) remember_closed(c.cookie);
   index_.erase(c.cookie);
   c.flow = nullptr;
+  c.cookie = 0;
   free_slots_.push_back(static_cast<uint32_t>(&c - slots_.data()));
 }
 
@@ -248,7 +248,7 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
       // one not found above: a slot is taken only if it still holds the cookie, else looked up.
       const EventRecord& r = batch[i];
       uint32_t slot = found[i];
-      Connection* c = slot != CookieIndex::kNone && slots[slot].flow && slots[slot].cookie == r.cookie()
+      Connection* c = slot != CookieIndex::kNone && slots[slot].cookie == r.cookie()
                           ? &slots[slot]
                           : find(r.cookie());
       if (c && r.type() == EventType::rtt) [[likely]] {
@@ -292,6 +292,9 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     flow->stats.last_update_ns = r.ts_ns();
     return;
   }
+  // Every socket has a cookie: a record without one belongs to no connection. Keeping 0 out of
+  // the index lets the batch loop trust a cookie match alone (a free slot's cookie is 0).
+  if (r.cookie() == 0) return;
   if (!c && closed_.find(r.cookie()) != CookieIndex::kNone) return;
 
   switch (type) {
@@ -308,7 +311,10 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     case EventType::retransmit:
       if (!c) {
         c = &add(r, r.state() == kTcpSynSent);  // a retransmitted SYN is the connection's start
-        if (r.state() != kTcpSynSent) c->seen.total_retrans -= r.segs();  // count this one
+        if (r.state() != kTcpSynSent) {  // count this one
+          c->seen.retransmits -= r.segs();
+          c->base.retransmits -= r.segs();
+        }
       }
       count(*c, r.stats());
       break;

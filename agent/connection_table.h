@@ -27,16 +27,15 @@ struct alignas(64) Connection {
   // What every event reads or writes, together at the front: the event path prefetches these
   // bytes (ConnectionTable::apply of a batch) and nothing after them.
   Flow* flow = nullptr;   // nullptr: a free slot of the table
-  uint64_t cookie = 0;    // checked on every event: is a slot found earlier still this one?
+  uint64_t cookie = 0;    // checked on every event: is a slot found earlier still this one? 0: free
   uint64_t last_ns = 0;   // monotonic: last event
   uint64_t last_seq = 0;  // the table's event count at its last event: orders recency
-  // The kernel's cumulative counters as of the last event: the base of the next delta.
-  struct Seen {
-    uint32_t total_retrans = 0, segs_out = 0;
-    uint64_t bytes_sent = 0, bytes_received = 0;
-  } seen;
-  // Counted since netwatch saw the connection start (or since it was first seen).
-  uint64_t retransmits = 0, segs_out = 0, bytes_sent = 0, bytes_received = 0;
+  // The kernel's cumulative counters: `seen` as of the last event (the 32-bit ones extended past
+  // their wraps), `base` as of when netwatch started counting (0 for a connection seen from its
+  // start). A count is seen - base (unsigned arithmetic), so an event stores only what it read.
+  struct Counters {
+    uint64_t retransmits = 0, segs_out = 0, bytes_sent = 0, bytes_received = 0;
+  } seen, base;
   uint32_t srtt_us = 0, rttvar_us = 0, snd_cwnd = 0;
   uint8_t state = 0;  // TCP state (TCP_ESTABLISHED = 1, ...) at the last event
 
@@ -50,6 +49,12 @@ struct alignas(64) Connection {
   uint32_t workload = 0;  // WorkloadRegistry id
   uint64_t first_ns = 0;  // monotonic: when the connection started, or was first seen
   uint64_t connect_latency_ns = 0;
+
+  // Counted since netwatch saw the connection start (or since it was first seen).
+  uint64_t retransmits() const { return seen.retransmits - base.retransmits; }
+  uint64_t segs_out() const { return seen.segs_out - base.segs_out; }
+  uint64_t bytes_sent() const { return seen.bytes_sent - base.bytes_sent; }
+  uint64_t bytes_received() const { return seen.bytes_received - base.bytes_received; }
 };
 
 // Who a connection belongs to, from its socket's cgroup id (pod labels), interned.

@@ -1,6 +1,5 @@
 #include "agent/cookie_index.h"
 
-#include <bit>
 
 namespace netwatch {
 

@@ -4,6 +4,7 @@
 // shifts the entries that follow back into the hole, so there are no tombstones.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -25,6 +26,10 @@ class CookieIndex {
   // Maps cookie to slot, replacing an earlier mapping.
   void insert(uint64_t cookie, uint32_t slot);
   void erase(uint64_t cookie);
+  // Room for n entries without growing (for an index whose bound is known).
+  void reserve(size_t n) {
+    if (n * 2 > entries_.size()) rehash(std::bit_ceil(n * 2));
+  }
   size_t size() const { return size_; }
 
  private:

@@ -34,7 +34,7 @@ FlowKey FlowKey::folded(FoldLevel level) const {
   return k;
 }
 
-size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
+size_t FlowKeyHash::operator()(const FlowKey& k) const {
   uint64_t a, b;
   std::memcpy(&a, k.peer.bytes.data(), 8);
   std::memcpy(&b, k.peer.bytes.data() + 8, 8);

@@ -23,6 +23,14 @@ constexpr std::array<uint64_t, kLatencyBucketsSeconds.size()> bounds_ns() {
   return ns;
 }
 inline constexpr auto kBoundsNs = bounds_ns();
+// The same with +Inf's bound after them, which nothing is above: observe_ns() needs no range check.
+constexpr std::array<uint64_t, kBoundsNs.size() + 1> bounds_ns_and_inf() {
+  std::array<uint64_t, kBoundsNs.size() + 1> ns{};
+  for (size_t i = 0; i < kBoundsNs.size(); ++i) ns[i] = kBoundsNs[i];
+  ns.back() = UINT64_MAX;
+  return ns;
+}
+inline constexpr auto kBoundsNsAndInf = bounds_ns_and_inf();
 
 // Consecutive bounds are at least 2x apart, so a power-of-two range [2^k, 2^(k+1)) holds at most
 // one bound: the bucket of ns is the first bound >= 2^k, or the next one if ns is above that
@@ -49,11 +57,9 @@ struct LatencyHistogram {
 
   // Inline: it runs for every RTT sample, and the call cost as much as the bucket choice.
   void observe_ns(uint64_t ns) {
-    size_t i = 0;
-    if (ns > 0) {
-      i = detail::kFirstAtLeast[63 - std::countl_zero(ns)];
-      if (i < detail::kBoundsNs.size() && ns > detail::kBoundsNs[i]) ++i;
-    }
+    // ns | 1: 0 falls in the first power-of-two range, [1, 2), whose first bound is bucket 0's.
+    size_t i = detail::kFirstAtLeast[63 - std::countl_zero(ns | 1)];
+    if (ns > detail::kBoundsNsAndInf[i]) ++i;
     ++buckets[i];
     ++count;
     sum_ns += ns;

@@ -49,10 +49,13 @@ class RingConsumer {
       const uint8_t* header = data + (pos & mask);
       // Acquire: the record's bytes were written before the kernel cleared the busy bit.
       uint32_t len = __atomic_load_n(reinterpret_cast<const uint32_t*>(header), __ATOMIC_ACQUIRE);
-      if (len & BPF_RINGBUF_BUSY_BIT) break;  // later records wait for it: positions are in order
-      uint32_t size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-      pos += ring_record_bytes(size);
-      if (!(len & BPF_RINGBUF_DISCARD_BIT)) on_record(header + BPF_RINGBUF_HDR_SZ, size);
+      if (len & (BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) [[unlikely]] {  // one test for the usual case
+        if (len & BPF_RINGBUF_BUSY_BIT) break;  // later records wait for it: positions are in order
+        pos += ring_record_bytes(len & ~BPF_RINGBUF_DISCARD_BIT);
+        continue;
+      }
+      pos += ring_record_bytes(len);
+      on_record(header + BPF_RINGBUF_HDR_SZ, len);
     }
     if (n) {
       pos_ = pos;

@@ -88,6 +88,21 @@ TEST_F(TableTest, reordered_older_event_does_not_subtract) {
   EXPECT_EQ(f.bytes_sent, 4000u);
 }
 
+TEST_F(TableTest, a_32_bit_kernel_counter_that_wraps_keeps_counting) {
+  // segs_out and total_retrans are 32 bits in the kernel: a long-lived fast connection wraps them.
+  table.apply(EventBuilder(EventType::connect, 1));
+  table.apply(EventBuilder(EventType::rtt, 1).stats(0x7ffffff0u, 0x7ffffff0u));  // growth < 2^31 per event
+  table.apply(EventBuilder(EventType::rtt, 1).stats(0xeffffff0u, 0xeffffff0u));
+  table.apply(EventBuilder(EventType::rtt, 1).stats(0x10, 0x10));  // past the wrap
+  table.apply(EventBuilder(EventType::rtt, 1).stats(0xeffffff8u, 0xeffffff8u));  // late: before the wrap
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.segments_sent, 0x1'0000'0010u);
+  EXPECT_EQ(f.retransmits, 0x1'0000'0010u);
+  uint64_t connection_segs = 0;
+  table.for_each([&](const Connection& c) { connection_segs = c.segs_out(); });
+  EXPECT_EQ(connection_segs, 0x1'0000'0010u);
+}
+
 TEST_F(TableTest, connection_first_seen_mid_life_counts_only_growth) {
   // Existed before netwatch: its first event carries history that is not ours to count.
   table.apply(EventBuilder(EventType::rtt, 9, Direction::unknown).ports(45000, 443).stats(7, 1000, 1 << 20));
