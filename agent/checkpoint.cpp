@@ -122,10 +122,12 @@ Connection connection_of(const ConnectionRecord& r) {
   c.first_ns = r.first_ns;
   c.connect_latency_ns = r.connect_latency_ns;
   c.cgroup_id = r.cgroup_id;
-  c.seen = {r.seen_retrans, r.seen_segs_out, r.seen_bytes_sent, r.seen_bytes_received};
-  // base = seen - count, modulo 2^64: the counts come back exactly.
-  c.base = {c.seen.retransmits - r.retransmits, c.seen.segs_out - r.segs_out, c.seen.bytes_sent - r.bytes_sent,
-            c.seen.bytes_received - r.bytes_received};
+  // base = seen - count (a 32-bit base modulo 2^32, with seen = base + count), so that the counts
+  // come back exactly and seen still matches the kernel's counter.
+  c.base = {static_cast<uint32_t>(r.seen_retrans - r.retransmits), static_cast<uint32_t>(r.seen_segs_out - r.segs_out),
+            r.seen_bytes_sent - r.bytes_sent, r.seen_bytes_received - r.bytes_received};
+  c.seen = {c.base.retransmits + r.retransmits, c.base.segs_out + r.segs_out, r.seen_bytes_sent,
+            r.seen_bytes_received};
   c.srtt_us = r.srtt_us;
   c.rttvar_us = r.rttvar_us;
   c.snd_cwnd = r.snd_cwnd;

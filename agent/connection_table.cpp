@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <new>
+#include <type_traits>
 
 namespace netwatch {
 namespace {
@@ -80,7 +82,8 @@ Connection& ConnectionTable::new_slot(uint64_t cookie) {
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
     free_slots_.pop_back();
-    slots_[slot] = Connection{};
+    static_assert(std::is_trivially_destructible_v<Connection>);
+    new (&slots_[slot]) Connection{};  // in place: no temporary to copy
   } else {
     slot = static_cast<uint32_t>(slots_.size());
     slots_.emplace_back();
@@ -115,8 +118,8 @@ Connection& ConnectionTable::add(const EventRecord& r, bool from_start) {
   c.first_ns = e.ts_ns;
   // From the start, every count is this connection's; first seen mid-life, only growth is.
   if (!from_start) {
-    c.seen = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
-    c.base = c.seen;
+    c.base = {e.stats.total_retrans, e.stats.segs_out, e.stats.bytes_sent, e.stats.bytes_received};
+    c.seen = {c.base.retransmits, c.base.segs_out, c.base.bytes_sent, c.base.bytes_received};
   }
   FlowKey key = flow_key(e);
   c.workload = key.workload;
@@ -126,7 +129,7 @@ Connection& ConnectionTable::add(const EventRecord& r, bool from_start) {
 }
 
 inline void ConnectionTable::count(Connection& c, const nw_tcp_stats& now) {
-  Connection::Counters& seen = c.seen;
+  Connection::Seen& seen = c.seen;
   FlowStats& f = c.flow->stats;
   f.retransmits += advance32(seen.retransmits, now.total_retrans);
   f.segments_sent += advance32(seen.segs_out, now.segs_out);
@@ -246,7 +249,7 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     for (size_t i = 0; i < batch.size(); ++i) {
       // Earlier records of the batch may have closed a connection and reused its slot, or opened
       // one not found above: a slot is taken only if it still holds the cookie, else looked up.
-      const EventRecord& r = batch[i];
+      const EventRecord r = batch[i];  // a copy of the view: the stores below cannot change it
       uint32_t slot = found[i];
       Connection* c = slot != CookieIndex::kNone && slots[slot].cookie == r.cookie()
                           ? &slots[slot]
@@ -311,9 +314,9 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     case EventType::retransmit:
       if (!c) {
         c = &add(r, r.state() == kTcpSynSent);  // a retransmitted SYN is the connection's start
-        if (r.state() != kTcpSynSent) {  // count this one
-          c->seen.retransmits -= r.segs();
-          c->base.retransmits -= r.segs();
+        if (r.state() != kTcpSynSent) {  // count this one: start from before it
+          c->base.retransmits = r.stats().total_retrans - r.segs();
+          c->seen.retransmits = c->base.retransmits;
         }
       }
       count(*c, r.stats());

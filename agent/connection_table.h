@@ -30,12 +30,17 @@ struct alignas(64) Connection {
   uint64_t cookie = 0;    // checked on every event: is a slot found earlier still this one? 0: free
   uint64_t last_ns = 0;   // monotonic: last event
   uint64_t last_seq = 0;  // the table's event count at its last event: orders recency
-  // The kernel's cumulative counters: `seen` as of the last event (the 32-bit ones extended past
-  // their wraps), `base` as of when netwatch started counting (0 for a connection seen from its
-  // start). A count is seen - base (unsigned arithmetic), so an event stores only what it read.
-  struct Counters {
+  // The kernel's cumulative counters as of the last event, the 32-bit ones extended past their
+  // wraps, and as of when netwatch started counting (0 for a connection seen from its start).
+  // A count is seen - base, so an event stores only what it read. The 32-bit bases stay 32-bit
+  // (a seen starts at its base and only grows): that keeps a Connection in three cache lines.
+  struct Seen {
     uint64_t retransmits = 0, segs_out = 0, bytes_sent = 0, bytes_received = 0;
-  } seen, base;
+  } seen;
+  struct Base {
+    uint32_t retransmits = 0, segs_out = 0;
+    uint64_t bytes_sent = 0, bytes_received = 0;
+  } base;
   uint32_t srtt_us = 0, rttvar_us = 0, snd_cwnd = 0;
   uint8_t state = 0;  // TCP state (TCP_ESTABLISHED = 1, ...) at the last event
 
@@ -56,6 +61,7 @@ struct alignas(64) Connection {
   uint64_t bytes_sent() const { return seen.bytes_sent - base.bytes_sent; }
   uint64_t bytes_received() const { return seen.bytes_received - base.bytes_received; }
 };
+static_assert(sizeof(Connection) == 192, "a Connection is three cache lines: mind the per-connection memory");
 
 // Who a connection belongs to, from its socket's cgroup id (pod labels), interned.
 using WorkloadOf = std::function<uint32_t(uint64_t cgroup_id)>;

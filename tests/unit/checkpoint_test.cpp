@@ -84,6 +84,25 @@ TEST(Checkpoint, a_restored_aggregator_exports_what_the_saved_one_did) {
       << text;
 }
 
+TEST(Checkpoint, a_connection_first_seen_mid_life_keeps_counting_across_a_wrap_and_a_restart) {
+  // Older than netwatch (first seen on an RTT sample), with 32-bit counters about to wrap.
+  auto rtt = [](uint32_t segs) {
+    return EventBuilder(EventType::rtt, 7, Direction::unknown).ports(45000, 443).stats(segs, segs);
+  };
+  Aggregator before(AggregatorConfig{});
+  before.on_event(rtt(0xfffffff0u));  // the base: not counted
+  before.on_event(rtt(0x10));         // 0x20 past the wrap
+  Aggregator after(AggregatorConfig{});
+  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, AgentHealth{}), after));
+  after.on_event(rtt(0x30));  // 0x20 more
+  auto s = after.snapshot(1, 1);
+  ASSERT_EQ(s->connections.size(), 1u);
+  EXPECT_EQ(s->connections[0].connection.segs_out(), 0x40u);
+  EXPECT_EQ(s->connections[0].connection.retransmits(), 0x40u);
+  ASSERT_EQ(s->flows.size(), 1u);
+  EXPECT_EQ(s->flows[0].stats.segments_sent, 0x40u);
+}
+
 TEST(Checkpoint, counters_of_the_restarted_parts_become_bases) {
   Aggregator before(AggregatorConfig{}, pods);
   std::vector<uint8_t> bytes = save_checkpoint(before, health_with_counters());
