@@ -41,7 +41,7 @@ TEST(AgentConcurrency, parallel_scrapes_and_listings_each_get_their_own_answer) 
         std::string body;
         if (t < 2) {
           int status = http_get("127.0.0.1", agent.port(), t == 0 ? "/metrics" : "/healthz", &body);
-          if (status != 200) ++failures, errors[t] = std::to_string(status);
+          if (status != 200) ++failures, errors[t] = std::to_string(status) + (status == 0 ? " " + body : "");
         } else {
           const size_t limit = static_cast<size_t>(t - 1);  // 1..4: different limits in flight at once
           int status = http_get("127.0.0.1", agent.port(), "/api/v1/connections?limit=" + std::to_string(limit), &body);

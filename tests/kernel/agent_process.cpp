@@ -58,7 +58,10 @@ int http_get(const std::string& host, uint16_t port, const std::string& path, st
   client.set_connection_timeout(2);
   client.set_read_timeout(10);
   auto res = client.Get(path.c_str());
-  if (!res) return 0;
+  if (!res) {  // no HTTP answer at all: say why, for the test's message
+    if (body) *body = "no response: " + httplib::to_string(res.error());
+    return 0;
+  }
   if (body) *body = res->body;
   return res->status;
 }

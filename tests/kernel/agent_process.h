@@ -25,7 +25,7 @@ std::vector<Sample> parse_exposition(const std::string& text);
 std::optional<double> find_sample(const std::vector<Sample>& samples, const std::string& name,
                                   const std::map<std::string, std::string>& labels);
 
-// HTTP GET on loopback; returns the status code (0 when the connection failed).
+// HTTP GET on loopback; returns the status code (0 when no answer came: body then says why).
 int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body);
 
 // A pin directory of a test's own under /sys/fs/bpf; `netwatch cleanup` removes it on
