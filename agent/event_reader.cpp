@@ -130,15 +130,18 @@ int EventReader::drain() {
 
 void EventReader::drain_ring() {
   // A batch at a time, read in place: the sink has processed a batch before its space goes back
-  // to the kernel. Ends when the ring is empty or the next record is still being written.
+  // to the kernel. Ends at what the ring held when the drain began (a producer as fast as the
+  // reader would otherwise keep the drain going, and the reader thread would never publish or
+  // answer a listing), or earlier at a record still being written.
   flush();  // anything deliver() left
+  const unsigned long until = ring_->produced();
   for (;;) {
     size_t read = 0, good = 0;  // locals: kept in registers through the loop
     EventRecord* batch = batch_.data();
     size_t walked = ring_->read(kBatch, [&](const void* data, size_t size) {
       ++read;
       if (EventRecord::valid(data, size)) batch[good++] = EventRecord(data);
-    });
+    }, until);
     if (walked == 0) return;
     records_ += read;
     decode_errors_ += read - good;

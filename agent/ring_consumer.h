@@ -8,6 +8,7 @@
 
 #include <linux/bpf.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -34,14 +35,14 @@ class RingConsumer {
   explicit RingConsumer(RingLayout ring) : ring_(ring) {}
 
   // Calls on_record(data, size) for each committed record after those read so far, oldest
-  // first, at most `max` records (a discarded one counts towards max but is skipped), and stops
-  // at the first one still being written (busy). Returns how many records it passed. The data
-  // stays valid, and its space the reader's, until release().
+  // first, at most `max` records (a discarded one counts towards max but is skipped), none at or
+  // past position `until`, and stops at the first one still being written (busy). Returns how
+  // many records it passed. The data stays valid, and its space the reader's, until release().
   template <class OnRecord>
-  size_t read(size_t max, OnRecord&& on_record) {
+  size_t read(size_t max, OnRecord&& on_record, unsigned long until = ~0ul) {
     // Locals, not members, in the loop: the compiler keeps them in registers.
     unsigned long pos = holding_ ? pos_ : __atomic_load_n(ring_.consumer_pos, __ATOMIC_ACQUIRE);
-    unsigned long end = __atomic_load_n(ring_.producer_pos, __ATOMIC_ACQUIRE);
+    unsigned long end = std::min(__atomic_load_n(ring_.producer_pos, __ATOMIC_ACQUIRE), until);
     const uint8_t* data = ring_.data;
     const unsigned long mask = ring_.mask;
     size_t n = 0;
@@ -63,6 +64,9 @@ class RingConsumer {
     }
     return n;
   }
+
+  // Where the kernel will write its next record: records before it are committed or being written.
+  unsigned long produced() const { return __atomic_load_n(ring_.producer_pos, __ATOMIC_ACQUIRE); }
 
   // Gives the space of every record read so far back to the kernel.
   void release() {

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "agent/memory_ring.h"
 #include "event_builder.h"
 
 extern "C" {
@@ -56,6 +57,34 @@ TEST(EventReader, drain_ends_with_a_flush) {
   EXPECT_TRUE(sink.cookies.empty());
   reader.drain();
   EXPECT_EQ(sink.cookies, std::vector<uint64_t>{7});
+}
+
+// The kernel goes on writing while the reader drains. A drain reads what the ring held when it
+// began, so that a producer as fast as the reader cannot keep the agent's reader thread in one
+// drain forever (it publishes and answers listings between drains).
+TEST(EventReader, a_drain_ends_at_what_the_ring_held_when_it_began) {
+  MemoryRing ring(1 << 16);
+  struct Producer : BatchRecorder {
+    MemoryRing* ring = nullptr;
+    uint64_t next = 0;
+    void on_records(std::span<const EventRecord> records) override {
+      BatchRecorder::on_records(records);
+      for (size_t i = 0; i < records.size() && next < 10'000; ++i) {  // one new record per record read
+        nw_event raw = raw_rtt(++next);
+        ring->write(&raw, sizeof(raw));
+      }
+    }
+  } sink;
+  sink.ring = &ring;
+  EventReader reader(ring.layout(), sink);
+  for (; sink.next < 100;) {
+    nw_event raw = raw_rtt(++sink.next);
+    ASSERT_TRUE(ring.write(&raw, sizeof(raw)));
+  }
+  EXPECT_EQ(reader.drain(), 100);  // not the 10,000 written while it ran
+  EXPECT_EQ(sink.cookies.size(), 100u);
+  EXPECT_EQ(reader.drain(), 100);  // what the first drain's batches made the producer write
+  EXPECT_EQ(sink.cookies.back(), 200u);
 }
 
 }  // namespace
