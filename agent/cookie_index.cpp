@@ -1,6 +1,5 @@
 #include "agent/cookie_index.h"
 
-
 namespace netwatch {
 
 void CookieIndex::insert(uint64_t cookie, uint32_t slot) {
