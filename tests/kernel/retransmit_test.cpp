@@ -48,8 +48,7 @@ TEST_P(RetransmitTest, segments_and_close_summary_match_tcp_info) {
   uint64_t sent = 0, dropped = 0;
   {
     // Loss only after the handshake, only towards the server, only segments with payload: the
-    // client's data. (A zero-window probe carries none and is never retransmitted: a CI run
-    // dropped one while the busy sink's window was shut, and counted 14 drops for 13.)
+    // client's data (a zero-window probe carries none and is never retransmitted).
     NftTable nft;
     uint64_t rule = nft.add_rule("tcp dport " + std::to_string(server_port) +
                                  " ip length gt 100 numgen random mod 10 == 0 counter drop");
@@ -68,10 +67,10 @@ TEST_P(RetransmitTest, segments_and_close_summary_match_tcp_info) {
   const KernelTcpInfo after_loss = read_kernel_tcp_info(client.get());
   RecordProperty("drops", std::to_string(dropped));
   RecordProperty("total_retrans", std::to_string(after_loss.total_retrans));
-  ASSERT_GT(after_loss.total_retrans, 0u)
-      << "nothing was retransmitted (" << dropped << " drops): the test proves nothing";
-  // Every drop was a data segment that had to go out again.
-  EXPECT_GE(after_loss.total_retrans, dropped);
+  // Not total_retrans >= drops: the kernel may send two dropped segments again as one
+  // (tcp_retrans_try_collapse), which counts once. CI saw 8 for 9 drops, and 13 for 14.
+  ASSERT_GT(dropped, 0u) << "the loss rule dropped nothing: the test proves nothing";
+  ASSERT_GT(after_loss.total_retrans, 0u) << dropped << " drops and nothing was retransmitted";
 
   // Retransmit events of this socket add up to tcpi_total_retrans, and each carries the
   // socket's running total.
