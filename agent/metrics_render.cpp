@@ -290,10 +290,13 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
     f.metric.push_back(value({}, v, type));
     out.push_back(std::move(f));
   };
-  scalar("netwatch_untracked_sockets_total", "Sockets the kernel could not keep state for (state table full)",
+  scalar("netwatch_untracked_sockets_total",
+         "Sockets netwatch could not track: no per-socket state could be made (tracepoint variant: state table "
+         "full; tp_btf: socket storage allocation failed)",
          MetricType::Counter, double(h.kernel.state_full));
   scalar("netwatch_state_table_spills_total",
-         "New sockets whose state went to per-socket storage, slower to create, because the state table was full",
+         "New sockets whose state went to socket storage because the young-socket table was full: still tracked, "
+         "only slower to set up (expected on nodes with more than 16384 young or idle connections)",
          MetricType::Counter, double(h.kernel.state_spilled));
   scalar("netwatch_reader_drains_total", "Event buffer drains", MetricType::Counter, double(h.drains));
   scalar("netwatch_decode_errors_total", "Malformed event records dropped", MetricType::Counter,
