@@ -296,7 +296,7 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
          MetricType::Counter, double(h.kernel.state_full));
   scalar("netwatch_state_table_spills_total",
          "New sockets whose state went to socket storage because the young-socket table was full: still tracked, "
-         "only slower to set up (expected on nodes with more than 16384 young or idle connections)",
+         "only slower to set up (expected on nodes with more young or idle connections than the table holds)",
          MetricType::Counter, double(h.kernel.state_spilled));
   scalar("netwatch_reader_drains_total", "Event buffer drains", MetricType::Counter, double(h.drains));
   scalar("netwatch_decode_errors_total", "Malformed event records dropped", MetricType::Counter,
