@@ -1,5 +1,7 @@
 // `netwatch cleanup`: removes what a stopped agent left pinned on purpose (its attached
 // probes, maps and checkpoint), e.g. when netwatch is uninstalled from a node.
+#include <CLI/CLI.hpp>
+
 #include <unistd.h>
 
 #include "agent/kernel_features.h"

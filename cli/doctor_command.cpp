@@ -1,5 +1,7 @@
 // `netwatch doctor`: every kernel feature netwatch uses, what was found, and which probe
 // variant and transport the agent would use. Exits non-zero, with the reason, when it cannot run.
+#include <CLI/CLI.hpp>
+
 #include <sys/utsname.h>
 
 #include <cstdio>

@@ -1,5 +1,7 @@
 #include "cli/probe_flags.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdlib>
 
 #include "agent/log.h"

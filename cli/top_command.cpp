@@ -1,6 +1,8 @@
 // `netwatch top`: which connections are slow or losing packets, live. The data comes from a
 // running agent (--agent URL, no privileges) or from probes loaded here (root); either way it
 // is one snapshot document, parsed into a TopSnapshot and drawn by the pure render().
+#include <CLI/CLI.hpp>
+
 #include <signal.h>
 #include <unistd.h>
 

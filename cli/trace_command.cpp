@@ -1,4 +1,6 @@
 // `netwatch trace`: the kernel's events as they happen, as text or JSON lines.
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
