@@ -71,13 +71,18 @@ void SignalCleanupTest::stops_cleanly_on(int sig, uint16_t trace_port) {
   }
   ASSERT_EQ(listed, owned.size());
 
+  // How soon it exits is netwatch's stop handling (a drain interval is 20 ms) plus the kernel's
+  // detach. A tp_btf link detaches in milliseconds. A classic tracepoint's perf event waits for
+  // RCU grace periods, one tracepoint after another (detaching them from parallel threads was no
+  // faster): 0.3 to 1.7 s for the four in 25 runs here, idle.
+  const auto within = GetParam().variant == netwatch::AttachVariant::tp_btf ? 1s : 4s;
   auto signalled = std::chrono::steady_clock::now();
   child.signal(sig);
-  std::optional<ExitStatus> status = child.wait(3s);
-  ASSERT_TRUE(status) << "still running 3 s after signal " << sig;
+  std::optional<ExitStatus> status = child.wait(within + 2s);
+  ASSERT_TRUE(status) << "still running " << (within + 2s).count() << " s after signal " << sig;
   EXPECT_TRUE(status->exited) << "killed by signal " << status->signal;
   EXPECT_EQ(status->code, 0) << child.stderr_text();
-  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 1s) << "a drain interval is 20 ms";
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, within);
 
   // The kernel frees a program when its last reference goes; give that a moment.
   auto leftovers = [&] {
