@@ -53,10 +53,21 @@ bool has_ringbuf() {
   return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
 }
 
-bool has_btf_tracepoint(const std::string& name) {
+namespace {
+const btf* vmlinux_btf() {
   static btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return false;
-  return btf__find_by_name_kind(vmlinux, ("btf_trace_" + name).c_str(), BTF_KIND_TYPEDEF) > 0;
+  return vmlinux;
+}
+}  // namespace
+
+bool has_btf_tracepoint(const std::string& name) {
+  const btf* vmlinux = vmlinux_btf();
+  return vmlinux && btf__find_by_name_kind(vmlinux, ("btf_trace_" + name).c_str(), BTF_KIND_TYPEDEF) > 0;
+}
+
+bool has_bpf_mem_alloc() {
+  const btf* vmlinux = vmlinux_btf();
+  return vmlinux && btf__find_by_name_kind(vmlinux, "bpf_mem_alloc", BTF_KIND_STRUCT) > 0;
 }
 
 std::optional<std::string> tracefs_dir() {

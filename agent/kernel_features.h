@@ -21,6 +21,9 @@ struct Privileges {
 Privileges read_privileges();
 bool has_vmlinux_btf();
 bool has_ringbuf();
+// The BPF memory allocator (v6.1), which makes run-time allocated hash maps safe in tracing
+// programs; without it netwatch preallocates its hash.
+bool has_bpf_mem_alloc();
 // True when vmlinux BTF has btf_trace_<name>, i.e. tp_btf can attach to it.
 bool has_btf_tracepoint(const std::string& name);
 // The mounted tracefs directory, if any (/sys/kernel/tracing or the debugfs one).

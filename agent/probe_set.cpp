@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -54,6 +53,13 @@ uint64_t fingerprint(const netwatch_bpf* skel, AttachVariant variant, Transport 
   return fnv1a(h, how, sizeof(how));
 }
 
+// Where per-socket state lives: sk_storage for sockets that live on (the tp_btf programs then call
+// the socket helpers) and the hash for young ones, or every socket in the hash.
+void configure_state(netwatch_bpf* skel, const ProbeOptions& options, bool sk_storage) {
+  skel->rodata->tracing_sk_helpers = sk_storage;
+  bpf_map__set_max_entries(skel->maps.sock_table, sk_storage ? options.young_table_entries : options.sock_table_entries);
+}
+
 }  // namespace
 
 std::string_view variant_name(AttachVariant v) {
@@ -81,6 +87,9 @@ ProbeSet::~ProbeSet() {
   netwatch_bpf__destroy(skel_);
 }
 
+// tp_btf with per-socket state in sk_storage first; where the kernel's tracing programs cannot
+// use it (before v5.11/5.12), tp_btf with every socket in the hash; then, unless the variant was
+// forced, the classic tracepoints. Each failure is logged with the kernel's reason.
 std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
   require_load_privileges();
   require_btf();
@@ -91,17 +100,31 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
     throw FatalError("this kernel has no BPF ring buffer (v5.8+); use --transport=perfbuf or auto", kExitUsage);
   std::unique_ptr<PinDir> pins = options.pin_dir.empty() ? nullptr : std::make_unique<PinDir>(options.pin_dir);
 
-  if (options.variant) return try_start(options, *options.variant, transport, pins);
-  try {
-    return try_start(options, AttachVariant::tp_btf, transport, pins);
-  } catch (const FatalError& e) {
-    log_warn(std::string("tp_btf probes unavailable (") + e.what() + "); falling back to tracepoints");
-    return try_start(options, AttachVariant::tracepoint, transport, pins);
+  if (options.variant == AttachVariant::tracepoint) return try_start(options, AttachVariant::tracepoint, false, transport, pins);
+  std::string btf_error;
+  for (bool sk_storage : {true, false}) {
+    try {
+      std::unique_ptr<ProbeSet> set = try_start(options, AttachVariant::tp_btf, sk_storage, transport, pins);
+      if (!set->socket_storage_ && !btf_error.empty()) set->no_storage_reason_ = btf_error;
+      return set;
+    } catch (const FatalError& e) {
+      if (sk_storage) {
+        log_info(std::string("tp_btf with socket storage does not load here (") + e.what() +
+                 "); trying tp_btf with per-socket state in a hash");
+        btf_error = e.what();
+      } else if (options.variant) {
+        throw FatalError(btf_error + "; without socket storage: " + e.what(), kExitUsage);
+      } else {
+        log_warn(std::string("tp_btf probes unavailable (") + btf_error + "; without socket storage: " + e.what() +
+                 "); falling back to tracepoints");
+      }
+    }
   }
+  return try_start(options, AttachVariant::tracepoint, false, transport, pins);
 }
 
-std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, AttachVariant variant, Transport transport,
-                                              std::unique_ptr<PinDir>& pins) {
+std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, AttachVariant variant, bool sk_storage,
+                                              Transport transport, std::unique_ptr<PinDir>& pins) {
   if (variant == AttachVariant::tracepoint) {
     if (auto err = ensure_tracefs()) throw FatalError(*err, kExitUsage);
   }
@@ -120,26 +143,38 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   bpf_map__set_max_entries(skel->maps.events, transport == Transport::ringbuf ? options.ring_bytes : page);
   if (transport == Transport::ringbuf) bpf_map__set_max_entries(skel->maps.events_perf, 1);
-  bpf_map__set_max_entries(skel->maps.sock_table, variant == AttachVariant::tracepoint ? options.sock_table_entries
-                                                                                      : options.young_table_entries);
+  configure_state(skel, options, sk_storage);
+  // Run-time allocation from a tracepoint is safe only with the BPF memory allocator.
+  if (!has_bpf_mem_alloc())
+    bpf_map__set_map_flags(skel->maps.sock_table, bpf_map__map_flags(skel->maps.sock_table) & ~BPF_F_NO_PREALLOC);
   size_t programs = 0;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     bpf_program__set_autoload(prog, belongs_to(prog, variant));
     programs += belongs_to(prog, variant);
   }
-  // Before the secret: two agents with the same build and flags have the same fingerprint.
+  // Two agents with the same build, flags and kernel have the same fingerprint.
   PinMeta meta{fingerprint(skel, variant, transport), static_cast<uint32_t>(variant), static_cast<uint32_t>(transport)};
-  uint64_t secret = 0;
-  if (getrandom(&secret, sizeof(secret), 0) != sizeof(secret)) throw FatalError("getrandom failed");
-  skel->rodata->id_secret = secret;
+  // Pinned tp_btf probes of the other state placement are this kernel's choice from an earlier
+  // start: adopted as they are rather than replaced, which would lose what waits in their ring.
+  std::optional<PinMeta> found = pins ? pins->read_meta() : std::nullopt;
+  const uint64_t pinned_fingerprint = found ? found->fingerprint : 0;
+  if (variant == AttachVariant::tp_btf && found && pinned_fingerprint != meta.fingerprint) {
+    configure_state(skel, options, !sk_storage);
+    if (fingerprint(skel, variant, transport) == pinned_fingerprint) {
+      sk_storage = !sk_storage;
+      meta.fingerprint = pinned_fingerprint;
+    } else {
+      configure_state(skel, options, sk_storage);
+    }
+  }
+  set->socket_storage_ = sk_storage;
 
   std::vector<std::string> pinned_links;
   bool adopt = false;
   if (pins) {
-    std::optional<PinMeta> found = pins->read_meta();
     pinned_links = pins->pinned_links();
-    adopt = found && found->fingerprint == meta.fingerprint && pinned_links.size() == programs;
+    adopt = found && pinned_fingerprint == meta.fingerprint && pinned_links.size() == programs;
     if (!adopt) {
       if (found || !pinned_links.empty())
         log_warn("replacing the probes pinned in " + pins->path() + ": " +
@@ -158,9 +193,13 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   set->pins_ = std::move(pins);
   try {
     // load
-    if (int err = netwatch_bpf__load(skel))
+    LibbpfDiagnosis diagnosis;
+    if (int err = netwatch_bpf__load(skel)) {
+      std::string why = diagnosis.reason();
       throw FatalError("loading the " + std::string(variant_name(variant)) + " programs failed: " + errstr(err) +
-                       " (run with --log-level=debug for the verifier log)");
+                           (why.empty() ? "" : ": " + why) + " (--log-level=debug shows the verifier log)",
+                       kExitUsage);
+    }
     if (adopt) {
       set->adopt(pinned_links);
     } else {
@@ -175,7 +214,8 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   }
   set->adopted_ = adopt;
   log_info(std::string(adopt ? "probes adopted from " + set->pins_->path() + ": " : "probes attached: ") +
-           "variant=" + std::string(variant_name(variant)) + " transport=" + std::string(transport_name(transport)));
+           "variant=" + std::string(variant_name(variant)) + " transport=" + std::string(transport_name(transport)) +
+           " state=" + std::string(set->state_placement()));
   return set;
 }
 

@@ -33,7 +33,7 @@ struct ProbeOptions {
   // once); the rest ride on the socket's next event as cumulative counters. 0: one per retransmit.
   uint64_t retrans_interval_ns = 1'000'000'000;
   uint32_t ring_bytes = 4u << 20;            // ring buffer size (power of two, >= page size)
-  uint32_t sock_table_entries = 65536;  // tracepoint variant: every socket's state, in a hash
+  uint32_t sock_table_entries = 65536;  // without sk_storage: every socket's state, in a hash
   // tp_btf: state of sockets seen connect or accept, in the same hash until their second RTT
   // sample (cheaper to make than sk_storage); beyond the cap it goes to sk_storage directly.
   // Short connections leave within a second, so this holds churn plus idle connections.
@@ -70,6 +70,12 @@ class ProbeSet {
   ProbeSet& operator=(const ProbeSet&) = delete;
 
   AttachVariant variant() const { return variant_; }
+  // tp_btf keeps long-lived sockets' state in sk_storage where the kernel's tracing programs
+  // may use it (v5.12); elsewhere, and in the tracepoint variant, every socket is in a hash.
+  bool socket_storage() const { return socket_storage_; }
+  std::string_view state_placement() const { return socket_storage_ ? "sk_storage" : "hash"; }
+  // Why tp_btf runs without sk_storage: the kernel's answer to the attempt with it.
+  const std::string& no_storage_reason() const { return no_storage_reason_; }
   Transport transport() const { return transport_; }
   int events_fd() const;  // the ring buffer, or the perf event array
   KernelCounters counters() const;
@@ -86,8 +92,8 @@ class ProbeSet {
   };
 
   ProbeSet(netwatch_bpf* skel, AttachVariant variant, Transport transport);
-  static std::unique_ptr<ProbeSet> try_start(const ProbeOptions& options, AttachVariant variant, Transport transport,
-                                             std::unique_ptr<PinDir>& pins);
+  static std::unique_ptr<ProbeSet> try_start(const ProbeOptions& options, AttachVariant variant, bool sk_storage,
+                                             Transport transport, std::unique_ptr<PinDir>& pins);
   void attach();
   void adopt(const std::vector<std::string>& pinned_links);
 
@@ -97,6 +103,8 @@ class ProbeSet {
   Transport transport_;
   std::unique_ptr<PinDir> pins_;
   bool adopted_ = false;
+  bool socket_storage_ = false;
+  std::string no_storage_reason_;
 };
 
 }  // namespace netwatch

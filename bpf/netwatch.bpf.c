@@ -29,7 +29,12 @@ const volatile __u64 rtt_interval_ns = 1000000000ULL;
 const volatile __u64 retrans_interval_ns = 1000000000ULL;
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool use_perfbuf = false;
-const volatile __u64 id_secret = 0; /* random, from userspace */
+/* Tracing programs may call bpf_sk_storage_get/delete (v5.11, 8e4597c627fb) and
+ * bpf_get_socket_cookie (v5.12, c5dbb89fc2ac). Userspace clears it where the
+ * tp_btf variant does not load with them; that variant then keeps every socket
+ * in sock_table, as the classic one does, and the calls are dead code the
+ * verifier never walks. */
+const volatile bool tracing_sk_helpers = true;
 
 struct sock_state {
 	__u64 id;           /* what events carry as cookie */
@@ -56,7 +61,9 @@ struct sock_state {
  *    ACK path reaches sk_storage through the socket, not through a hash
  *    (+35-45 ns per segment). Sockets first met on the ACK or retransmit path
  *    (older than netwatch) start there; so do young ones when the table is full.
- * The classic tracepoint variant keeps every socket in sock_table.
+ * The classic tracepoint variant, and the tp_btf variant on kernels whose
+ * tracing programs cannot use sk_storage (tracing_sk_helpers), keep every
+ * socket in sock_table.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -65,7 +72,9 @@ struct {
 	__type(value, struct sock_state);
 } sock_storage SEC(".maps");
 
-/* Sized by userspace; an entry leaves at TCP_CLOSE or when it moves to sock_storage. */
+/* Sized by userspace; an entry leaves at TCP_CLOSE or when it moves to sock_storage.
+ * Userspace preallocates it where the kernel has no BPF memory allocator (before
+ * v6.1, 7c8199e24fa0): there run-time allocation from a tracepoint is unsafe. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -175,24 +184,6 @@ static __always_inline void event_finish(void *ctx, struct nw_event *ev, __u8 ty
 	count_event(type, false);
 }
 
-static __always_inline __u64 sock_id(struct sock *sk, bool btf)
-{
-	__u64 cookie;
-
-	if (btf)
-		return bpf_get_socket_cookie(sk); /* generates one if needed */
-	/* Classic tracepoints cannot generate a cookie. Until the kernel has made
-	 * one (tcp_probe does), the socket's address, mixed with a per-load secret
-	 * so no kernel pointer reaches userspace, stands in for it. The clock at
-	 * first sight tells apart sockets that reuse a freed socket's address (the
-	 * stand-in is kept in the socket's state, which lives as long as the socket);
-	 * the top bit keeps it apart from real cookies, which count up from 1. */
-	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	if (cookie)
-		return cookie;
-	return ((((__u64)sk ^ id_secret) * 0x9e3779b97f4a7c15ULL) ^ bpf_ktime_get_ns()) | (1ULL << 63);
-}
-
 /*
  * Field reads. tp_btf programs get BTF pointers and load fields directly; classic
  * tracepoint programs get plain addresses and must go through bpf_probe_read_kernel().
@@ -200,24 +191,61 @@ static __always_inline __u64 sock_id(struct sock *sk, bool btf)
  */
 #define KREAD(btf, p, ...) ((btf) ? (p)->__VA_ARGS__ : BPF_CORE_READ(p, __VA_ARGS__))
 
+/* Per-socket state in sk_storage, ids from bpf_get_socket_cookie(). */
+static __always_inline bool sk_helpers(bool btf)
+{
+	return btf && tracing_sk_helpers;
+}
+
+static __always_inline __u64 sock_id(struct sock *sk, bool btf)
+{
+	__u64 cookie;
+
+	if (sk_helpers(btf))
+		return bpf_get_socket_cookie(sk); /* generates one if needed */
+	/* Without the helper no cookie can be generated. Until the kernel has made
+	 * one (tcp_probe does), a stand-in: the clock at first sight and the CPU,
+	 * unique among live sockets (a CPU meets one socket at a time) and kept in
+	 * the socket's state for its life. No kernel address goes into it; the top
+	 * bit keeps it apart from real cookies, which count up from 1. */
+	cookie = KREAD(btf, sk, __sk_common.skc_cookie.counter);
+	if (cookie)
+		return cookie;
+	return (bpf_ktime_get_ns() << 12) | (bpf_get_smp_processor_id() & 0xfff) | (1ULL << 63);
+}
+
 /* NULL only for a socket that is not a full TCP socket: never on these tracepoints. */
 static __always_inline struct tcp_sock *tcp_of(struct sock *sk, bool btf)
 {
 	return btf ? bpf_skc_to_tcp_sock(sk) : (struct tcp_sock *)sk;
 }
 
+/* sock_cgroup_data before v5.15 (8520e224f547): a union whose val is the
+ * struct cgroup * unless its low bits say it holds a net_cls classid or
+ * net_prio index instead (sock_cgroup_ptr() then answers the root cgroup). */
+struct sock_cgroup_data___packed {
+	__u64 val;
+} __attribute__((preserve_access_index));
+
 static __always_inline __u64 sk_cgroup_id(struct sock *sk, bool btf)
 {
+	struct sock_cgroup_data___packed *old;
 	struct cgroup *cg;
+	__u64 val;
 
-	/* sock_cgroup_data holds a struct cgroup * since v5.15 (8520e224f547);
-	 * older layouts pack it with classid and report 0 here. */
-	if (!bpf_core_field_exists(sk->sk_cgrp_data.cgroup))
+	if (bpf_core_field_exists(sk->sk_cgrp_data.cgroup)) {
+		cg = KREAD(btf, sk, sk_cgrp_data.cgroup);
+		if (!cg)
+			return 0;
+		return btf ? cg->kn->id : BPF_CORE_READ(cg, kn, id);
+	}
+	/* Read once per socket: a probe read is cheap enough here. */
+	old = (void *)&sk->sk_cgrp_data;
+	val = BPF_CORE_READ(old, val);
+	if (!val || (val & 3))
 		return 0;
-	cg = KREAD(btf, sk, sk_cgrp_data.cgroup);
-	if (!cg)
-		return 0;
-	return btf ? cg->kn->id : BPF_CORE_READ(cg, kn, id);
+	cg = (struct cgroup *)val;
+	return BPF_CORE_READ(cg, kn, id);
 }
 
 static __always_inline __u32 sk_netns_ino(struct sock *sk, bool btf)
@@ -261,7 +289,7 @@ static __always_inline struct sock_state *state_find(struct sock *sk, bool btf, 
 	__u64 key = (__u64)sk;
 
 	*young = false;
-	if (btf) {
+	if (sk_helpers(btf)) {
 		st = bpf_sk_storage_get(&sock_storage, sk, 0, 0);
 		if (st) /* id 0: storage another CPU made and has not yet filled */
 			return st->id ? st : 0;
@@ -272,7 +300,7 @@ static __always_inline struct sock_state *state_find(struct sock *sk, bool btf, 
 	/* An entry whose socket's close went unseen (a program run the kernel
 	 * skipped) may meet a new socket at the same address: the cookie says
 	 * whose it is. */
-	if (btf && st->id != bpf_get_socket_cookie(sk)) {
+	if (sk_helpers(btf) && st->id != bpf_get_socket_cookie(sk)) {
 		bpf_map_delete_elem(&sock_table, &key);
 		return 0;
 	}
@@ -290,7 +318,7 @@ static __always_inline struct sock_state *state_create(struct sock *sk, struct t
 	struct sock_state *st, zero = {};
 	__u64 key = (__u64)sk;
 
-	if (btf) {
+	if (sk_helpers(btf)) {
 		/* New storage is zeroed; it may also be another CPU's, not yet filled. */
 		st = bpf_sk_storage_get(&sock_storage, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	} else if (bpf_map_update_elem(&sock_table, &key, &zero, BPF_NOEXIST) == 0) {
@@ -323,7 +351,7 @@ static __always_inline bool state_put_young(struct sock *sk, struct sock_state *
 	struct sock_state *st;
 	__u64 key = (__u64)sk;
 
-	if (btf) {
+	if (sk_helpers(btf)) {
 		/* Storage the retransmit path made before the handshake ended. */
 		st = bpf_sk_storage_get(&sock_storage, sk, 0, 0);
 		if (st) {
@@ -334,7 +362,7 @@ static __always_inline bool state_put_young(struct sock *sk, struct sock_state *
 	if (bpf_map_update_elem(&sock_table, &key, init, BPF_ANY) == 0)
 		return true;
 	/* Table full: the socket's own storage, slower to make but unbounded. */
-	if (btf && bpf_sk_storage_get(&sock_storage, sk, init, BPF_SK_STORAGE_GET_F_CREATE)) {
+	if (sk_helpers(btf) && bpf_sk_storage_get(&sock_storage, sk, init, BPF_SK_STORAGE_GET_F_CREATE)) {
 		count_state(true);
 		return true;
 	}
@@ -360,7 +388,7 @@ static __always_inline void state_delete(struct sock *sk, bool young, bool btf)
 {
 	__u64 key = (__u64)sk;
 
-	if (young || !btf)
+	if (young || !sk_helpers(btf))
 		bpf_map_delete_elem(&sock_table, &key);
 	else
 		bpf_sk_storage_delete(&sock_storage, sk);
@@ -650,7 +678,7 @@ static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
 	since = (__s64)(KREAD(btf, tp, tcp_mstamp) * 1000 - st->last_rtt_ns);
 	if (since < (__s64)rtt_interval_ns)
 		return 0;
-	if (btf && young && st->last_rtt_ns)
+	if (sk_helpers(btf) && young && st->last_rtt_ns)
 		st = state_promote(sk, st);
 	return emit_rtt_sample(ctx, sk, tp, st, btf);
 }
@@ -697,11 +725,38 @@ int tp_set_state(struct trace_event_raw_inet_sock_set_state *args)
 			       args->newstate, false);
 }
 
+/* tcp_retransmit_skb's record: an instance of the tcp_event_sk_skb class up to
+ * v6.12 at least, its own event (with err) in later kernels. The fields read are
+ * the same; CO-RE picks the type the kernel has. */
+struct trace_event_raw_tcp_retransmit_skb___own {
+	const void *skbaddr;
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_tcp_event_sk_skb___class {
+	const void *skbaddr;
+	const void *skaddr;
+} __attribute__((preserve_access_index));
+
 SEC("tracepoint/tcp/tcp_retransmit_skb")
-int tp_retransmit(struct trace_event_raw_tcp_retransmit_skb *args)
+int tp_retransmit(void *args)
 {
-	return on_retransmit(args, (struct sock *)args->skaddr,
-			     (const struct sk_buff *)args->skbaddr, false);
+	const void *sk, *skb;
+
+	/* Probe reads: a direct load would be of a context pointer that clang
+	 * offsets before the branch, which the verifier refuses. Retransmits are rare. */
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb___own)) {
+		struct trace_event_raw_tcp_retransmit_skb___own *rec = args;
+
+		sk = BPF_CORE_READ(rec, skaddr);
+		skb = BPF_CORE_READ(rec, skbaddr);
+	} else {
+		struct trace_event_raw_tcp_event_sk_skb___class *rec = args;
+
+		sk = BPF_CORE_READ(rec, skaddr);
+		skb = BPF_CORE_READ(rec, skbaddr);
+	}
+	return on_retransmit(args, (struct sock *)sk, (const struct sk_buff *)skb, false);
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_synack")

@@ -33,8 +33,10 @@ Check try_variant(AttachVariant variant, Transport transport) {
     ProbeOptions options;
     options.variant = variant;
     options.transport = transport;
-    ProbeSet::start(options);
-    return {name, Status::ok, "loaded and attached"};
+    auto set = ProbeSet::start(options);
+    std::string found = "loaded and attached; per-socket state in " + std::string(set->state_placement());
+    if (!set->no_storage_reason().empty()) found += " (with sk_storage: " + set->no_storage_reason() + ")";
+    return {name, Status::ok, found};
   } catch (const FatalError& e) {
     return {name, Status::fail, e.what()};
   }
