@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
-.PHONY: all deps build test test-unit test-sanitize test-tsan soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
+.PHONY: all deps build test test-kernels test-unit test-sanitize test-tsan soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
         bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-restart bench-smoke
 
 all: build
@@ -35,6 +35,12 @@ SOAK_SECONDS ?= 600
 soak: build
 	$(SUDO) scripts/prepare-kernel.sh
 	$(SUDO) env SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/tests/netwatch_soak_tests
+
+# The kernel matrix alone (ctest's kernel_matrix in make test): each kernel of
+# tests/kernels/kernels.txt, fetched once per machine into /var/cache/netwatch/kernels, booted
+# under qemu with the probe and agent tests in every variant (tests/kernels/run.sh).
+test-kernels: build
+	$(SUDO) bash tests/kernels/run.sh $(BUILD)
 
 # Only the tests that need no privileges.
 test-unit: build

@@ -14,6 +14,8 @@ build_pkgs=(
 # recommends are not installed.
 test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl bpftrace wrk valgrind
   libclang-rt-14-dev)
+# The kernel matrix (tests/kernels): Debian's kernels booted under qemu from an initramfs.
+test_pkgs+=(qemu-system-x86 busybox-static kmod)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

@@ -14,6 +14,7 @@
 
 #include "agent/connection_table.h"
 #include "agent/flow_table.h"
+#include "agent/kernel_features.h"
 #include "agent/log.h"
 
 namespace nwtest {
@@ -346,6 +347,10 @@ std::string combo_name(const ::testing::TestParamInfo<Combo>& info) {
 
 void PrintTo(const Combo& combo, std::ostream* os) {
   *os << netwatch::variant_name(combo.variant) << "/" << netwatch::transport_name(combo.transport);
+}
+
+bool KernelTest::rtt_samples_expected() const {
+  return GetParam().variant == netwatch::AttachVariant::tp_btf || netwatch::tcp_probe_has_skaddr();
 }
 
 void KernelTest::SetUp() {

@@ -52,6 +52,10 @@ TEST_P(RttTest, samples_are_rate_limited_and_agree_with_tcp_info) {
     return e.type == EventType::rtt && e.cookie == cookie && e.ts_ns >= started && e.ts_ns <= finished;
   });
   std::sort(samples.begin(), samples.end(), [](const Event& a, const Event& b) { return a.ts_ns < b.ts_ns; });
+  if (!rtt_samples_expected()) {
+    EXPECT_TRUE(samples.empty());
+    return;
+  }
   ASSERT_GE(samples.size(), 5u) << "an ACK arrives every ~10 ms: a 200 ms limit should let ~10 through";
   // The kernel-side limit: no two samples of one socket closer than the interval, hence at
   // most duration/interval + 1 of them.
