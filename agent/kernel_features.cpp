@@ -96,12 +96,15 @@ bool has_tracefs_event(const std::string& category, const std::string& name) {
 }
 
 bool tcp_probe_has_skaddr() {
-  auto dir = tracefs_dir();
-  if (!dir) return false;
-  std::ifstream format(*dir + "/events/tcp/tcp_probe/format");
-  std::stringstream text;
-  text << format.rdbuf();
-  return text.str().find(" skaddr;") != std::string::npos;
+  // The record's type in BTF: what the program's CO-RE relocation is resolved against.
+  const btf* vmlinux = vmlinux_btf();
+  int id = vmlinux ? btf__find_by_name_kind(vmlinux, "trace_event_raw_tcp_probe", BTF_KIND_STRUCT) : -1;
+  if (id <= 0) return false;
+  const btf_type* t = btf__type_by_id(vmlinux, id);
+  const btf_member* m = btf_members(t);
+  for (int i = 0; i < btf_vlen(t); ++i, ++m)
+    if (std::string_view(btf__name_by_offset(vmlinux, m->name_off)) == "skaddr") return true;
+  return false;
 }
 
 bool bpffs_mounted() {

@@ -31,7 +31,8 @@ std::optional<std::string> tracefs_dir();
 // Mounts tracefs at /sys/kernel/tracing when no tracefs is mounted. Returns an error message.
 std::optional<std::string> ensure_tracefs();
 bool has_tracefs_event(const std::string& category, const std::string& name);
-// tcp_probe's record carries skaddr on v6.x kernels; the tracepoint fallback needs it.
+// tcp_probe's record carries skaddr (6.12 has it, 6.1 not); the tracepoint variant needs it
+// for RTT samples. Read from BTF: no tracefs needed.
 bool tcp_probe_has_skaddr();
 bool bpffs_mounted();
 // Mounts bpffs at /sys/fs/bpf when nothing is mounted there. Returns an error message.

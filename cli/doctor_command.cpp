@@ -79,10 +79,10 @@ int run_doctor() {
       bool ok = has_tracefs_event(cat, event);
       checks.push_back({"tracepoint " + tp, ok ? Status::ok : Status::warn, ok ? "present" : "missing"});
     }
-    bool skaddr = tcp_probe_has_skaddr();
-    checks.push_back({"tcp_probe skaddr", skaddr ? Status::ok : Status::warn,
-                      skaddr ? "present" : "missing: the tracepoint fallback gets no RTT samples"});
   }
+  bool skaddr = btf && tcp_probe_has_skaddr();
+  checks.push_back({"tcp_probe skaddr", skaddr ? Status::ok : Status::warn,
+                    skaddr ? "present" : "missing: the tracepoint variant gets no RTT samples"});
 
   bool bpffs = bpffs_mounted();
   checks.push_back({"bpffs", bpffs ? Status::ok : Status::warn,
