@@ -1,0 +1,39 @@
+#include "agent/landlock.h"
+
+#include <linux/landlock.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+namespace netwatch {
+namespace {
+
+// Added in Landlock ABI 3 (Linux 6.2); Debian 12's headers stop at ABI 2.
+constexpr uint64_t kAccessFsTruncate = 1ULL << 14;
+
+}  // namespace
+
+std::string forbid_filesystem_writes() {
+  long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  if (abi < 1) return std::string("Landlock unavailable: ") + std::strerror(errno);
+  landlock_ruleset_attr attr{};
+  attr.handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+                           LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
+                           LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+                           LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
+  if (abi >= 2) attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+  if (abi >= 3) attr.handled_access_fs |= kAccessFsTruncate;
+  // Handled rights with no rule granting them back: denied everywhere. Reading is not handled.
+  int fd = static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0));
+  if (fd < 0) return std::string("creating a Landlock ruleset failed: ") + std::strerror(errno);
+  long rc = syscall(SYS_landlock_restrict_self, fd, 0);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return std::string("Landlock restrict_self failed: ") + std::strerror(err);
+  return "";
+}
+
+}  // namespace netwatch
