@@ -102,12 +102,14 @@ localhost_seccomp=(--set securityContext.seccompProfile.type=Localhost
   --set securityContext.seccompProfile.localhostProfile=netwatch.json)
 play() { podman kube play --network "$net" --seccomp-profile-root "$work/seccomp" "$work/$1.yaml" >/dev/null; }
 restarts() { podman inspect --format '{{.RestartCount}}' "$1-agent"; }
+# logs_have CONTAINER TEXT (not `podman logs | grep -q`: with pipefail, grep's early exit fails it)
+logs_have() { grep -qF -- "$2" <<<"$(podman logs "$1" 2>&1)"; }
 
 # Negative control: the chart as it is, under podman's RuntimeDefault, which denies bpf().
 render "$id-default" || { fail "helm template / pod_from_chart.py"; finish; }
 play "$id-default" || { fail "podman kube play (default values)"; finish; }
 for _ in $(seq 100); do
-  podman logs "$id-default-agent" 2>&1 | grep -q 'seccomp filter denies' && break
+  logs_have "$id-default-agent" 'seccomp filter denies' && break
   sleep 0.2
 done
 line=$(podman logs "$id-default-agent" 2>&1 | grep -m1 'seccomp' || true)
@@ -257,7 +259,7 @@ stop_ms=$(elapsed "$t")
 expect "podman stop: the agent exits 0" "$(podman inspect --format '{{.State.ExitCode}}' "$id-agent")" 0
 [ "$stop_ms" -lt $((grace * 1000)) ] && ok "podman stop took $stop_ms ms (grace period ${grace} s)" ||
   fail "podman stop took $stop_ms ms: the grace period ran out"
-podman logs "$id-agent" 2>&1 | grep -q 'checkpoint stored' && ok "a checkpoint was stored at the stop" ||
+logs_have "$id-agent" 'checkpoint stored' && ok "a checkpoint was stored at the stop" ||
   fail "no checkpoint stored"
 # podman stops a played pod's infra container with its last container (kube play's exit policy),
 # so the restarted agent gets a new network namespace and address; a kubelet keeps the sandbox.
@@ -294,10 +296,10 @@ podman pod rm -f "$id" >/dev/null
 render "$id-cleanup" "${localhost_seccomp[@]}" --set cleanup.enabled=true || fail "render cleanup mode"
 play "$id-cleanup" || fail "podman kube play (cleanup mode)"
 for _ in $(seq 100); do
-  podman logs "$id-cleanup-agent" 2>&1 | grep -q 'cleanup done' && break
+  logs_have "$id-cleanup-agent" 'cleanup done' && break
   sleep 0.1
 done
-podman logs "$id-cleanup-agent" 2>&1 | grep -q "removed /sys/fs/bpf/netwatch" && ok "cleanup mode removed the pins" ||
+logs_have "$id-cleanup-agent" "removed /sys/fs/bpf/netwatch" && ok "cleanup mode removed the pins" ||
   { fail "cleanup mode"; podman logs "$id-cleanup-agent" 2>&1 | tail -5 | sed 's/^/    /'; }
 expect "nothing left in the bpffs" "$(ls -A "$bpffs")" "$bpffs_fresh"
 left=""
