@@ -55,14 +55,18 @@ bool seccomp_filter_active() {
   return false;
 }
 
-std::string seccomp_denial() {
-  if (!seccomp_filter_active()) return "";
+SeccompDenial seccomp_denial() {
+  SeccompDenial d;
+  if (!seccomp_filter_active()) return d;
   Privileges p = read_privileges();
-  std::string calls;
-  if ((p.cap_bpf || p.cap_sys_admin) && denied(try_bpf())) calls = "bpf()";
-  if ((p.cap_perfmon || p.cap_sys_admin) && denied(try_perf_event_open()))
-    calls += calls.empty() ? "perf_event_open()" : " and perf_event_open()";
-  if (calls.empty()) return "";
+  d.bpf = (p.cap_bpf || p.cap_sys_admin) && denied(try_bpf());
+  d.perf_event_open = (p.cap_perfmon || p.cap_sys_admin) && denied(try_perf_event_open());
+  return d;
+}
+
+std::string SeccompDenial::message() const {
+  if (!any()) return "";
+  std::string calls = bpf && perf_event_open ? "bpf() and perf_event_open()" : bpf ? "bpf()" : "perf_event_open()";
   return "a seccomp filter denies " + calls +
          " although the capability is held (the container-tools default profile of podman and CRI-O "
          "allows them only with CAP_SYS_ADMIN): run with the seccomp profile shipped in the chart "

@@ -157,7 +157,10 @@ int run_agent(const AgentFlags& flags) {
   ReaderOptions reader_options = flags.probe.reader_options();
 
   require_load_privileges();  // before anything is bound, mounted or logged
-  if (std::string denial = seccomp_denial(); !denial.empty()) throw FatalError(denial);
+  if (SeccompDenial denial = seccomp_denial(); denial.bpf)
+    throw FatalError(denial.message());
+  else if (denial.any())
+    log_warn(denial.message() + ": the tracepoint fallback and the perf buffer cannot work");
   require_btf();
   const char* node_env = std::getenv("NODE_NAME");
   const std::string node = node_env ? node_env : "";

@@ -53,9 +53,9 @@ int run_doctor() {
                      (p.cap_sys_admin ? " CAP_SYS_ADMIN" : "");
   checks.push_back({"privileges", p.can_load_tracing() ? Status::ok : Status::fail,
                     p.can_load_tracing() ? caps : caps + ": needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN"});
-  std::string seccomp = seccomp_denial();  // a filter's EPERM would otherwise pass for a missing feature below
-  checks.push_back({"seccomp", seccomp.empty() ? Status::ok : Status::fail,
-                    !seccomp.empty()          ? seccomp
+  SeccompDenial seccomp = seccomp_denial();  // a filter's EPERM would otherwise pass for a missing feature below
+  checks.push_back({"seccomp", seccomp.bpf ? Status::fail : seccomp.any() ? Status::warn : Status::ok,
+                    seccomp.any()             ? seccomp.message()
                     : seccomp_filter_active() ? "a filter is active; it allows bpf() and perf_event_open()"
                                               : "no filter"});
 

@@ -27,8 +27,9 @@ namespace {
 
 // setpriv (util-linux) as a runtime does it: the bounding set cut to BPF and PERFMON, so root's
 // exec gets exactly those as permitted and effective; nothing inheritable or ambient.
-const std::vector<std::string> kChartPrivileges = {
-    "/usr/bin/setpriv", "--bounding-set=-all,+bpf,+perfmon", "--inh-caps=-all", "--ambient-caps=-all", "--no-new-privs", "--"};
+const std::vector<std::string> kChartPrivileges = {"/usr/bin/setpriv", "--bounding-set=-all,+bpf,+perfmon",
+                                                   "--inh-caps=-all",  "--ambient-caps=-all",
+                                                   "--no-new-privs",   "--"};
 constexpr uint64_t kBpfPerfmon = (1ULL << CAP_BPF) | (1ULL << CAP_PERFMON);
 
 // The "Name:" fields of a /proc/.../status file.
@@ -198,6 +199,22 @@ TEST(AgentPrivileges, names_a_seccomp_filter_that_denies_bpf) {
   out.clear();
   for (const std::string& l : clean.lines()) out += l + "\n";
   EXPECT_EQ(out.find("seccomp filter denies"), std::string::npos) << out;
+}
+
+// perf_event_open() alone is needed only by the tracepoint fallback and the perf buffer: the agent
+// warns and runs on tp_btf with the ring buffer.
+TEST(AgentPrivileges, runs_when_only_perf_event_open_is_denied) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root: run sudo make test";
+  const uint16_t port = 62933;
+  ChildProcess agent(
+      with_chart_privileges({NW_DENY_BPF, "--only-perf-event-open", NETWATCH_BINARY, "agent", "--listen",
+                             "127.0.0.1:" + std::to_string(port), "--status-interval", "0", "--pin-dir", ""}));
+  ASSERT_TRUE(wait_healthy(agent, port)) << agent.stderr_text();
+  agent.signal(SIGTERM);
+  ASSERT_TRUE(agent.wait(10s));
+  EXPECT_NE(agent.stderr_text().find("a seccomp filter denies perf_event_open() although the capability is held"),
+            std::string::npos)
+      << agent.stderr_text();
 }
 
 }  // namespace
