@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 NETWATCH_ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,$(if $(shell command -v sudo),sudo,))
 
-.PHONY: all deps build test test-kernels test-unit test-sanitize test-tsan soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
+.PHONY: image test-container all deps build test test-kernels test-unit test-sanitize test-tsan soak fuzz run trace doctor vmlinux clean bench bench-deps bench-build \
         bench-probes bench-throughput bench-churn bench-replay bench-memory bench-metrics bench-cpu bench-restart bench-smoke
 
 all: build
@@ -71,6 +71,18 @@ test-tsan: deps
 FUZZ_SECONDS ?= 30
 fuzz: deps
 	JOBS=$(JOBS) bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The agent image with podman (scripts/make-image.sh): the Dockerfile as it is; its base is pulled,
+# or made with mmdebstrap when no registry answers (cached in /var/cache/netwatch). Prints the size
+# the image adds to its base.
+image: deps
+	$(SUDO) scripts/make-image.sh
+
+# The chart's pod run for real under podman (tests/container/run.sh; ctest's `container` test in
+# make test runs the same).
+test-container: build
+	$(SUDO) scripts/prepare-kernel.sh
+	$(SUDO) bash tests/container/run.sh $(BUILD)
 
 run: build
 	$(SUDO) scripts/prepare-kernel.sh

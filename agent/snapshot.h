@@ -61,6 +61,7 @@ struct Snapshot {
   std::vector<ConnectionView> connections;
   size_t connections_total = 0;  // tracked when the snapshot was taken
   AgentHealth health;
+  std::string node;  // the node this agent watches ($NODE_NAME, which the chart sets); "" if unset
 
   // Tracked connections; a snapshot built by hand may list connections without the total.
   size_t tracked_connections() const { return std::max(connections_total, connections.size()); }

@@ -72,6 +72,7 @@ nlohmann::json summary_json(const Snapshot& s, size_t listed) {
   for (const FlowView& f : s.flows) flows.push_back(flow_json(f));
   return {
       {"ts_ns", s.taken_unix_ns},
+      {"node", s.node},
       {"connections_total", s.tracked_connections()},
       {"connections_truncated", s.tracked_connections() > listed},
       {"flows", std::move(flows)},

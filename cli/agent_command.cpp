@@ -1,6 +1,7 @@
 // `netwatch agent`: the daemon. Loads the probes, aggregates per connection and flow, and
 // serves /metrics, /api/v1/connections and /healthz.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 
@@ -10,8 +11,10 @@
 #include "agent/event_reader.h"
 #include "agent/http_server.h"
 #include "agent/kernel_features.h"
+#include "agent/landlock.h"
 #include "agent/log.h"
 #include "agent/pod_resolver.h"
+#include "agent/seccomp.h"
 #include "cli/command.h"
 #include "cli/json_config.h"
 #include "cli/probe_flags.h"
@@ -86,9 +89,10 @@ uint64_t duration_flag(const std::string& flag, const std::string& value, uint64
 // A snapshot of the aggregation with the agent's health, listing `connection_limit` connections.
 std::shared_ptr<Snapshot> take_snapshot(const Aggregator& aggregator, const ProbeSet& probes, const EventReader& reader,
                                         const PodResolver* pods, const CounterBase& base, const WallClock& clock,
-                                        size_t connection_limit) {
+                                        const std::string& node, size_t connection_limit) {
   uint64_t now = monotonic_ns();
   std::shared_ptr<Snapshot> s = aggregator.snapshot(now, clock.to_unix_ns(now), connection_limit);
+  s->node = node;
   AgentHealth& h = s->health;
   h.kernel = probes.counters();
   h.drains = reader.drains();
@@ -153,7 +157,14 @@ int run_agent(const AgentFlags& flags) {
   ReaderOptions reader_options = flags.probe.reader_options();
 
   require_load_privileges();  // before anything is bound, mounted or logged
+  if (SeccompDenial denial = seccomp_denial(); denial.bpf)
+    throw FatalError(denial.message());
+  else if (denial.any())
+    log_warn(denial.message() + ": the tracepoint fallback and the perf buffer cannot work");
   require_btf();
+  const char* node_env = std::getenv("NODE_NAME");
+  const std::string node = node_env ? node_env : "";
+  const std::string status_prefix = node.empty() ? "" : "node=" + node + " ";
   SnapshotStore store;
   HttpSecurity security = http_security(flags);
   HttpServer http(store, *listen, security);  // before the probes: a port in use leaves nothing attached
@@ -167,10 +178,14 @@ int run_agent(const AgentFlags& flags) {
   const CounterBase base = continue_from_checkpoint(*probes, aggregator);
   EventReader reader(*probes, aggregator, reader_options);
   drop_all_capabilities();  // everything from here on goes through descriptors already held
+  if (std::string why = forbid_filesystem_writes(); why.empty())
+    log_info("no file can be written, created, removed or executed from here on (Landlock)");
+  else
+    log_warn(why + ": the agent's file writes are limited only by its mounts and uid");
   WallClock clock;
   // Periodic snapshots list no connections; /api/v1/connections asks for them (SnapshotStore).
   auto snapshot = [&](size_t connection_limit) {
-    return take_snapshot(aggregator, *probes, reader, pods.get(), base, clock, connection_limit);
+    return take_snapshot(aggregator, *probes, reader, pods.get(), base, clock, node, connection_limit);
   };
   store.publish(snapshot(0));
   http.start();
@@ -191,9 +206,9 @@ int run_agent(const AgentFlags& flags) {
     if (status_ns && now - last_status >= status_ns) {
       uint64_t events = reader.records();
       KernelCounters k = probes->counters();
-      char line[256];
-      std::snprintf(line, sizeof(line), "connections=%zu flows=%zu events/s=%.0f lost=%llu stage=%d",
-                    aggregator.connections().size(), aggregator.flows().size(),
+      char line[512];
+      std::snprintf(line, sizeof(line), "%sconnections=%zu flows=%zu events/s=%.0f lost=%llu stage=%d",
+                    status_prefix.c_str(), aggregator.connections().size(), aggregator.flows().size(),
                     double(events - events_at_status) * 1e9 / double(now - last_status),
                     static_cast<unsigned long long>(k.total_lost()), static_cast<int>(aggregator.flows().stage()));
       log_info(line);

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include "agent/kernel_features.h"
 #include "agent/log.h"
 #include "agent/pin_dir.h"
@@ -12,15 +14,30 @@
 namespace netwatch::cli {
 namespace {
 
-int run_cleanup(const std::string& pin_dir) {
-  require_load_privileges();
+void remove_pins(const std::string& pin_dir) {
   if (!on_bpffs(pin_dir) || access(pin_dir.c_str(), F_OK) != 0) {
     log_info("nothing pinned at " + pin_dir);
-    return 0;
+    return;
   }
   PinDir pins(pin_dir);  // takes the lock: refuses while an agent runs there
   pins.remove_all();
   log_info("removed " + pin_dir + ": netwatch's programs are detached");
+}
+
+// The chart's cleanup mode runs this as a DaemonSet, whose pods must keep running: after the
+// cleanup, --wait blocks until SIGTERM or SIGINT and then exits 0.
+int run_cleanup(const std::string& pin_dir, bool wait) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  if (wait) sigprocmask(SIG_BLOCK, &stop, nullptr);  // before the work: a signal during it is kept
+  require_load_privileges();
+  remove_pins(pin_dir);
+  if (!wait) return 0;
+  log_info("cleanup done; waiting for SIGTERM");
+  int signal = 0;
+  sigwait(&stop, &signal);
   return 0;
 }
 
@@ -30,8 +47,10 @@ Command add_cleanup_command(CLI::App& parent) {
   auto pin_dir = std::make_shared<std::string>(PinDir::kDefault);
   CLI::App* app =
       parent.add_subcommand("cleanup", "Detach and remove the probes a stopped agent left pinned (needs root)");
+  auto wait = std::make_shared<bool>(false);
   app->add_option("--pin-dir", *pin_dir, "The agent's --pin-dir")->capture_default_str();
-  return {app, [pin_dir] { return run_cleanup(*pin_dir); }};
+  app->add_flag("--wait", *wait, "After the cleanup, wait for SIGTERM (the chart's per-node cleanup DaemonSet)");
+  return {app, [pin_dir, wait] { return run_cleanup(*pin_dir, *wait); }};
 }
 
 }  // namespace netwatch::cli

@@ -11,6 +11,7 @@
 #include "agent/kernel_features.h"
 #include "agent/log.h"
 #include "agent/probe_set.h"
+#include "agent/seccomp.h"
 #include "cli/command.h"
 
 namespace netwatch::cli {
@@ -54,6 +55,11 @@ int run_doctor() {
                      (p.cap_sys_admin ? " CAP_SYS_ADMIN" : "");
   checks.push_back({"privileges", p.can_load_tracing() ? Status::ok : Status::fail,
                     p.can_load_tracing() ? caps : caps + ": needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN"});
+  SeccompDenial seccomp = seccomp_denial();  // a filter's EPERM would otherwise pass for a missing feature below
+  checks.push_back({"seccomp", seccomp.bpf ? Status::fail : seccomp.any() ? Status::warn : Status::ok,
+                    seccomp.any()             ? seccomp.message()
+                    : seccomp_filter_active() ? "a filter is active; it allows bpf() and perf_event_open()"
+                                              : "no filter"});
 
   bool btf = has_vmlinux_btf();
   checks.push_back({"BTF", btf ? Status::ok : Status::fail,

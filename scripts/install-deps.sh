@@ -16,6 +16,12 @@ test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml no
   libclang-rt-14-dev)
 # The kernel matrix (tests/kernels): Debian's kernels booted under qemu from an initramfs.
 test_pkgs+=(qemu-system-x86 busybox-static kmod)
+# The container test (tests/container/) and `make image`: podman runs the chart's pod with runc
+# (podman's default crun refuses hybrid cgroup hosts); catatonit is the infra ("pause") container
+# podman builds locally, since no registry is reachable; mmdebstrap makes the bookworm base image
+# from Debian's packages; iptables and the CNI plugins are podman's bridge network. setpriv
+# (util-linux) and capsh (libcap2-bin) start the agent with exactly the chart's capabilities.
+test_pkgs+=(podman runc catatonit containernetworking-plugins iptables mmdebstrap libcap2-bin util-linux)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--build-only" ] || want+=("${test_pkgs[@]}")

@@ -123,7 +123,8 @@ def daemonset_problems(ds, allowed_host_paths, extra_caps=frozenset()):
     return problems
 
 
-def check_daemonset(ds, *, port, cgroup, host_paths, extra_caps, priority_class, image, pin_dir, job_args=()):
+def check_daemonset(ds, *, port, cgroup, host_paths, extra_caps, priority_class, image, pin_dir, container_logs,
+                    job_args=()):
     pod = ds["spec"]["template"]["spec"]
     problems = daemonset_problems(ds, host_paths, extra_caps)
     check(not problems, "DaemonSet is least privilege", "; ".join(problems))
@@ -141,7 +142,9 @@ def check_daemonset(ds, *, port, cgroup, host_paths, extra_caps, priority_class,
     check(c["image"] == image, f"image is {image}", c["image"])
     args = c.get("args", [])
     # The pin directory lives on the writable bpffs mount, or pins nothing without one.
-    want = ["agent", "--listen", f"0.0.0.0:{port}", "--pod-log-dir", "/var/log/pods", "--cgroup-root", cgroup,
+    # The container log links are passed when mounted (the agent's default would be beside the pod logs).
+    logs = ["--container-log-dir", container_logs] if container_logs else []
+    want = ["agent", "--listen", f"0.0.0.0:{port}", "--pod-log-dir", "/var/log/pods", *logs, "--cgroup-root", cgroup,
             "--pin-dir", pin_dir]
     check(args[: len(want)] == want, "agent arguments", str(args))
     check(list(job_args) == args[len(want):], "extra agent arguments follow", str(args[len(want):]))
@@ -205,13 +208,23 @@ def check_render(mode, path):
     check(ds["spec"]["selector"]["matchLabels"].items() <= pod_labels.items(), "DaemonSet selector matches its pods")
     svc = check_common(docs, pod_labels)
     cms = {d["metadata"]["name"]: d for d in by_kind(docs, "ConfigMap")}
+    if mode == "cleanup":
+        c, = ds["spec"]["template"]["spec"]["containers"]
+        check(c.get("args") == ["cleanup", "--pin-dir", "/sys/fs/bpf/netwatch", "--wait"],
+              "cleanup mode runs netwatch cleanup --wait on the agent's pin dir", str(c.get("args")))
+        check(not any(k in c for k in ("livenessProbe", "readinessProbe", "ports")),
+              "cleanup mode serves nothing and is not probed")
+        problems = daemonset_problems(ds, {"/sys/fs/bpf": True, "/sys/kernel/btf": False, "/sys/fs/cgroup": False,
+                                           "/var/log/pods": False, "/var/log/containers": False})
+        check(not problems, "cleanup mode keeps the agent's least privilege", "; ".join(problems))
+        return
     if mode == "default":
         check(kinds == ["ConfigMap", "DaemonSet", "Service", "ServiceAccount"], "default objects", str(kinds))
         check_daemonset(ds, port=9464, cgroup="/sys/fs/cgroup",
                         host_paths={"/sys/fs/bpf": True, "/sys/kernel/btf": False, "/sys/fs/cgroup": False,
                                     "/var/log/pods": False, "/var/log/containers": False},
                         extra_caps=set(), priority_class=None, image="netwatch:0.1.0",
-                        pin_dir="/sys/fs/bpf/netwatch")
+                        pin_dir="/sys/fs/bpf/netwatch", container_logs="/var/log/containers")
         added = ds["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]
         check(sorted(added) == ["BPF", "PERFMON"], "default capabilities are exactly BPF and PERFMON", str(added))
         check(ds["spec"]["template"]["spec"]["tolerations"] == [{"operator": "Exists"}], "default tolerates every taint")
@@ -229,7 +242,8 @@ def check_render(mode, path):
                         host_paths={"/sys/kernel/btf": False, "/sys/fs/cgroup/unified": False,
                                     "/var/log/pods": False, "/sys/kernel/tracing": False},
                         extra_caps={"SYS_RESOURCE"}, priority_class="system-node-critical",
-                        image="registry.example.test/netwatch:1.2.3", pin_dir="", job_args=["--max-flows", "5000"])
+                        image="registry.example.test/netwatch:1.2.3", pin_dir="", container_logs=None,
+                        job_args=["--max-flows", "5000"])
         pod = ds["spec"]["template"]["spec"]
         check(pod["serviceAccountName"] == "netwatch-sa", "an existing ServiceAccount is used")
         check(pod["tolerations"][0]["key"] == "dedicated", "tolerations come from values")

@@ -97,12 +97,29 @@ check "helm template, default values with the PrometheusRule on" \
   bash -c '"$0" template release-name "$1" --set prometheusRule.enabled=true >"$2"' "$helm" "$chart" "$work/pr.yaml"
 check "helm template, release name containing the chart name" \
   bash -c '"$0" template my-netwatch "$1" | grep -q "name: my-netwatch$"' "$helm" "$chart"
+check "helm template, cleanup mode" \
+  bash -c '"$0" template release-name "$1" --set cleanup.enabled=true >"$2"' "$helm" "$chart" "$work/cleanup.yaml"
+check_fails "cleanup mode without bpffs is refused (nothing would be cleaned)" \
+  "$helm" template t "$chart" --set cleanup.enabled=true --set hostPaths.bpffs.enabled=false
+check "helm lint --strict, the shipped Localhost seccomp profile selected" \
+  "$helm" lint --strict "$chart" --set securityContext.seccompProfile.type=Localhost \
+  --set securityContext.seccompProfile.localhostProfile=netwatch.json
+check_fails "values schema refuses a misspelt seccomp profile type" \
+  "$helm" lint --strict "$chart" --set securityContext.seccompProfile.type=Localhst
+check "files/seccomp-netwatch.json denies by default and allows bpf and perf_event_open unconditionally" \
+  "$python" -c 'import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["defaultAction"] == "SCMP_ACT_ERRNO", p["defaultAction"]
+for call in ("bpf", "perf_event_open"):
+    rules = [r for r in p["syscalls"] if call in r["names"]]
+    assert len(rules) == 1 and rules[0]["action"] == "SCMP_ACT_ALLOW" and not rules[0].get("includes"), rules
+' "$chart/files/seccomp-netwatch.json"
 check "NOTES.txt renders" bash -c '"$0" install --dry-run=client t "$1" | grep -q "rollout status daemonset/t-netwatch"' \
   "$helm" "$chart"
 
 # ---- Kubernetes schemas ---------------------------------------------------------------------------
 
-"$python" "$here/check_manifests.py" to-json "$work/default.yaml" "$work/full.yaml" "$work/pr.yaml" >"$work/objects.json"
+"$python" "$here/check_manifests.py" to-json "$work/default.yaml" "$work/full.yaml" "$work/pr.yaml" "$work/cleanup.yaml" >"$work/objects.json"
 node "$here/validate-schemas.mjs" "$modules" <"$work/objects.json" >"$work/schemas.txt" 2>&1
 tally "$work/schemas.txt"
 grep -q '^ok - ' "$work/schemas.txt" || fail "the schema validator ran (see above)"
@@ -119,6 +136,8 @@ check_fails "schema validator rejects a malformed DaemonSet" node "$here/validat
 tally "$work/default.txt"
 "$python" "$here/check_manifests.py" check full "$work/full.yaml" >"$work/full.txt" 2>&1
 tally "$work/full.txt"
+"$python" "$here/check_manifests.py" check cleanup "$work/cleanup.yaml" >"$work/cleanup.txt" 2>&1
+tally "$work/cleanup.txt"
 "$python" "$here/check_manifests.py" self-test "$work/default.yaml" >"$work/self.txt" 2>&1
 tally "$work/self.txt"
 
