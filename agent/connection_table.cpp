@@ -290,6 +290,14 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
       Event e;
       r.decode(e);
       flow = &flows_.resolve(flow_key(e), e.ts_ns);
+      // No entry: nothing of it was counted yet (its SYNs were not retransmitted, or their
+      // reports were rate-limited). The kernel saw its connect() (latency known), so every
+      // segment in the final counters is this connection's: the SYNs count as sent.
+      if (r.latency_ns() != 0) {
+        Connection unseen;
+        unseen.flow = flow;
+        count(unseen, r.stats());
+      }
     }
     ++flow->stats.connects[static_cast<int>(connect_result_of(r.error()))];
     flow->stats.last_update_ns = r.ts_ns();
