@@ -39,7 +39,7 @@ const volatile bool tracing_sk_helpers = true;
 struct sock_state {
 	__u64 id;           /* what events carry as cookie */
 	__u64 start_ns;     /* SYN_SENT (outbound) or ESTABLISHED (inbound) */
-	__u64 last_rtt_ns;  /* last RTT sample sent to userspace */
+	__u64 last_rtt_ns;  /* last RTT sample sent to userspace; start_ns before the first */
 	__u64 last_retrans_ns; /* last retransmit report: tcp_mstamp in ns */
 	__u64 last_retrans_hit_ns; /* last retransmission, reported or not: tcp_mstamp in ns */
 	__u64 cgroup_id;    /* fixed for the socket's life: read once, not per event */
@@ -56,7 +56,7 @@ struct sock_state {
  *    while the socket is young: an entry is made in ~80 ns and deleted in ~60,
  *    where sk_storage takes ~800 and ~250 (BENCHMARKS.md), and most
  *    connections are short;
- *  - sock_storage once it lives on: a socket moves there at its second RTT
+ *  - sock_storage once it lives on: a socket moves there at its first RTT
  *    sample (it has lived an rtt interval and still receives), because the
  *    ACK path reaches sk_storage through the socket, not through a hash
  *    (+35-45 ns per segment). Sockets first met on the ACK or retransmit path
@@ -408,11 +408,6 @@ static __always_inline void read_stats(struct tcp_sock *tp, struct nw_tcp_stats 
 	s->bytes_received = KREAD(btf, tp, bytes_received);
 }
 
-static __always_inline void zero_stats(struct nw_tcp_stats *s)
-{
-	__builtin_memset(s, 0, sizeof(*s));
-}
-
 /*
  * Every field but stats: addresses, ports and owner of a full socket, and the
  * per-type fields zeroed for the caller to set. The event is not zeroed
@@ -493,6 +488,11 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		state_init(&young_init, sk, tp, btf);
 		now = bpf_ktime_get_ns();
 		young_init.start_ns = now;
+		/* The first RTT sample an interval after the start, not at the first
+		 * ACK: that one shows the handshake's RTT, and a connection shorter
+		 * than the interval would report nothing else. Its close carries the
+		 * final srtt, and the establishing event the handshake's. */
+		young_init.last_rtt_ns = now;
 		if (newstate == TCP_SYN_SENT) {
 			young_init.direction = NW_DIR_OUTBOUND;
 			young_init.pid = bpf_get_current_pid_tgid() >> 32;
@@ -537,11 +537,10 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		ev->duration_ns = st->start_ns ? now - st->start_ns : 0;
 	}
 	/* Connect failed and close carry the final counters: the retransmits not
-	 * yet reported (rate limit) reach userspace with them. */
-	if (newstate == TCP_CLOSE)
-		read_stats(tp, &ev->stats, btf);
-	else
-		zero_stats(&ev->stats);
+	 * yet reported (rate limit) reach userspace with them. Connect and accept
+	 * carry the handshake's srtt (tcp_ack() and tcp_synack_rtt_meas() ran
+	 * before tcp_set_state(TCP_ESTABLISHED)) for the connection's first interval. */
+	read_stats(tp, &ev->stats, btf);
 	event_finish(ctx, ev, type);
 	if (newstate == TCP_CLOSE)
 		state_delete(sk, young, btf);
@@ -678,7 +677,7 @@ static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
 	since = (__s64)(KREAD(btf, tp, tcp_mstamp) * 1000 - st->last_rtt_ns);
 	if (since < (__s64)rtt_interval_ns)
 		return 0;
-	if (sk_helpers(btf) && young && st->last_rtt_ns)
+	if (sk_helpers(btf) && young)
 		st = state_promote(sk, st);
 	return emit_rtt_sample(ctx, sk, tp, st, btf);
 }

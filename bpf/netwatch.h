@@ -15,7 +15,8 @@ enum nw_event_type {
 	NW_EV_ACCEPT = 2,         /* inbound handshake completed */
 	NW_EV_CONNECT_FAILED = 3, /* outbound SYN_SENT -> CLOSE: error, stats */
 	NW_EV_RETRANSMIT = 4,     /* segs retransmitted since the socket's last report */
-	NW_EV_RTT = 5,            /* periodic sample from the ACK path: stats */
+	NW_EV_RTT = 5,            /* from the ACK path, one per rtt interval, the first an
+				   * interval after the start: stats */
 	NW_EV_CLOSE = 6,          /* final summary: duration_ns, stats */
 	NW_EV_TYPE_COUNT = 7,
 };
@@ -60,7 +61,7 @@ struct nw_event {
 	__s32 error;    /* NW_EV_CONNECT_FAILED: sk_err (positive errno), 0 = closed by the app */
 	__u64 latency_ns;  /* NW_EV_CONNECT: SYN_SENT -> ESTABLISHED */
 	__u64 duration_ns; /* NW_EV_CLOSE: connect start or accept -> CLOSE; 0 if unknown */
-	struct nw_tcp_stats stats; /* RETRANSMIT, RTT, CONNECT_FAILED, CLOSE; zero otherwise */
+	struct nw_tcp_stats stats; /* every type but a SYN-ACK's RETRANSMIT (cookie 0): zero there */
 };
 
 #define NW_EVENT_SIZE 160

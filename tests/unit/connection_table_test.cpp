@@ -192,6 +192,30 @@ TEST_F(TableTest, rate_limited_retransmits_are_counted_from_any_later_event) {
   EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).retransmits, 9u);
 }
 
+TEST_F(TableTest, rtt_histogram_observes_each_sample_and_the_final_srtt_at_close) {
+  // srtt 40 us at the handshake: shown, not observed. 300 us a sample later, 500 us at close.
+  table.apply(EventBuilder(EventType::connect, 4).stats(0, 1, 0, 0, 40));
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).rtt.count, 0u);
+  bool shown = false;
+  table.for_each([&](const Connection& c) { shown = c.srtt_us == 40; });
+  EXPECT_TRUE(shown) << "the handshake's srtt is the connection's until its first sample";
+  table.apply(EventBuilder(EventType::rtt, 4).stats(0, 10, 0, 0, 300));
+  table.apply(EventBuilder(EventType::close, 4).stats(0, 20, 0, 0, 500));
+  const LatencyHistogram& h = flow(Direction::outbound, "10.0.0.2", 80).rtt;
+  EXPECT_EQ(h.count, 2u);
+  EXPECT_EQ(h.sum_ns, 800'000u);
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, 20u);
+}
+
+TEST_F(TableTest, short_connection_is_observed_once_with_its_final_srtt) {
+  table.apply(EventBuilder(EventType::accept, 5, Direction::inbound).stats(0, 1, 0, 0, 30));
+  table.apply(EventBuilder(EventType::close, 5, Direction::inbound).stats(0, 9, 0, 0, 250));
+  flows.for_each([&](const Flow& f) {
+    EXPECT_EQ(f.stats.rtt.count, 1u);
+    EXPECT_EQ(f.stats.rtt.sum_ns, 250'000u);
+  });
+}
+
 TEST_F(TableTest, full_table_evicts_the_least_recently_active) {
   for (uint64_t cookie = 1; cookie <= 3; ++cookie) table.apply(EventBuilder(EventType::connect, cookie));
   table.apply(EventBuilder(EventType::rtt, 1).stats(0, 5));  // 1 is now the most recent; 2 the least
