@@ -45,7 +45,8 @@ struct nw_event {
 	__u64 cookie;    /* socket cookie: the connection's identity */
 	__u64 cgroup_id; /* the socket's cgroup v2 id (an accepted socket inherits the listener's) */
 	__u32 netns_ino; /* the socket's network namespace inode */
-	__u32 pid;       /* tgid that called connect(); 0 for inbound and unknown */
+	__u32 pid;       /* tgid that called connect(), or listen() on the listener that accepted
+			  * an inbound one; 0 when unknown (the listener predates netwatch) */
 	char comm[NW_COMM_LEN];
 	__u8 saddr[16]; /* local address; IPv4 in the first 4 bytes */
 	__u8 daddr[16]; /* remote address */
@@ -72,6 +73,7 @@ struct nw_counters {
 	__u64 lost[NW_EV_TYPE_COUNT];    /* events the transport had no room for */
 	__u64 state_full;                /* sockets not tracked: per-socket state could not be created */
 	__u64 state_spilled;             /* young sockets put in sk_storage: sock_table was full */
+	__u64 listeners_full;            /* listeners whose owner was not recorded: listeners was full */
 };
 
 #endif /* NETWATCH_ABI_H */
