@@ -11,7 +11,7 @@ cache=${NETWATCH_CACHE:-/var/cache/netwatch}/kernels
 # What each kernel must pass: exact connect/accept/refused/ETIMEDOUT counts, retransmits against
 # tcpi_total_retrans under nftables loss, RTT samples and close summaries against TCP_INFO,
 # SIGTERM leaving nothing loaded, and the agent's metrics end to end.
-tests=${NW_MATRIX_TESTS:-'ConnectTest.*:RetransmitTest.*:RetransmitReportTest.*:RttTest.*:SignalCleanupTest.sigterm*:PodLabels.*:CliTraceTest.json*:AgentE2E.*'}
+tests=${NW_MATRIX_TESTS:-'ConnectTest.*:FailedConnectSegmentsTest.*:ClosedBeforeEstablishedTest.*:RttHistogramTest.*:InboundOwnerTest.*:RetransmitTest.*:RetransmitReportTest.*:RttTest.*:SignalCleanupTest.sigterm*:PodLabels.*:CliTraceTest.json*:AgentE2E.*'}
 boot_timeout=${NW_MATRIX_TIMEOUT:-600}
 
 kernels=$("$here/fetch.sh" "$cache")
