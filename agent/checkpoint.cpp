@@ -145,7 +145,7 @@ Connection connection_of(const ConnectionRecord& r) {
 
 json kernel_counters(const KernelCounters& k) {
   return {{"emitted", counts(k.emitted)}, {"lost", counts(k.lost)}, {"state_full", k.state_full},
-          {"state_spilled", k.state_spilled}};
+          {"state_spilled", k.state_spilled}, {"listeners_full", k.listeners_full}};
 }
 
 std::array<uint64_t*, 10> pod_fields(PodResolverStats& p) {
@@ -277,6 +277,7 @@ void CounterBase::add_to(AgentHealth& h) const {
   }
   h.kernel.state_full += kernel.state_full;
   h.kernel.state_spilled += kernel.state_spilled;
+  h.kernel.listeners_full += kernel.listeners_full;
   for (ProgramStats& p : h.programs) {
     auto old = std::find_if(programs.begin(), programs.end(), [&](const ProgramStats& o) { return o.name == p.name; });
     if (old == programs.end()) continue;
@@ -320,6 +321,7 @@ std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggre
     add_counts(r.base.kernel.lost, k.at("lost"));
     r.base.kernel.state_full = k.at("state_full").get<uint64_t>();
     r.base.kernel.state_spilled = k.value("state_spilled", uint64_t(0));  // absent in older checkpoints
+    r.base.kernel.listeners_full = k.value("listeners_full", uint64_t(0));
     for (const auto& [name, v] : j.at("programs").items())
       r.base.programs.push_back({name, 0, v.at(1).get<uint64_t>(), v.at(0).get<uint64_t>()});
     r.base.drains = j.at("reader").at("drains").get<uint64_t>();

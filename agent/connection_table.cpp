@@ -290,6 +290,14 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
       Event e;
       r.decode(e);
       flow = &flows_.resolve(flow_key(e), e.ts_ns);
+      // No entry: nothing of it was counted yet (its SYNs were not retransmitted, or their
+      // reports were rate-limited). The kernel saw its connect() (latency known), so every
+      // segment in the final counters is this connection's: the SYNs count as sent.
+      if (r.latency_ns() != 0) {
+        Connection unseen;
+        unseen.flow = flow;
+        count(unseen, r.stats());
+      }
     }
     ++flow->stats.connects[static_cast<int>(connect_result_of(r.error()))];
     flow->stats.last_update_ns = r.ts_ns();
@@ -305,6 +313,14 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     case EventType::accept:
       if (!c) c = &add(r, true);
       ++c->flow->stats.connects[static_cast<int>(ConnectResult::ok)];
+      // The handshake's srtt, shown until the first sample, an interval on; not an observation:
+      // it is the RTT of a SYN, not of the connection's traffic (README, Metrics).
+      if (r.stats().srtt_us) {
+        count(*c, r.stats());
+        c->srtt_us = r.stats().srtt_us;
+        c->rttvar_us = r.stats().rttvar_us;
+        c->snd_cwnd = r.stats().snd_cwnd;
+      }
       if (type == EventType::connect) {
         c->connect_latency_ns = r.latency_ns();
         c->first_ns = r.ts_ns() - r.latency_ns();
@@ -327,6 +343,9 @@ void ConnectionTable::apply(std::span<const EventRecord> records) {
     case EventType::close:
       if (c) {
         count(*c, r.stats());
+        // The final srtt is an observation too: a connection shorter than --rtt-interval has no
+        // other, and a longer one's last interval would otherwise go unobserved.
+        if (r.stats().srtt_us) c->flow->stats.rtt.observe_ns(uint64_t(r.stats().srtt_us) * 1000);
         c->flow->stats.last_update_ns = r.ts_ns();
         forget(*c, true);
       }

@@ -75,8 +75,6 @@ bool decode_event(const void* data, size_t size, Event& ev) {
 
 std::string errno_name(int error) {
   switch (error) {
-    case 0:
-      return "ECONNABORTED";
     case ECONNREFUSED:
       return "ECONNREFUSED";
     case ETIMEDOUT:
@@ -106,6 +104,10 @@ std::string errno_name(int error) {
     default:
       return "E" + std::to_string(error);
   }
+}
+
+std::string connect_failure_name(int error) {
+  return error == 0 ? "closed_before_established" : errno_name(error);
 }
 
 uint64_t monotonic_ns() {

@@ -85,9 +85,12 @@ std::optional<Event> decode_event(const void* data, size_t size);
 // record is not well-formed. Both are EventRecord::valid() then EventRecord::decode().
 bool decode_event(const void* data, size_t size, Event& out);
 
-// "ECONNREFUSED" for 111; "ECONNABORTED" for 0 (the application closed the socket before the
-// handshake finished); "E<number>" for anything unnamed.
+// "ECONNREFUSED" for 111; "E<number>" for anything unnamed.
 std::string errno_name(int error);
+// What a connect_failed event's error says: its errno name, or "closed_before_established" for
+// 0 (no error: the application closed the socket before the handshake finished). Not
+// ECONNABORTED, which is a real errno with another meaning (an aborted accept, a local abort).
+std::string connect_failure_name(int error);
 
 // CLOCK_MONOTONIC now, the clock bpf_ktime_get_ns() reads.
 uint64_t monotonic_ns();

@@ -11,6 +11,7 @@ std::string_view connect_result_name(ConnectResult r) {
     case ConnectResult::refused: return "refused";
     case ConnectResult::timeout: return "timeout";
     case ConnectResult::reset: return "reset";
+    case ConnectResult::closed_before_established: return "closed_before_established";
     case ConnectResult::error: break;
   }
   return "error";
@@ -21,6 +22,7 @@ ConnectResult connect_result_of(int error) {
     case ECONNREFUSED: return ConnectResult::refused;
     case ETIMEDOUT: return ConnectResult::timeout;
     case ECONNRESET: return ConnectResult::reset;
+    case 0: return ConnectResult::closed_before_established;
     default: return ConnectResult::error;
   }
 }

@@ -13,8 +13,11 @@
 
 namespace netwatch {
 
-enum class ConnectResult : uint8_t { ok = 0, refused, timeout, reset, error };
-inline constexpr int kConnectResultCount = 5;
+// A failed connect by its sk_err; closed_before_established: sk_err 0, the application closed the
+// socket (or it was shut down) while the handshake was still under way. Append only: the order
+// is the checkpoint's (agent/checkpoint.cpp stores the counts positionally).
+enum class ConnectResult : uint8_t { ok = 0, refused, timeout, reset, error, closed_before_established };
+inline constexpr int kConnectResultCount = 6;
 std::string_view connect_result_name(ConnectResult r);
 ConnectResult connect_result_of(int error);  // errno of a failed connect
 

@@ -298,6 +298,10 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
          "New sockets whose state went to socket storage because the young-socket table was full: still tracked, "
          "only slower to set up (expected on nodes with more young or idle connections than the table holds)",
          MetricType::Counter, double(h.kernel.state_spilled));
+  scalar("netwatch_untracked_listeners_total",
+         "Listening sockets whose owner netwatch could not record (its listener map was full): their inbound "
+         "connections have no pid or comm",
+         MetricType::Counter, double(h.kernel.listeners_full));
   scalar("netwatch_reader_drains_total", "Event buffer drains", MetricType::Counter, double(h.drains));
   scalar("netwatch_decode_errors_total", "Malformed event records dropped", MetricType::Counter,
          double(h.decode_errors));

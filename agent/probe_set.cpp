@@ -145,8 +145,10 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   if (transport == Transport::ringbuf) bpf_map__set_max_entries(skel->maps.events_perf, 1);
   configure_state(skel, options, sk_storage);
   // Run-time allocation from a tracepoint is safe only with the BPF memory allocator.
-  if (!has_bpf_mem_alloc())
+  if (!has_bpf_mem_alloc()) {
     bpf_map__set_map_flags(skel->maps.sock_table, bpf_map__map_flags(skel->maps.sock_table) & ~BPF_F_NO_PREALLOC);
+    bpf_map__set_map_flags(skel->maps.listeners, bpf_map__map_flags(skel->maps.listeners) & ~BPF_F_NO_PREALLOC);
+  }
   size_t programs = 0;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
@@ -265,6 +267,7 @@ KernelCounters ProbeSet::counters() const {
     }
     total.state_full += c.state_full;
     total.state_spilled += c.state_spilled;
+    total.listeners_full += c.listeners_full;
   }
   return total;
 }

@@ -48,6 +48,7 @@ struct KernelCounters {
   std::array<uint64_t, kEventTypeCount> lost{};
   uint64_t state_full = 0;
   uint64_t state_spilled = 0;  // young sockets' state in sk_storage: sock_table was full
+  uint64_t listeners_full = 0;  // listeners whose owner was not recorded: the listeners map was full
 
   uint64_t total_lost() const;
 };

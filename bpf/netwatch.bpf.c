@@ -39,7 +39,7 @@ const volatile bool tracing_sk_helpers = true;
 struct sock_state {
 	__u64 id;           /* what events carry as cookie */
 	__u64 start_ns;     /* SYN_SENT (outbound) or ESTABLISHED (inbound) */
-	__u64 last_rtt_ns;  /* last RTT sample sent to userspace */
+	__u64 last_rtt_ns;  /* last RTT sample sent to userspace; start_ns before the first */
 	__u64 last_retrans_ns; /* last retransmit report: tcp_mstamp in ns */
 	__u64 last_retrans_hit_ns; /* last retransmission, reported or not: tcp_mstamp in ns */
 	__u64 cgroup_id;    /* fixed for the socket's life: read once, not per event */
@@ -56,7 +56,7 @@ struct sock_state {
  *    while the socket is young: an entry is made in ~80 ns and deleted in ~60,
  *    where sk_storage takes ~800 and ~250 (BENCHMARKS.md), and most
  *    connections are short;
- *  - sock_storage once it lives on: a socket moves there at its second RTT
+ *  - sock_storage once it lives on: a socket moves there at its first RTT
  *    sample (it has lived an rtt interval and still receives), because the
  *    ACK path reaches sk_storage through the socket, not through a hash
  *    (+35-45 ns per segment). Sockets first met on the ACK or retransmit path
@@ -82,6 +82,49 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sock_state);
 } sock_table SEC(".maps");
+
+/*
+ * Who owns each listening socket: the process that called listen(), whose
+ * context inet_csk_listen_start() changes the state to TCP_LISTEN in. Keyed by
+ * the address of the listener's tcp_sock.tsorted_sent_queue (listener_key()),
+ * removed when the listener leaves TCP_LISTEN; when full, new listeners go
+ * unowned and are counted (listeners_full). Listeners older than netwatch are
+ * not in it: their connections have no owner (pid 0). Preallocated by
+ * userspace where the kernel has no BPF memory allocator, as sock_table.
+ */
+struct listener_owner {
+	__u32 pid;
+	char comm[NW_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct listener_owner);
+} listeners SEC(".maps");
+
+/*
+ * Per CPU: the owner of the listener whose child socket this CPU just cloned,
+ * for that child's TCP_ESTABLISHED (on_state_change()). tcp_check_req() (or the
+ * syncookie path) clones the child and tcp_child_process() establishes it in
+ * the same softirq on the same CPU, so one slot per CPU carries it across. A
+ * child established later (TCP Fast Open: cloned at the SYN) finds another
+ * child's or no slot and goes unowned; child and port both must match.
+ */
+struct accept_handoff {
+	__u64 child;
+	__u16 port;
+	struct listener_owner owner;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct accept_handoff);
+} accept_handoff SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -408,11 +451,6 @@ static __always_inline void read_stats(struct tcp_sock *tp, struct nw_tcp_stats 
 	s->bytes_received = KREAD(btf, tp, bytes_received);
 }
 
-static __always_inline void zero_stats(struct nw_tcp_stats *s)
-{
-	__builtin_memset(s, 0, sizeof(*s));
-}
-
 /*
  * Every field but stats: addresses, ports and owner of a full socket, and the
  * per-type fields zeroed for the caller to set. The event is not zeroed
@@ -464,8 +502,94 @@ static __always_inline bool transition_wanted(int oldstate, int newstate)
 	if (newstate == TCP_ESTABLISHED)
 		return oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV;
 	if (newstate == TCP_CLOSE)
-		return oldstate != TCP_LISTEN && oldstate != TCP_CLOSE;
-	return false; /* FIN_WAIT1, CLOSE_WAIT, SYN_RECV of a new child, ... */
+		return oldstate != TCP_CLOSE; /* from TCP_LISTEN: a listener leaves */
+	if (newstate == TCP_LISTEN)
+		return true; /* listen(): its owner */
+	if (newstate == TCP_SYN_RECV)
+		return oldstate == TCP_LISTEN; /* a child cloned from its listener */
+	return false; /* FIN_WAIT1, CLOSE_WAIT, ... */
+}
+
+/*
+ * A listener's key in `listeners`: the address of its tsorted_sent_queue, an
+ * empty list head that points to itself (tcp_init_sock(); a listener never
+ * sends data). sk_clone_lock() copies the listener byte for byte, and
+ * inet_csk_clone_lock() fires the tracepoint (LISTEN -> SYN_RECV) before
+ * tcp_create_openreq_child() re-initialises the child's list head: at that
+ * moment the child's tsorted_sent_queue.next is its own listener's key. That
+ * names the very listener the kernel chose, so SO_REUSEPORT listeners sharing
+ * an address and port, in different processes, stay apart, which a lookup by
+ * (netns, address, port) cannot do. Should a kernel re-initialise the list
+ * earlier, the child's own address is no listener's key: unowned, never wrong.
+ */
+static __always_inline __u64 listener_key(struct tcp_sock *tp)
+{
+	return (__u64)tp + bpf_core_field_offset(struct tcp_sock, tsorted_sent_queue);
+}
+
+static __always_inline void count_listener_full(void)
+{
+	struct nw_counters *c = counters_get();
+
+	if (c)
+		__sync_fetch_and_add(&c->listeners_full, 1);
+}
+
+/* The listener side of on_state_change(): listen(), a listener closing, and
+ * a child cloned from a listener. No events; inbound attribution only. */
+static __always_inline int on_listener_change(struct tcp_sock *tp, int oldstate, int newstate,
+					      bool btf)
+{
+	struct accept_handoff *slot;
+	struct listener_owner owner, *found;
+	__u64 key;
+	__u32 zero = 0;
+
+	if (newstate == TCP_LISTEN) {
+		owner.pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(owner.comm, sizeof(owner.comm));
+		key = listener_key(tp);
+		if (bpf_map_update_elem(&listeners, &key, &owner, BPF_ANY))
+			count_listener_full();
+		return 0;
+	}
+	if (newstate == TCP_CLOSE) { /* from TCP_LISTEN */
+		key = listener_key(tp);
+		bpf_map_delete_elem(&listeners, &key);
+		return 0;
+	}
+	/* TCP_SYN_RECV from TCP_LISTEN: the child, still a copy of its listener. */
+	slot = bpf_map_lookup_elem(&accept_handoff, &zero);
+	if (!slot)
+		return 0;
+	key = (__u64)KREAD(btf, tp, tsorted_sent_queue.next);
+	found = bpf_map_lookup_elem(&listeners, &key);
+	if (!found) {
+		slot->child = 0;
+		return 0;
+	}
+	slot->child = (__u64)tp;
+	/* inet_sport is still the listener's: the child's local port. */
+	slot->port = KREAD(btf, tp, inet_conn.icsk_inet.inet_sport);
+	slot->owner = *found;
+	return 0;
+}
+
+/* The owner of the listener that made this child (on_listener_change()), into
+ * its state; the slot is used once. */
+static __always_inline void take_listener_owner(struct sock_state *st, struct tcp_sock *tp, bool btf)
+{
+	struct accept_handoff *slot;
+	__u32 zero = 0;
+
+	slot = bpf_map_lookup_elem(&accept_handoff, &zero);
+	if (!slot || slot->child != (__u64)tp)
+		return;
+	slot->child = 0;
+	if (slot->port != KREAD(btf, tp, inet_conn.icsk_inet.inet_sport))
+		return;
+	st->pid = slot->owner.pid;
+	__builtin_memcpy(st->comm, slot->owner.comm, sizeof(st->comm));
 }
 
 /* sock:inet_sock_set_state, TCP only, transition_wanted() already true: the
@@ -483,16 +607,24 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 
 	if (!tp)
 		return 0;
+	if (newstate == TCP_LISTEN || newstate == TCP_SYN_RECV || oldstate == TCP_LISTEN)
+		return on_listener_change(tp, oldstate, newstate, btf);
 
 	if (newstate == TCP_SYN_SENT ||
 	    (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV)) {
 		/* A new connection: its state is built here and put young. Only
-		 * connect() runs in the caller's context; an accept runs in softirq
-		 * and nobody's pid or comm is the owner's. Zeroed: no sample yet. */
+		 * connect() runs in the caller's context; an accept runs in softirq,
+		 * whoever's context that is: its owner is its listener's. Zeroed:
+		 * no sample yet. */
 		__builtin_memset(&young_init, 0, sizeof(young_init));
 		state_init(&young_init, sk, tp, btf);
 		now = bpf_ktime_get_ns();
 		young_init.start_ns = now;
+		/* The first RTT sample an interval after the start, not at the first
+		 * ACK: that one shows the handshake's RTT, and a connection shorter
+		 * than the interval would report nothing else. Its close carries the
+		 * final srtt, and the establishing event the handshake's. */
+		young_init.last_rtt_ns = now;
 		if (newstate == TCP_SYN_SENT) {
 			young_init.direction = NW_DIR_OUTBOUND;
 			young_init.pid = bpf_get_current_pid_tgid() >> 32;
@@ -501,6 +633,7 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 			return 0;
 		}
 		young_init.direction = NW_DIR_INBOUND;
+		take_listener_owner(&young_init, tp, btf);
 		if (!state_put_young(sk, &young_init, btf))
 			return 0;
 		st = &young_init;
@@ -537,11 +670,10 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
 		ev->duration_ns = st->start_ns ? now - st->start_ns : 0;
 	}
 	/* Connect failed and close carry the final counters: the retransmits not
-	 * yet reported (rate limit) reach userspace with them. */
-	if (newstate == TCP_CLOSE)
-		read_stats(tp, &ev->stats, btf);
-	else
-		zero_stats(&ev->stats);
+	 * yet reported (rate limit) reach userspace with them. Connect and accept
+	 * carry the handshake's srtt (tcp_ack() and tcp_synack_rtt_meas() ran
+	 * before tcp_set_state(TCP_ESTABLISHED)) for the connection's first interval. */
+	read_stats(tp, &ev->stats, btf);
 	event_finish(ctx, ev, type);
 	if (newstate == TCP_CLOSE)
 		state_delete(sk, young, btf);
@@ -678,7 +810,7 @@ static __always_inline int on_probe(void *ctx, struct sock *sk, bool btf)
 	since = (__s64)(KREAD(btf, tp, tcp_mstamp) * 1000 - st->last_rtt_ns);
 	if (since < (__s64)rtt_interval_ns)
 		return 0;
-	if (sk_helpers(btf) && young && st->last_rtt_ns)
+	if (sk_helpers(btf) && young)
 		st = state_promote(sk, st);
 	return emit_rtt_sample(ctx, sk, tp, st, btf);
 }

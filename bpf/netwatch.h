@@ -15,7 +15,8 @@ enum nw_event_type {
 	NW_EV_ACCEPT = 2,         /* inbound handshake completed */
 	NW_EV_CONNECT_FAILED = 3, /* outbound SYN_SENT -> CLOSE: error, stats */
 	NW_EV_RETRANSMIT = 4,     /* segs retransmitted since the socket's last report */
-	NW_EV_RTT = 5,            /* periodic sample from the ACK path: stats */
+	NW_EV_RTT = 5,            /* from the ACK path, one per rtt interval, the first an
+				   * interval after the start: stats */
 	NW_EV_CLOSE = 6,          /* final summary: duration_ns, stats */
 	NW_EV_TYPE_COUNT = 7,
 };
@@ -44,7 +45,8 @@ struct nw_event {
 	__u64 cookie;    /* socket cookie: the connection's identity */
 	__u64 cgroup_id; /* the socket's cgroup v2 id (an accepted socket inherits the listener's) */
 	__u32 netns_ino; /* the socket's network namespace inode */
-	__u32 pid;       /* tgid that called connect(); 0 for inbound and unknown */
+	__u32 pid;       /* tgid that called connect(), or listen() on the listener that accepted
+			  * an inbound one; 0 when unknown (the listener predates netwatch) */
 	char comm[NW_COMM_LEN];
 	__u8 saddr[16]; /* local address; IPv4 in the first 4 bytes */
 	__u8 daddr[16]; /* remote address */
@@ -60,7 +62,7 @@ struct nw_event {
 	__s32 error;    /* NW_EV_CONNECT_FAILED: sk_err (positive errno), 0 = closed by the app */
 	__u64 latency_ns;  /* NW_EV_CONNECT: SYN_SENT -> ESTABLISHED */
 	__u64 duration_ns; /* NW_EV_CLOSE: connect start or accept -> CLOSE; 0 if unknown */
-	struct nw_tcp_stats stats; /* RETRANSMIT, RTT, CONNECT_FAILED, CLOSE; zero otherwise */
+	struct nw_tcp_stats stats; /* every type but a SYN-ACK's RETRANSMIT (cookie 0): zero there */
 };
 
 #define NW_EVENT_SIZE 160
@@ -71,6 +73,7 @@ struct nw_counters {
 	__u64 lost[NW_EV_TYPE_COUNT];    /* events the transport had no room for */
 	__u64 state_full;                /* sockets not tracked: per-socket state could not be created */
 	__u64 state_spilled;             /* young sockets put in sk_storage: sock_table was full */
+	__u64 listeners_full;            /* listeners whose owner was not recorded: listeners was full */
 };
 
 #endif /* NETWATCH_ABI_H */

@@ -58,8 +58,9 @@ nlohmann::json event_to_json(const Event& e, const WallClock& clock) {
     case EventType::accept:
       break;
     case EventType::connect_failed:
-      j["error"] = errno_name(e.error);
+      j["error"] = connect_failure_name(e.error);
       j["latency_ns"] = e.latency_ns;
+      j["segs_out"] = s.segs_out;  // the SYNs sent, retransmissions included
       j["total_retrans"] = s.total_retrans;
       break;
     case EventType::retransmit:
@@ -101,8 +102,8 @@ std::string event_to_text(const Event& e, const WallClock& clock) {
     case EventType::connect: detail = "latency=" + human_duration(e.latency_ns); break;
     case EventType::accept: break;
     case EventType::connect_failed:
-      detail = "error=" + errno_name(e.error) + " after=" + human_duration(e.latency_ns) +
-               " retrans=" + std::to_string(s.total_retrans);
+      detail = "error=" + connect_failure_name(e.error) + " after=" + human_duration(e.latency_ns) +
+               " retrans=" + std::to_string(s.total_retrans) + "/" + std::to_string(s.segs_out);
       break;
     case EventType::retransmit:
       detail = "segs=" + std::to_string(e.segs) + " total=" + std::to_string(s.total_retrans);

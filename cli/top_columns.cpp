@@ -266,7 +266,7 @@ const std::vector<FlowColumn>& flow_columns() {
      [](const F& a, const F& b) { return cmp(a.reset, b.reset); },
      [](const F& f) { return zero_dim_else_bad(f.reset); }},
     {"error", "ERROR", 5, 5, 76, Align::right, true, false,
-     "connects failed otherwise (another errno, or closed by the application first)",
+     "connects failed otherwise (another errno, or closed by the application before established)",
      [](const F& f) { return format_count(f.error); },
      [](const F& a, const F& b) { return cmp(a.error, b.error); },
      [](const F& f) { return zero_dim_else_bad(f.error); }},

@@ -123,6 +123,9 @@ TopFlow parse_flow(const json& j, const std::string& where) {
   fl.timeout = connects.count("timeout");
   fl.reset = connects.count("reset");
   fl.error = connects.count("error");
+  // Its own result since the agent named it; top shows it with the other failures (an older
+  // agent's reply has no such key).
+  if (f.at("connects").contains("closed_before_established")) fl.error += connects.count("closed_before_established");
   fl.retransmits = f.count("retransmits");
   fl.segments_sent = f.count("segments_sent");
   fl.retransmit_ratio = f.number("retransmit_ratio");

@@ -90,6 +90,9 @@ int run_trace(const TraceFlags& flags) {
              " events were lost because the event buffer was full; raise --ring-size or lower --drain-interval");
   if (counters.state_full)
     log_warn(std::to_string(counters.state_full) + " sockets were not tracked: per-socket state was full");
+  if (counters.listeners_full)
+    log_warn(std::to_string(counters.listeners_full) +
+             " listening sockets got no owner (the listener map was full): their connections have pid 0");
   if (reader.decode_errors()) log_warn(std::to_string(reader.decode_errors()) + " malformed records were dropped");
   return 0;
 }

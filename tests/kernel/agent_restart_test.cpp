@@ -132,7 +132,8 @@ TEST_P(AgentRestart, counters_continue_and_nothing_is_lost) {
   const std::string prefix = GetParam().variant == netwatch::AttachVariant::tp_btf ? "btf_" : "tp_";
   std::set<std::string> want = {"checkpoint",         "meta",           "maps/counters",
                                 "maps/event_scratch", "maps/events",    "maps/events_perf",
-                                "maps/last_wakeup",   "maps/sock_storage", "maps/sock_table"};
+                                "maps/last_wakeup",   "maps/sock_storage", "maps/sock_table",
+                                "maps/listeners",     "maps/accept_handoff"};
   for (const char* p : {"probe", "retransmit", "retransmit_synack", "set_state"}) want.insert("links/" + prefix + p);
   EXPECT_EQ(pinned_entries(pins.path()), want);
 

@@ -321,6 +321,22 @@ uint64_t agent_retransmits(const std::vector<Event>& events) {
   return sum;
 }
 
+AgentTotals agent_totals(const std::vector<Event>& events) {
+  netwatch::FlowTable flows(1000);
+  netwatch::ConnectionTable table(flows, nullptr);
+  nw_event raw;
+  for (const Event& e : by_time(events)) table.apply(netwatch::EventRecord::encode(e, raw));
+  AgentTotals t;
+  flows.for_each([&](const netwatch::Flow& f) {
+    t.segments_sent += f.stats.segments_sent;
+    t.retransmits += f.stats.retransmits;
+    t.rtt_count += f.stats.rtt.count;
+    t.rtt_sum_ns += f.stats.rtt.sum_ns;
+    for (size_t r = 0; r < t.connects.size(); ++r) t.connects[r] += f.stats.connects[r];
+  });
+  return t;
+}
+
 std::function<bool(const Event&)> of_type_on_port(EventType type, uint16_t port) {
   return [=](const Event& e) { return e.type == type && (e.sport == port || e.dport == port); };
 }

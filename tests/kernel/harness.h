@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,6 +23,7 @@
 
 #include "agent/event.h"
 #include "agent/event_reader.h"
+#include "agent/flow_table.h"
 #include "agent/probe_set.h"
 
 namespace nwtest {
@@ -187,6 +189,14 @@ std::vector<Event> by_time(std::vector<Event> events);
 // What the agent counts as retransmitted segments for these events (one socket's, usually): fed
 // in order through the real connection table, reports and cumulative counters together.
 uint64_t agent_retransmits(const std::vector<Event>& events);
+// The same events through the real connection table, every flow's counters summed: what the
+// agent's metrics would say for this traffic (the histograms' count and sum are summed too).
+struct AgentTotals {
+  uint64_t segments_sent = 0, retransmits = 0;
+  uint64_t rtt_count = 0, rtt_sum_ns = 0;
+  std::array<uint64_t, netwatch::kConnectResultCount> connects{};
+};
+AgentTotals agent_totals(const std::vector<Event>& events);
 
 // Predicates on the events of one test's traffic.
 std::function<bool(const Event&)> of_type_on_port(EventType type, uint16_t port);

@@ -10,10 +10,12 @@ build=$(cd "${1:-build}" && pwd)
 cache=${NETWATCH_CACHE:-/var/cache/netwatch}/kernels
 # What each kernel must pass: exact connect/accept/refused/ETIMEDOUT counts, retransmits against
 # tcpi_total_retrans under nftables loss, RTT samples and close summaries against TCP_INFO,
-# SIGTERM leaving nothing loaded, cgroup ids for pod labels, and the agent end to end. Left to the
-# host: the timing claim that reports ride on RTT samples (its bound is about wall time, which TCG
-# stretches; the count it ends with is exact in the report tests kept here).
-tests=${NW_MATRIX_TESTS:-'ConnectTest.*:RetransmitTest.*:RetransmitReportTest.*:RttTest.*:SignalCleanupTest.sigterm*:PodLabels.*:CliTraceTest.json*:AgentE2E.*-RetransmitReportTest.retransmissions_ride_on_rtt_samples*'}
+# SIGTERM leaving nothing loaded, cgroup ids for pod labels, and the agent end to end; the segments
+# of failed connects, closes before the handshake, the RTT histogram against TCP_INFO and the
+# owners of inbound connections. Left to the host: the timing claim that reports ride on RTT
+# samples (its bound is about wall time, which TCG stretches; the count it ends with is exact in
+# the report tests kept here).
+tests=${NW_MATRIX_TESTS:-'ConnectTest.*:FailedConnectSegmentsTest.*:ClosedBeforeEstablishedTest.*:RttHistogramTest.*:InboundOwnerTest.*:RetransmitTest.*:RetransmitReportTest.*:RttTest.*:SignalCleanupTest.sigterm*:PodLabels.*:CliTraceTest.json*:AgentE2E.*-RetransmitReportTest.retransmissions_ride_on_rtt_samples*'}
 boot_timeout=${NW_MATRIX_TIMEOUT:-600}
 
 kernels=$("$here/fetch.sh" "$cache")

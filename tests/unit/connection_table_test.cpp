@@ -134,12 +134,37 @@ TEST_F(TableTest, failed_connects_count_by_reason) {
   table.apply(EventBuilder(EventType::connect_failed, 3).error(ECONNRESET));
   table.apply(EventBuilder(EventType::connect_failed, 4).error(EHOSTUNREACH));
   table.apply(EventBuilder(EventType::connect_failed, 5).error(ECONNREFUSED));
+  table.apply(EventBuilder(EventType::connect_failed, 6).error(0));
+  table.apply(EventBuilder(EventType::connect_failed, 7).error(ECONNABORTED));
   const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
   EXPECT_EQ(f.connects[int(ConnectResult::refused)], 2u);
   EXPECT_EQ(f.connects[int(ConnectResult::timeout)], 1u);
   EXPECT_EQ(f.connects[int(ConnectResult::reset)], 1u);
-  EXPECT_EQ(f.connects[int(ConnectResult::error)], 1u);
+  EXPECT_EQ(f.connects[int(ConnectResult::error)], 2u);  // EHOSTUNREACH, and a real ECONNABORTED
+  EXPECT_EQ(f.connects[int(ConnectResult::closed_before_established)], 1u);
   EXPECT_EQ(table.size(), 0u);
+}
+
+TEST_F(TableTest, failed_connect_never_seen_before_counts_its_syns_as_sent) {
+  // Refused at the first SYN: no retransmit, so no entry; its final counters are all its own.
+  table.apply(EventBuilder(EventType::connect_failed, 6).error(ECONNREFUSED).latency(40'000).stats(0, 1));
+  table.apply(EventBuilder(EventType::connect_failed, 7).error(ETIMEDOUT).latency(3'000'000'000).stats(2, 3));
+  const FlowStats& f = flow(Direction::outbound, "10.0.0.2", 80);
+  EXPECT_EQ(f.segments_sent, 4u);
+  EXPECT_EQ(f.retransmits, 2u);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST_F(TableTest, failed_connect_whose_start_was_not_seen_counts_no_segments) {
+  // latency 0: its connect() predates netwatch, so its counters are not all in netwatch's time.
+  table.apply(EventBuilder(EventType::connect_failed, 6).error(ETIMEDOUT).stats(4, 5));
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, 0u);
+}
+
+TEST_F(TableTest, failed_connect_with_an_entry_counts_its_segments_once) {
+  table.apply(EventBuilder(EventType::retransmit, 4).state(kTcpSynSent).segs(1).stats(1, 2));
+  table.apply(EventBuilder(EventType::connect_failed, 4).error(ETIMEDOUT).latency(3'000'000'000).stats(2, 3));
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, 3u);
 }
 
 TEST_F(TableTest, failed_connect_after_syn_retransmits_releases_the_connection) {
@@ -165,6 +190,30 @@ TEST_F(TableTest, rate_limited_retransmits_are_counted_from_any_later_event) {
   table.apply(EventBuilder(EventType::retransmit, 4).segs(4).stats(6, 160));  // segs since the last report
   table.apply(EventBuilder(EventType::close, 4).stats(9, 200));               // 3 more at close
   EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).retransmits, 9u);
+}
+
+TEST_F(TableTest, rtt_histogram_observes_each_sample_and_the_final_srtt_at_close) {
+  // srtt 40 us at the handshake: shown, not observed. 300 us a sample later, 500 us at close.
+  table.apply(EventBuilder(EventType::connect, 4).stats(0, 1, 0, 0, 40));
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).rtt.count, 0u);
+  bool shown = false;
+  table.for_each([&](const Connection& c) { shown = c.srtt_us == 40; });
+  EXPECT_TRUE(shown) << "the handshake's srtt is the connection's until its first sample";
+  table.apply(EventBuilder(EventType::rtt, 4).stats(0, 10, 0, 0, 300));
+  table.apply(EventBuilder(EventType::close, 4).stats(0, 20, 0, 0, 500));
+  const LatencyHistogram& h = flow(Direction::outbound, "10.0.0.2", 80).rtt;
+  EXPECT_EQ(h.count, 2u);
+  EXPECT_EQ(h.sum_ns, 800'000u);
+  EXPECT_EQ(flow(Direction::outbound, "10.0.0.2", 80).segments_sent, 20u);
+}
+
+TEST_F(TableTest, short_connection_is_observed_once_with_its_final_srtt) {
+  table.apply(EventBuilder(EventType::accept, 5, Direction::inbound).stats(0, 1, 0, 0, 30));
+  table.apply(EventBuilder(EventType::close, 5, Direction::inbound).stats(0, 9, 0, 0, 250));
+  flows.for_each([&](const Flow& f) {
+    EXPECT_EQ(f.stats.rtt.count, 1u);
+    EXPECT_EQ(f.stats.rtt.sum_ns, 250'000u);
+  });
 }
 
 TEST_F(TableTest, full_table_evicts_the_least_recently_active) {

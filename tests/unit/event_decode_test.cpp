@@ -101,7 +101,10 @@ TEST(ErrnoName, names_the_connect_failures) {
   EXPECT_EQ(errno_name(ECONNREFUSED), "ECONNREFUSED");
   EXPECT_EQ(errno_name(ETIMEDOUT), "ETIMEDOUT");
   EXPECT_EQ(errno_name(ECONNRESET), "ECONNRESET");
-  EXPECT_EQ(errno_name(0), "ECONNABORTED");
+  EXPECT_EQ(errno_name(ECONNABORTED), "ECONNABORTED");
+  EXPECT_EQ(connect_failure_name(0), "closed_before_established");
+  EXPECT_EQ(connect_failure_name(ECONNABORTED), "ECONNABORTED");
+  EXPECT_EQ(connect_failure_name(ECONNREFUSED), "ECONNREFUSED");
   EXPECT_EQ(errno_name(9999), "E9999");
 }
 

@@ -31,6 +31,7 @@ TEST(EventJson, each_type_carries_its_own_fields) {
   auto failed = cli::event_to_json(EventBuilder(EventType::connect_failed, 1).error(ETIMEDOUT).stats(2, 3), clock);
   EXPECT_EQ(failed["error"], "ETIMEDOUT");
   EXPECT_EQ(failed["total_retrans"], 2);
+  EXPECT_EQ(failed["segs_out"], 3);
   auto retrans = cli::event_to_json(EventBuilder(EventType::retransmit, 1).segs(3).stats(9, 100), clock);
   EXPECT_EQ(retrans["segs"], 3);
   EXPECT_EQ(retrans["total_retrans"], 9);

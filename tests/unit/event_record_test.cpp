@@ -212,9 +212,9 @@ TEST(EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
   EXPECT_EQ(a.back().connection.segs_out(), 50u);
   auto flows = batched.aggregator.snapshot(0, 0)->flows;
   ASSERT_EQ(flows.size(), 1u);
-  // Opened by connect, so counted from 0: 2 closed at 30, 1 and 5 sampled at 50; the late 29 of 2
-  // counts nowhere.
-  EXPECT_EQ(flows[0].stats.segments_sent, 30u + 50 + 50);
+  // Opened by connect, so counted from 0: 2 closed at 30, 1 and 5 sampled at 50, 3 and 4 at the
+  // 10 their connect carried; the late 29 of 2 counts nowhere.
+  EXPECT_EQ(flows[0].stats.segments_sent, 30u + 50 + 50 + 10 + 10);
 }
 
 }  // namespace

@@ -94,7 +94,9 @@ TEST(ConnectResult, maps_errno) {
   EXPECT_EQ(connect_result_of(ECONNREFUSED), ConnectResult::refused);
   EXPECT_EQ(connect_result_of(ETIMEDOUT), ConnectResult::timeout);
   EXPECT_EQ(connect_result_of(ECONNRESET), ConnectResult::reset);
-  EXPECT_EQ(connect_result_of(0), ConnectResult::error);
+  EXPECT_EQ(connect_result_of(0), ConnectResult::closed_before_established);
+  EXPECT_EQ(connect_result_of(ECONNABORTED), ConnectResult::error);
+  EXPECT_EQ(connect_result_name(ConnectResult::closed_before_established), "closed_before_established");
   EXPECT_EQ(connect_result_name(ConnectResult::refused), "refused");
 }
 

@@ -69,7 +69,7 @@ groups:
           {{- with $a.labels }}{{ toYaml . | nindent 10 }}{{ end }}
         annotations:
           summary: {{ printf "TCP connects from %s to %s are failing" $workload $peer | quote }}
-          description: {{ printf "%s of the connects of %s to %s fail (refused, timeout, reset or error; threshold %v)." `{{ $value | humanizePercentage }}` $workload $peer .threshold | quote }}
+          description: {{ printf "%s of the connects of %s to %s fail (refused, timeout, reset, closed_before_established or error; threshold %v)." `{{ $value | humanizePercentage }}` $workload $peer .threshold | quote }}
           {{- with $a.runbookUrlPrefix }}
           runbook_url: {{ . }}NetwatchTCPConnectFailureRatioHigh
           {{- end }}
