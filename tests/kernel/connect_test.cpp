@@ -16,12 +16,6 @@ using netwatch::Direction;
 
 class ConnectTest : public KernelTest {};
 
-struct Family {
-  int af;
-  uint8_t event_family;  // what IpAddress::family says: 4 or 6
-};
-constexpr Family kFamilies[] = {{AF_INET, 4}, {AF_INET6, 6}};
-
 TEST_P(ConnectTest, counts_every_handshake_on_both_ends) {
   ASSERT_NO_FATAL_FAILURE(start_tracing());
   constexpr int kConnects = 5;

@@ -13,12 +13,6 @@ namespace {
 
 class FailedConnectSegmentsTest : public KernelTest {};
 
-struct Family {
-  int af;
-  uint8_t event_family;  // IpAddress::family: 4 or 6
-};
-constexpr Family kFamilies[] = {{AF_INET, 4}, {AF_INET6, 6}};
-
 TEST_P(FailedConnectSegmentsTest, refused_connects_count_their_syns_as_sent) {
   ASSERT_NO_FATAL_FAILURE(start_tracing());
   constexpr int kAttempts = 5;

@@ -64,6 +64,13 @@ class Fd {
   int fd_ = -1;
 };
 
+// The two address families a test runs over, and what IpAddress::family says for each.
+struct Family {
+  int af;
+  uint8_t event_family;  // 4 or 6
+};
+inline constexpr Family kFamilies[] = {{AF_INET, 4}, {AF_INET6, 6}};
+
 // 127.0.0.1 or ::1 with the given port.
 sockaddr_storage loopback_address(int family, uint16_t port, socklen_t* len);
 // "127.0.0.1" or "::1", as netwatch prints them.
