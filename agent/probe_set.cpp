@@ -57,7 +57,8 @@ uint64_t fingerprint(const netwatch_bpf* skel, AttachVariant variant, Transport 
 // the socket helpers) and the hash for young ones, or every socket in the hash.
 void configure_state(netwatch_bpf* skel, const ProbeOptions& options, bool sk_storage) {
   skel->rodata->tracing_sk_helpers = sk_storage;
-  bpf_map__set_max_entries(skel->maps.sock_table, sk_storage ? options.young_table_entries : options.sock_table_entries);
+  bpf_map__set_max_entries(skel->maps.sock_table,
+                           sk_storage ? options.young_table_entries : options.sock_table_entries);
 }
 
 }  // namespace
@@ -100,7 +101,8 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
     throw FatalError("this kernel has no BPF ring buffer (v5.8+); use --transport=perfbuf or auto", kExitUsage);
   std::unique_ptr<PinDir> pins = options.pin_dir.empty() ? nullptr : std::make_unique<PinDir>(options.pin_dir);
 
-  if (options.variant == AttachVariant::tracepoint) return try_start(options, AttachVariant::tracepoint, false, transport, pins);
+  if (options.variant == AttachVariant::tracepoint)
+    return try_start(options, AttachVariant::tracepoint, false, transport, pins);
   std::string btf_error;
   for (bool sk_storage : {true, false}) {
     try {
