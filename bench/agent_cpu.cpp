@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "bench/agent_under_test.h"
 #include "bench/bench_main.h"
 #include "bench/churn.h"

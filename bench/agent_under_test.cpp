@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "bench/loopback_load.h"
 
 namespace netwatch::bench {

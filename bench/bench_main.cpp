@@ -8,7 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "bench/paired_runs.h"
 
 namespace netwatch::bench {

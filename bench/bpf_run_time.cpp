@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/log.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "bench/bpf_run_time.h"
 
 namespace netwatch::bench {

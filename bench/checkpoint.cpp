@@ -3,7 +3,7 @@
 // 100k and 1M live connections over ~1000 flows (synthetic traffic through the real aggregator).
 // While the new agent restores, events wait in the ring buffer: restore time x event rate must
 // fit in --ring-size.
-#include "agent/checkpoint.h"
+#include "persist/checkpoint.h"
 
 #include <benchmark/benchmark.h>
 

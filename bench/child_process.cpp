@@ -12,7 +12,7 @@
 #include <cstring>
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "agent/log.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {

@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "bench/agent_under_test.h"
 #include "bench/bench_main.h"
 #include "bench/churn.h"

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {

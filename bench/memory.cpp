@@ -19,7 +19,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "bench/agent_under_test.h"
 #include "bench/bench_main.h"
 #include "bench/paired_runs.h"

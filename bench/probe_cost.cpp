@@ -12,9 +12,9 @@
 #include <memory>
 #include <thread>
 
-#include "agent/event_reader.h"
-#include "agent/log.h"
-#include "agent/probe_set.h"
+#include "transport/event_reader.h"
+#include "util/log.h"
+#include "kernel/probe_set.h"
 #include "bench/bench_main.h"
 #include "bench/bpf_run_time.h"
 #include "bench/bpftrace_peers.h"

@@ -5,8 +5,8 @@
 // "per_series" is seconds of CPU per series (Google Benchmark prints 150n for 150 ns).
 #include <benchmark/benchmark.h>
 
-#include "agent/aggregator.h"
-#include "agent/metrics_render.h"
+#include "aggregate/aggregator.h"
+#include "serve/metrics_render.h"
 #include "bench/synthetic_traffic.h"
 
 namespace netwatch::bench {

@@ -17,9 +17,9 @@
 #include <cstring>
 #include <string>
 
-#include "agent/aggregator.h"
-#include "agent/event_reader.h"
-#include "agent/memory_ring.h"
+#include "aggregate/aggregator.h"
+#include "transport/event_reader.h"
+#include "transport/memory_ring.h"
 #include "bench/synthetic_traffic.h"
 
 namespace netwatch::bench {

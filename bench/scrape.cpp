@@ -14,7 +14,7 @@
 #include <cstring>
 #include <regex>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "bench/agent_under_test.h"
 #include "bench/bench_main.h"
 #include "bench/paired_runs.h"

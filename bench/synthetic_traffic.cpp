@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "agent/event_reader.h"
+#include "transport/event_reader.h"
 
 namespace netwatch::bench {
 namespace {

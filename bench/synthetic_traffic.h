@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "agent/aggregator.h"
+#include "aggregate/aggregator.h"
 
 extern "C" {
 #include <linux/types.h>

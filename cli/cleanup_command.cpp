@@ -6,9 +6,9 @@
 
 #include <csignal>
 
-#include "agent/kernel_features.h"
-#include "agent/log.h"
-#include "agent/pin_dir.h"
+#include "kernel/kernel_features.h"
+#include "util/log.h"
+#include "kernel/pin_dir.h"
 #include "cli/command.h"
 
 namespace netwatch::cli {

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/kernel_features.h"
-#include "agent/log.h"
-#include "agent/probe_set.h"
-#include "agent/seccomp.h"
+#include "kernel/kernel_features.h"
+#include "util/log.h"
+#include "kernel/probe_set.h"
+#include "sandbox/seccomp.h"
 #include "cli/command.h"
 
 namespace netwatch::cli {

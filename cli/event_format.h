@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "agent/event.h"
+#include "event/event.h"
 
 namespace netwatch::cli {
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "cli/command.h"
 
 int main(int argc, char** argv) {

@@ -4,7 +4,7 @@
 
 #include <cstdlib>
 
-#include "agent/log.h"
+#include "util/log.h"
 
 namespace netwatch::cli {
 

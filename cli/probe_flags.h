@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "agent/event_reader.h"
-#include "agent/probe_set.h"
+#include "transport/event_reader.h"
+#include "kernel/probe_set.h"
 
 // Declared, not included: see cli/command.h.
 namespace CLI {

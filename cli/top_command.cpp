@@ -10,15 +10,15 @@
 #include <cstdio>
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "cli/command.h"
 #include "cli/probe_flags.h"
-#include "cli/terminal.h"
-#include "cli/top_columns.h"
-#include "cli/top_keys.h"
-#include "cli/top_model.h"
-#include "cli/top_render.h"
-#include "cli/top_source.h"
+#include "cli/top/terminal.h"
+#include "cli/top/columns.h"
+#include "cli/top/keys.h"
+#include "cli/top/model.h"
+#include "cli/top/render.h"
+#include "cli/top/source.h"
 
 namespace netwatch::cli {
 namespace {

@@ -6,8 +6,8 @@
 #include <memory>
 #include <set>
 
-#include "agent/event_reader.h"
-#include "agent/log.h"
+#include "transport/event_reader.h"
+#include "util/log.h"
 #include "cli/command.h"
 #include "cli/event_format.h"
 #include "cli/probe_flags.h"

@@ -3,9 +3,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "agent/checkpoint.h"
-#include "agent/metrics_render.h"
-#include "agent/snapshot_json.h"
+#include "persist/checkpoint.h"
+#include "serve/metrics_render.h"
+#include "serve/snapshot_json.h"
 
 using namespace netwatch;
 

@@ -10,11 +10,11 @@
 #include <cstdint>
 #include <cstring>
 
-#include "agent/aggregator.h"
-#include "agent/event_reader.h"
-#include "agent/memory_ring.h"
-#include "agent/metrics_render.h"
-#include "agent/snapshot_json.h"
+#include "aggregate/aggregator.h"
+#include "transport/event_reader.h"
+#include "transport/memory_ring.h"
+#include "serve/metrics_render.h"
+#include "serve/snapshot_json.h"
 
 extern "C" {
 #include <linux/types.h>

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/http_server.h"
-#include "agent/log.h"
+#include "serve/http_server.h"
+#include "util/log.h"
 #include "cli/command.h"
 #include "cli/json_config.h"
 #include "cli/probe_flags.h"

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/http_server.h"
+#include "serve/http_server.h"
 
 using namespace netwatch;
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "agent/pod_resolver.h"
+#include "k8s/pod_resolver.h"
 
 using namespace netwatch;
 

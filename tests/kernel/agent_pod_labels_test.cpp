@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "agent/pod_resolver.h"
+#include "k8s/pod_resolver.h"
 #include "agent_process.h"
 #include "harness.h"
 #include "kubelet_pod.h"

@@ -16,9 +16,9 @@
 #include <map>
 #include <thread>
 
-#include "agent/capabilities.h"
-#include "agent/landlock.h"
-#include "agent/pod_resolver.h"
+#include "sandbox/capabilities.h"
+#include "sandbox/landlock.h"
+#include "k8s/pod_resolver.h"
 #include "agent_process.h"
 #include "harness.h"
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "agent_process.h"
 #include "harness.h"
 

@@ -12,10 +12,10 @@
 #include <regex>
 #include <stdexcept>
 
-#include "agent/connection_table.h"
-#include "agent/flow_table.h"
-#include "agent/kernel_features.h"
-#include "agent/log.h"
+#include "aggregate/connection_table.h"
+#include "aggregate/flow_table.h"
+#include "kernel/kernel_features.h"
+#include "util/log.h"
 
 namespace nwtest {
 namespace {

@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "agent/event.h"
-#include "agent/event_reader.h"
-#include "agent/flow_table.h"
-#include "agent/probe_set.h"
+#include "event/event.h"
+#include "transport/event_reader.h"
+#include "aggregate/flow_table.h"
+#include "kernel/probe_set.h"
 
 namespace nwtest {
 

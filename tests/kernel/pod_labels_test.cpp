@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/event_reader.h"
-#include "agent/kernel_features.h"
-#include "agent/pod_resolver.h"
-#include "agent/probe_set.h"
+#include "transport/event_reader.h"
+#include "kernel/kernel_features.h"
+#include "k8s/pod_resolver.h"
+#include "kernel/probe_set.h"
 #include "kubelet_pod.h"
 
 namespace netwatch {

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <thread>
 
-#include "agent/connection_table.h"
-#include "agent/flow_table.h"
+#include "aggregate/connection_table.h"
+#include "aggregate/flow_table.h"
 #include "harness.h"
 #include "kernel_tcp_info.h"
 

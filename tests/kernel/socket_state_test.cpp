@@ -8,7 +8,7 @@
 
 #include <thread>
 
-#include "agent/log.h"
+#include "util/log.h"
 #include "agent_process.h"
 #include "harness.h"
 

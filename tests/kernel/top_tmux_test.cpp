@@ -17,7 +17,7 @@
 
 #include "agent_process.h"
 #include "child_process.h"
-#include "cli/top_columns.h"
+#include "cli/top/columns.h"
 #include "harness.h"
 
 namespace nwtest {

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <future>
 
-#include "agent/event_reader.h"
-#include "agent/probe_set.h"
+#include "transport/event_reader.h"
+#include "kernel/probe_set.h"
 #include "harness.h"
 
 namespace nwtest {

@@ -6,10 +6,10 @@
 
 #include <set>
 
-#include "agent/aggregator.h"
-#include "agent/connection_table.h"
-#include "agent/metrics_render.h"
-#include "agent/workload_registry.h"
+#include "aggregate/aggregator.h"
+#include "aggregate/connection_table.h"
+#include "serve/metrics_render.h"
+#include "aggregate/workload_registry.h"
 #include "event_builder.h"
 
 namespace netwatch {

@@ -1,13 +1,13 @@
 // The checkpoint a stopping agent leaves for the next one: everything it exports comes back.
-#include "agent/checkpoint.h"
+#include "persist/checkpoint.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <sstream>
 
-#include "agent/metrics_render.h"
-#include "agent/snapshot_json.h"
+#include "serve/metrics_render.h"
+#include "serve/snapshot_json.h"
 #include "event_builder.h"
 
 namespace netwatch {

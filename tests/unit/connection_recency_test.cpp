@@ -5,7 +5,7 @@
 #include <list>
 #include <random>
 
-#include "agent/connection_table.h"
+#include "aggregate/connection_table.h"
 #include "event_builder.h"
 
 namespace netwatch {

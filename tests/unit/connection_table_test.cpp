@@ -1,5 +1,5 @@
 // The connection table: deltas into flows, monotonic counters, eviction, late events.
-#include "agent/connection_table.h"
+#include "aggregate/connection_table.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The connection table's cookie index against std::unordered_map, through growth and the
 // backward-shift erase that leaves no tombstones.
-#include "agent/cookie_index.h"
+#include "aggregate/cookie_index.h"
 
 #include <gtest/gtest.h>
 

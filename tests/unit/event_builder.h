@@ -6,8 +6,8 @@
 #include <cstring>
 #include <string>
 
-#include "agent/event.h"
-#include "agent/event_record.h"
+#include "event/event.h"
+#include "event/event_record.h"
 
 namespace netwatch::test {
 

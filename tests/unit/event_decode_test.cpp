@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "agent/event.h"
+#include "event/event.h"
 
 extern "C" {
 #include <linux/types.h>

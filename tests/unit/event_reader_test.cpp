@@ -1,11 +1,11 @@
 // The reader hands decoded records to its sink in batches, in order; flush() hands the rest.
-#include "agent/event_reader.h"
+#include "transport/event_reader.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 
-#include "agent/memory_ring.h"
+#include "transport/memory_ring.h"
 #include "event_builder.h"
 
 extern "C" {

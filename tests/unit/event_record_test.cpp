@@ -2,15 +2,15 @@
 // the connection is new: these hold that identity (addresses, ports, process, cgroup) and the
 // printable name come out right whichever record a connection is first seen in, and that every
 // other consumer still gets every field decoded.
-#include "agent/event_record.h"
+#include "event/event_record.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
 
-#include "agent/aggregator.h"
-#include "agent/event_reader.h"
+#include "aggregate/aggregator.h"
+#include "transport/event_reader.h"
 #include "event_builder.h"
 
 namespace netwatch {

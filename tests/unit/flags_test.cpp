@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/http_server.h"
-#include "agent/log.h"
+#include "serve/http_server.h"
+#include "util/log.h"
 #include "cli/json_config.h"
 #include "cli/probe_flags.h"
 

@@ -1,5 +1,5 @@
 // The series budget: staged folding that loses no count, and recovery.
-#include "agent/flow_table.h"
+#include "aggregate/flow_table.h"
 
 #include <gtest/gtest.h>
 

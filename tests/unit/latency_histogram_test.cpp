@@ -1,4 +1,4 @@
-#include "agent/latency_histogram.h"
+#include "aggregate/latency_histogram.h"
 
 #include <gtest/gtest.h>
 

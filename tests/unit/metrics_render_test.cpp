@@ -1,13 +1,13 @@
 // /metrics text: the flow families are written straight to text (the scrape's hot path); they must
 // stay byte for byte what prometheus-cpp's TextSerializer writes for the same families.
-#include "agent/metrics_render.h"
+#include "serve/metrics_render.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
 
-#include "agent/aggregator.h"
+#include "aggregate/aggregator.h"
 #include "event_builder.h"
 
 namespace netwatch {

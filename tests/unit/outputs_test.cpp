@@ -1,9 +1,9 @@
 // What the agent serves: /metrics text and the JSON snapshot, from a real aggregation.
 #include <gtest/gtest.h>
 
-#include "agent/aggregator.h"
-#include "agent/metrics_render.h"
-#include "agent/snapshot_json.h"
+#include "aggregate/aggregator.h"
+#include "serve/metrics_render.h"
+#include "serve/snapshot_json.h"
 #include "event_builder.h"
 
 namespace netwatch {

@@ -1,7 +1,7 @@
 // Pod labels from cgroup paths and the kubelet's log directories: the path shapes of each runtime
 // and cgroup driver, and the resolver on a directory tree made like a node's. Directory inode numbers
 // play the cgroup ids: in a cgroup2 mount they are the same number (tests/kernel checks that part).
-#include "agent/pod_resolver.h"
+#include "k8s/pod_resolver.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -1,15 +1,15 @@
 // The ring buffer read in place (RingConsumer through EventReader), over a MemoryRing laid out
 // as the kernel lays one out: records in order across the end of the data, busy records wait,
 // discarded ones are skipped, and consumer_pos moves only once the sink is done with a batch.
-#include "agent/ring_consumer.h"
+#include "transport/ring_consumer.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <vector>
 
-#include "agent/event_reader.h"
-#include "agent/memory_ring.h"
+#include "transport/event_reader.h"
+#include "transport/memory_ring.h"
 #include "event_builder.h"
 
 extern "C" {

@@ -2,8 +2,8 @@
 // snapshot_to_json() builds, byte for byte as it dumps.
 #include <gtest/gtest.h>
 
-#include "agent/aggregator.h"
-#include "agent/snapshot_json.h"
+#include "aggregate/aggregator.h"
+#include "serve/snapshot_json.h"
 #include "event_builder.h"
 
 namespace netwatch {

@@ -4,9 +4,9 @@
 
 #include <future>
 
-#include "agent/aggregator.h"
-#include "agent/snapshot.h"
-#include "agent/snapshot_json.h"
+#include "aggregate/aggregator.h"
+#include "aggregate/snapshot.h"
+#include "serve/snapshot_json.h"
 #include "event_builder.h"
 
 namespace netwatch {

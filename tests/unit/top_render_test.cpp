@@ -4,7 +4,7 @@
 // The goldens are tests/data/top/*.txt. After an intended change to the view, regenerate them
 // and review the diff:
 //   NW_UPDATE_GOLDEN=1 build/tests/netwatch_unit_tests --gtest_filter='TopGolden.*'
-#include "cli/top_render.h"
+#include "cli/top/render.h"
 
 #include <gtest/gtest.h>
 
@@ -14,10 +14,10 @@
 #include <set>
 #include <sstream>
 
-#include "agent/snapshot_json.h"
-#include "cli/top_columns.h"
-#include "cli/top_keys.h"
-#include "cli/top_model.h"
+#include "serve/snapshot_json.h"
+#include "cli/top/columns.h"
+#include "cli/top/keys.h"
+#include "cli/top/model.h"
 
 namespace netwatch::top {
 namespace {

@@ -1,0 +1,63 @@
+#include "aggregate/aggregator.h"
+
+namespace netwatch {
+
+std::string FlowView::peer_label() const {
+  return key.fold >= FoldLevel::peer ? "other" : key.peer.to_string();
+}
+std::string FlowView::port_label() const {
+  return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port);
+}
+
+Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver)
+    : config_(config),
+      resolver_(std::move(resolver)),
+      workloads_(config.max_workloads),
+      flows_(config.max_flows),
+      connections_(
+          flows_,
+          [this](uint64_t cgroup_id) {
+            return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
+          },
+          ConnectionTableLimits{config.max_connections}) {}
+
+void Aggregator::on_event(const Event& event) {
+  nw_event raw;
+  EventRecord record = EventRecord::encode(event, raw);
+  on_records({&record, 1});
+}
+
+void Aggregator::on_records(std::span<const EventRecord> records) { connections_.apply(records); }
+
+void Aggregator::expire(uint64_t now_mono_ns) {
+  connections_.expire_idle(now_mono_ns, config_.connection_idle_ns);
+  flows_.expire_idle(now_mono_ns, config_.flow_idle_ns);
+}
+
+std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t now_unix_ns,
+                                               size_t connection_limit) const {
+  auto s = std::make_shared<Snapshot>();
+  s->taken_mono_ns = now_mono_ns;
+  s->taken_unix_ns = now_unix_ns;
+  s->flows.reserve(flows_.size());
+  flows_.for_each([&](const Flow& f) { s->flows.push_back({f.key, workloads_.labels(f.key.workload), f.stats}); });
+  s->connections_total = connections_.size();
+  s->connections.reserve(std::min(connection_limit, connections_.size()));
+  connections_.for_each_recent(connection_limit, [&](const Connection& c) {
+    ConnectionView v{c, workloads_.labels(c.workload)};
+    v.connection.flow = nullptr;
+    s->connections.push_back(std::move(v));
+  });
+  AgentHealth& h = s->health;
+  h.events = connections_.records_by_type();
+  h.evicted_full = connections_.evicted_full();
+  h.evicted_idle = connections_.evicted_idle();
+  h.max_connections = config_.max_connections;
+  h.flow_budget = flows_.budget();
+  h.stage = flows_.stage();
+  h.folded_total = flows_.folded_total();
+  h.workload_overflows = workloads_.overflows();
+  return s;
+}
+
+}  // namespace netwatch

@@ -1,0 +1,54 @@
+// The event reader's sink: counts events, keeps connections and flows, expires what is idle
+// and builds snapshots. Single-threaded: only the reader's thread touches it.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "aggregate/connection_table.h"
+#include "transport/event_reader.h"
+#include "aggregate/flow_table.h"
+#include "aggregate/snapshot.h"
+#include "aggregate/workload_registry.h"
+
+namespace netwatch {
+
+struct AggregatorConfig {
+  size_t max_connections = 65536;
+  size_t max_flows = 2000;  // the series budget
+  size_t max_workloads = 4096;
+  uint64_t connection_idle_ns = 300'000'000'000ULL;  // 5 min without any event
+  uint64_t flow_idle_ns = 600'000'000'000ULL;        // 10 min without connections or updates
+};
+
+// Pod labels of a socket's cgroup; empty for host processes.
+using WorkloadResolver = std::function<WorkloadLabels(uint64_t cgroup_id)>;
+
+class Aggregator final : public EventSink {
+ public:
+  explicit Aggregator(const AggregatorConfig& config, WorkloadResolver resolver = {});
+
+  void on_event(const Event& event) override;  // as the record the kernel would have sent
+  // Reads what changes per record straight from it, decodes a connection's identity once, and
+  // prefetches the batch's connections.
+  void on_records(std::span<const EventRecord> records) override;
+  void expire(uint64_t now_mono_ns);
+  // Everything but the kernel- and reader-side health, which the caller fills in. Lists the
+  // `connection_limit` most recently active connections (all by default).
+  std::shared_ptr<Snapshot> snapshot(uint64_t now_mono_ns, uint64_t now_unix_ns,
+                                     size_t connection_limit = SIZE_MAX) const;
+
+  const FlowTable& flows() const { return flows_; }
+  const ConnectionTable& connections() const { return connections_; }
+
+ private:
+  AggregatorConfig config_;
+  WorkloadResolver resolver_;
+  WorkloadRegistry workloads_;
+  FlowTable flows_;
+  ConnectionTable connections_;  // also counts the records by type
+
+  friend struct CheckpointAccess;  // saves and restores all of the above
+};
+
+}  // namespace netwatch

@@ -1,0 +1,43 @@
+// What an agent hands to the next one at a clean stop, so that a restart or an upgrade resets
+// no exported counter and keeps tracking live connections: the aggregation (connections,
+// flows, workloads, counts) and the counters of the parts that restart with the process.
+// Stored in the pin directory (PinDir::store_checkpoint) as CBOR: named sections, so a newer
+// agent reads an older one's checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "aggregate/aggregator.h"
+#include "aggregate/snapshot.h"
+
+namespace netwatch {
+
+// Counters kept outside the aggregator, as the previous agent last exported them. The new
+// agent adds them to its own (add_to); the kernel's and the programs' only when its probes
+// were replaced: adopted probes kept counting.
+struct CounterBase {
+  KernelCounters kernel;
+  std::vector<ProgramStats> programs;
+  uint64_t drains = 0;
+  uint64_t decode_errors = 0;
+  PodResolverStats pods;  // the cumulative fields
+
+  void add_to(AgentHealth& health) const;
+};
+
+// `health` is what the agent exports now (bases included).
+std::vector<uint8_t> save_checkpoint(const Aggregator& aggregator, const AgentHealth& health);
+
+struct Restored {
+  CounterBase base;
+  size_t connections = 0;
+  size_t flows = 0;
+};
+// Restores into a fresh aggregator; nullopt (and nothing restored) when the bytes are not a
+// checkpoint this version reads.
+std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggregator& aggregator);
+
+}  // namespace netwatch

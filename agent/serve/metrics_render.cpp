@@ -1,0 +1,395 @@
+#include "serve/metrics_render.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace netwatch {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+std::vector<ClientMetric::Label> flow_labels(const FlowView& f) {
+  bool fold_workload = f.key.fold >= FoldLevel::workload;
+  return {{"direction", std::string(direction_name(f.key.direction))},
+          {"peer", f.peer_label()},
+          {"port", f.port_label()},
+          {"namespace", fold_workload ? "other" : f.workload.namespace_name},
+          {"pod", fold_workload ? "other" : f.workload.pod},
+          {"container", fold_workload ? "other" : f.workload.container}};
+}
+
+ClientMetric histogram(std::vector<ClientMetric::Label> labels, const LatencyHistogram& h) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
+  uint64_t cumulative = 0;
+  m.histogram.bucket.reserve(h.buckets.size());
+  for (size_t i = 0; i < kLatencyBucketsSeconds.size(); ++i) {
+    cumulative += h.buckets[i];
+    m.histogram.bucket.push_back({cumulative, kLatencyBucketsSeconds[i]});
+  }
+  m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+  return m;
+}
+
+ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType type) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) m.counter.value = v;
+  else m.gauge.value = v;
+  return m;
+}
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  return MetricFamily{std::move(name), std::move(help), type, {}};
+}
+
+// The flow families: one row each, shared by the MetricFamily path and the text path.
+struct FlowFamily {
+  const char* name;
+  const char* help;
+  MetricType type;
+};
+constexpr FlowFamily kConnects = {"netwatch_tcp_connects_total",
+                                  "TCP connections by handshake result (inbound: accepted connections)",
+                                  MetricType::Counter};
+constexpr FlowFamily kConnectDuration = {"netwatch_tcp_connect_duration_seconds",
+                                         "Outbound connect latency, SYN sent to established", MetricType::Histogram};
+constexpr FlowFamily kRetransmits = {"netwatch_tcp_retransmits_total", "Retransmitted TCP segments",
+                                     MetricType::Counter};
+constexpr FlowFamily kSegments = {"netwatch_tcp_segments_sent_total", "TCP segments sent, retransmissions included",
+                                  MetricType::Counter};
+constexpr FlowFamily kRtt = {"netwatch_tcp_rtt_seconds", "Smoothed RTT, sampled per connection",
+                             MetricType::Histogram};
+constexpr FlowFamily kActive = {"netwatch_tcp_active_connections", "Live tracked connections", MetricType::Gauge};
+constexpr FlowFamily kBytesSent = {"netwatch_tcp_bytes_sent_total", "Payload bytes sent, retransmissions included",
+                                   MetricType::Counter};
+constexpr FlowFamily kBytesReceived = {"netwatch_tcp_bytes_received_total", "Payload bytes received",
+                                       MetricType::Counter};
+
+MetricFamily family(const FlowFamily& f) { return family(f.name, f.help, f.type); }
+
+void render_flows(const Snapshot& s, std::vector<MetricFamily>& out) {
+  auto connects = family(kConnects);
+  auto connect_duration = family(kConnectDuration);
+  auto retransmits = family(kRetransmits);
+  auto segments = family(kSegments);
+  auto rtt = family(kRtt);
+  auto active = family(kActive);
+  auto bytes_sent = family(kBytesSent);
+  auto bytes_received = family(kBytesReceived);
+
+  for (const FlowView& f : s.flows) {
+    auto labels = flow_labels(f);
+    const FlowStats& st = f.stats;
+    for (int r = 0; r < kConnectResultCount; ++r) {
+      if (!st.connects[r]) continue;  // absent until it happens, like any labelled counter
+      auto l = labels;
+      l.push_back({"result", std::string(connect_result_name(static_cast<ConnectResult>(r)))});
+      connects.metric.push_back(value(std::move(l), double(st.connects[r]), MetricType::Counter));
+    }
+    if (f.key.direction != Direction::inbound) connect_duration.metric.push_back(histogram(labels, st.connect_latency));
+    retransmits.metric.push_back(value(labels, double(st.retransmits), MetricType::Counter));
+    segments.metric.push_back(value(labels, double(st.segments_sent), MetricType::Counter));
+    rtt.metric.push_back(histogram(labels, st.rtt));
+    active.metric.push_back(value(labels, double(st.active), MetricType::Gauge));
+    bytes_sent.metric.push_back(value(labels, double(st.bytes_sent), MetricType::Counter));
+    bytes_received.metric.push_back(value(std::move(labels), double(st.bytes_received), MetricType::Counter));
+  }
+  for (auto* f : {&connects, &connect_duration, &retransmits, &segments, &rtt, &active, &bytes_sent, &bytes_received})
+    out.push_back(std::move(*f));
+}
+
+// The text path for the flow families, which carry ~49 series per flow: a scrape's cost is here.
+// It writes into one string the bytes prometheus::TextSerializer writes for render_flows()
+// (a unit test compares the two), with each flow's label block built once instead of a label
+// vector and ostream formatting per series.
+
+// As TextSerializer writes a double: "%.16g" (its precision is max_digits10 - 1), "Nan", "+Inf".
+void append_double(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "Nan";
+  } else if (std::isinf(v)) {
+    out += v < 0 ? "-Inf" : "+Inf";
+  } else {
+    char buf[32];
+    out.append(buf, std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 16).ptr);
+  }
+}
+
+void append_uint(std::string& out, uint64_t v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
+}
+
+// A label value in the exposition format's escapes.
+void append_label_value(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+}
+
+// direction="...",peer="...",port="...",namespace="...",pod="...",container="..."
+std::string label_block(const FlowView& f) {
+  std::string out;
+  const char* separator = "";
+  for (const ClientMetric::Label& l : flow_labels(f)) {
+    out += separator;
+    out += l.name;
+    out += "=\"";
+    append_label_value(out, l.value);
+    out += '"';
+    separator = ",";
+  }
+  return out;
+}
+
+// ",le=\"2.5e-05\"", ... ",le=\"+Inf\"": the bucket labels, formatted once.
+const std::array<std::string, kLatencyBucketsSeconds.size() + 1>& le_labels() {
+  static const auto labels = [] {
+    std::array<std::string, kLatencyBucketsSeconds.size() + 1> l;
+    for (size_t i = 0; i <= kLatencyBucketsSeconds.size(); ++i) {
+      l[i] = ",le=\"";
+      append_double(l[i], i < kLatencyBucketsSeconds.size() ? kLatencyBucketsSeconds[i]
+                                                            : std::numeric_limits<double>::infinity());
+      l[i] += '"';
+    }
+    return l;
+  }();
+  return labels;
+}
+
+// ",result=\"ok\"", ...: by ConnectResult.
+const std::array<std::string, kConnectResultCount>& result_labels() {
+  static const auto labels = [] {
+    std::array<std::string, kConnectResultCount> l;
+    for (int r = 0; r < kConnectResultCount; ++r)
+      l[r] = ",result=\"" + std::string(connect_result_name(static_cast<ConnectResult>(r))) + "\"";
+    return l;
+  }();
+  return labels;
+}
+
+class FlowTextWriter {
+ public:
+  FlowTextWriter(const Snapshot& s, std::string& out) : s_(s), out_(out) {
+    labels_.reserve(s.flows.size());
+    for (const FlowView& f : s.flows) labels_.push_back(label_block(f));
+  }
+
+  void write() {
+    header(kConnects);
+    each_flow([&](const FlowView& f, const std::string& labels) {
+      for (int r = 0; r < kConnectResultCount; ++r) {
+        if (!f.stats.connects[r]) continue;  // absent until it happens, like any labelled counter
+        series(kConnects, "", labels, result_labels()[r]);
+        append_double(out_, double(f.stats.connects[r]));
+        out_ += '\n';
+      }
+    });
+    header(kConnectDuration);
+    each_flow([&](const FlowView& f, const std::string& labels) {
+      if (f.key.direction != Direction::inbound) histogram(kConnectDuration, labels, f.stats.connect_latency);
+    });
+    counter(kRetransmits, [](const FlowStats& st) { return double(st.retransmits); });
+    counter(kSegments, [](const FlowStats& st) { return double(st.segments_sent); });
+    header(kRtt);
+    each_flow([&](const FlowView& f, const std::string& labels) { histogram(kRtt, labels, f.stats.rtt); });
+    counter(kActive, [](const FlowStats& st) { return double(st.active); });
+    counter(kBytesSent, [](const FlowStats& st) { return double(st.bytes_sent); });
+    counter(kBytesReceived, [](const FlowStats& st) { return double(st.bytes_received); });
+  }
+
+ private:
+  template <class F>
+  void each_flow(F&& f) {
+    for (size_t i = 0; i < s_.flows.size(); ++i) f(s_.flows[i], labels_[i]);
+  }
+  void header(const FlowFamily& f) {
+    static constexpr const char* kTypes[] = {"counter", "gauge", "summary", "untyped", "histogram"};
+    out_ += "# HELP ";
+    out_ += f.name;
+    out_ += ' ';
+    out_ += f.help;
+    out_ += "\n# TYPE ";
+    out_ += f.name;
+    out_ += ' ';
+    out_ += kTypes[static_cast<int>(f.type)];
+    out_ += '\n';
+  }
+  // name<suffix>{labels<extra>} and the space before the value.
+  void series(const FlowFamily& f, std::string_view suffix, const std::string& labels, std::string_view extra) {
+    out_ += f.name;
+    out_ += suffix;
+    out_ += '{';
+    out_ += labels;
+    out_ += extra;
+    out_ += "} ";
+  }
+  template <class Value>
+  void counter(const FlowFamily& f, Value value) {
+    header(f);
+    each_flow([&](const FlowView& flow, const std::string& labels) {
+      series(f, "", labels, "");
+      append_double(out_, value(flow.stats));
+      out_ += '\n';
+    });
+  }
+  void histogram(const FlowFamily& f, const std::string& labels, const LatencyHistogram& h) {
+    series(f, "_count", labels, "");
+    append_uint(out_, h.count);
+    out_ += '\n';
+    series(f, "_sum", labels, "");
+    append_double(out_, static_cast<double>(h.sum_ns) / 1e9);
+    out_ += '\n';
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= kLatencyBucketsSeconds.size(); ++i) {
+      cumulative += h.buckets[i];
+      series(f, "_bucket", labels, le_labels()[i]);
+      append_uint(out_, i < kLatencyBucketsSeconds.size() ? cumulative : h.count);
+      out_ += '\n';
+    }
+  }
+
+  const Snapshot& s_;
+  std::string& out_;
+  std::vector<std::string> labels_;
+};
+
+void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
+  const AgentHealth& h = s.health;
+  auto events = family("netwatch_events_total", "Events received from the kernel and decoded", MetricType::Counter);
+  auto produced = family("netwatch_kernel_events_total",
+                         "Events the kernel programs produced: received plus lost", MetricType::Counter);
+  auto lost = family("netwatch_events_lost_total", "Events the kernel could not deliver: the buffer was full",
+                     MetricType::Counter);
+  for (int t = 1; t < kEventTypeCount; ++t) {
+    std::vector<ClientMetric::Label> l = {{"type", std::string(event_type_name(static_cast<EventType>(t)))}};
+    events.metric.push_back(value(l, double(h.events[t]), MetricType::Counter));
+    produced.metric.push_back(value(l, double(h.kernel.emitted[t] + h.kernel.lost[t]), MetricType::Counter));
+    lost.metric.push_back(value(std::move(l), double(h.kernel.lost[t]), MetricType::Counter));
+  }
+  out.push_back(std::move(events));
+  out.push_back(std::move(produced));
+  out.push_back(std::move(lost));
+
+  auto scalar = [&](std::string name, std::string help, MetricType type, double v) {
+    auto f = family(std::move(name), std::move(help), type);
+    f.metric.push_back(value({}, v, type));
+    out.push_back(std::move(f));
+  };
+  scalar("netwatch_untracked_sockets_total",
+         "Sockets netwatch could not track: no per-socket state could be made (tracepoint variant: state table "
+         "full; tp_btf: socket storage allocation failed)",
+         MetricType::Counter, double(h.kernel.state_full));
+  scalar("netwatch_state_table_spills_total",
+         "New sockets whose state went to socket storage because the young-socket table was full: still tracked, "
+         "only slower to set up (expected on nodes with more young or idle connections than the table holds)",
+         MetricType::Counter, double(h.kernel.state_spilled));
+  scalar("netwatch_untracked_listeners_total",
+         "Listening sockets whose owner netwatch could not record (its listener map was full): their inbound "
+         "connections have no pid or comm",
+         MetricType::Counter, double(h.kernel.listeners_full));
+  scalar("netwatch_reader_drains_total", "Event buffer drains", MetricType::Counter, double(h.drains));
+  scalar("netwatch_decode_errors_total", "Malformed event records dropped", MetricType::Counter,
+         double(h.decode_errors));
+  scalar("netwatch_tracked_connections", "Connections in the connection table", MetricType::Gauge,
+         double(s.tracked_connections()));
+  scalar("netwatch_tracked_connections_limit", "Connection table capacity", MetricType::Gauge,
+         double(h.max_connections));
+
+  auto evictions = family("netwatch_connection_evictions_total",
+                          "Live connections dropped from the table: capacity (least recently active) or idle",
+                          MetricType::Counter);
+  evictions.metric.push_back(value({{"reason", "capacity"}}, double(h.evicted_full), MetricType::Counter));
+  evictions.metric.push_back(value({{"reason", "idle"}}, double(h.evicted_idle), MetricType::Counter));
+  out.push_back(std::move(evictions));
+
+  scalar("netwatch_flows", "Exported flows (label sets of the netwatch_tcp_* metrics)", MetricType::Gauge,
+         double(s.flows.size()));
+  scalar("netwatch_series_budget_flows", "The series budget: most flows exported before folding",
+         MetricType::Gauge, double(h.flow_budget));
+  scalar("netwatch_series_budget_stage",
+         "0 full detail; 1 some peers folded to \"other\"; 2 some ports folded too; 3 everything folded",
+         MetricType::Gauge, double(static_cast<int>(h.stage)));
+  scalar("netwatch_series_budget_folded_total",
+         "Connections and failed connects counted in a folded flow instead of their own", MetricType::Counter,
+         double(h.folded_total));
+  scalar("netwatch_workload_overflows_total", "Connections whose workload labels were folded: too many workloads",
+         MetricType::Counter, double(h.workload_overflows));
+
+  auto programs = family("netwatch_program_info", "Attached BPF programs and the variant chosen", MetricType::Gauge);
+  auto runs = family("netwatch_program_runs_total", "Program invocations (needs kernel.bpf_stats_enabled=1)",
+                     MetricType::Counter);
+  auto run_time = family("netwatch_program_run_seconds_total",
+                         "Time spent in the program (needs kernel.bpf_stats_enabled=1)", MetricType::Counter);
+  for (const ProgramStats& p : h.programs) {
+    programs.metric.push_back(
+        value({{"program", p.name}, {"variant", h.variant}, {"transport", h.transport}}, 1, MetricType::Gauge));
+    runs.metric.push_back(value({{"program", p.name}}, double(p.run_cnt), MetricType::Counter));
+    run_time.metric.push_back(value({{"program", p.name}}, double(p.run_time_ns) / 1e9, MetricType::Counter));
+  }
+  out.push_back(std::move(programs));
+  out.push_back(std::move(runs));
+  out.push_back(std::move(run_time));
+
+  if (h.pods) {
+    const PodResolverStats& p = *h.pods;
+    scalar("netwatch_pod_cache_hits_total", "Pod label lookups answered from the cache", MetricType::Counter,
+           double(p.cache_hits));
+    scalar("netwatch_pod_cache_misses_total", "Pod label lookups that had to resolve", MetricType::Counter,
+           double(p.cache_misses));
+    scalar("netwatch_pod_cache_evictions_total", "Pod label cache entries evicted (least recently used)",
+           MetricType::Counter, double(p.cache_evictions));
+    scalar("netwatch_pod_cache_entries", "Pod label cache entries", MetricType::Gauge, double(p.cache_entries));
+    scalar("netwatch_cgroup_walks_total", "Walks of the cgroup2 mount", MetricType::Counter, double(p.cgroup_walks));
+    scalar("netwatch_cgroup_walks_truncated_total", "cgroup2 walks that stopped at their directory cap",
+           MetricType::Counter, double(p.cgroup_walks_truncated));
+    scalar("netwatch_unresolved_cgroups_total", "cgroup ids no walk found: labelled as host", MetricType::Counter,
+           double(p.unknown_cgroups));
+    scalar("netwatch_unnamed_pods_total", "Pod cgroups with no pod log directory", MetricType::Counter,
+           double(p.unnamed_pods));
+    scalar("netwatch_unnamed_containers_total", "Container cgroups whose container name is unknown",
+           MetricType::Counter, double(p.unnamed_containers));
+  }
+
+  auto build = family("netwatch_build_info", "netwatch version", MetricType::Gauge);
+  build.metric.push_back(value({{"version", NETWATCH_VERSION}}, 1, MetricType::Gauge));
+  out.push_back(std::move(build));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> render_families(const Snapshot& snapshot) {
+  std::vector<MetricFamily> out;
+  out.reserve(32);
+  render_flows(snapshot, out);
+  render_health(snapshot, out);
+  return out;
+}
+
+std::string render_metrics_text(const Snapshot& snapshot) {
+  std::string text;
+  text.reserve(snapshot.flows.size() * 7000 + 16384);  // ~49 series of ~130 bytes per flow
+  FlowTextWriter(snapshot, text).write();
+  std::vector<MetricFamily> health;
+  render_health(snapshot, health);
+  std::ostringstream health_text;
+  prometheus::TextSerializer().Serialize(health_text, health);
+  text += health_text.str();
+  return text;
+}
+
+}  // namespace netwatch

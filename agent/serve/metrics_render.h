@@ -1,0 +1,17 @@
+// /metrics: a snapshot turned into Prometheus families at scrape time (the pull model of
+// prometheus-cpp's Collectable). The names and labels are a documented contract (README).
+#pragma once
+
+#include <prometheus/metric_family.h>
+
+#include <string>
+#include <vector>
+
+#include "aggregate/snapshot.h"
+
+namespace netwatch {
+
+std::vector<prometheus::MetricFamily> render_families(const Snapshot& snapshot);
+std::string render_metrics_text(const Snapshot& snapshot);
+
+}  // namespace netwatch

@@ -1,0 +1,207 @@
+#include "cli/top/source.h"
+
+#include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "aggregate/aggregator.h"
+#include "transport/event_reader.h"
+#include "util/log.h"
+#include "k8s/pod_resolver.h"
+#include "serve/snapshot_json.h"
+#include "cli/top/model.h"
+
+namespace netwatch::cli {
+namespace {
+
+constexpr char kConnectionsPath[] = "/api/v1/connections";
+
+// httplib connects without blocking and reports only "Connection"; one plain connect() with
+// the same timeout tells refused from unreachable from silent, which is what the reader needs.
+std::string connect_error(const std::string& host, int port) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0)
+    return std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
+  std::string why = "connection failed";
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd >= 0) {
+    int err = ::connect(fd, res->ai_addr, res->ai_addrlen) == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      if (poll(&p, 1, 2000) == 1) {
+        socklen_t len = sizeof(err);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      } else {
+        err = ETIMEDOUT;
+      }
+    }
+    if (err) why = std::strerror(err);
+    ::close(fd);
+  }
+  freeaddrinfo(res);
+  return why;
+}
+
+std::string reason(httplib::Error error, const AgentUrl& url) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return connect_error(url.host, url.port);
+    case httplib::Error::ConnectionTimeout:
+      return "no answer to the connection attempt within 2s";
+    case httplib::Error::Read:
+      return "the connection failed while reading the answer (or it took over 5s)";
+    case httplib::Error::Write:
+      return "the connection failed while sending the request";
+    default:
+      return "HTTP client error: " + httplib::to_string(error);
+  }
+}
+
+class AgentSource : public SnapshotSource {
+ public:
+  explicit AgentSource(const AgentUrl& url)
+      : url_(url),
+        client_(url.scheme + "://" + (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) + ":" +
+                std::to_string(url.port)) {
+    client_.set_connection_timeout(2);
+    client_.set_read_timeout(5);
+    // One connection for the whole session: top's own polling stays one row in the agent's table.
+    client_.set_keep_alive(true);
+  }
+
+  std::string describe() const override { return "agent " + url_.text; }
+
+  nlohmann::json fetch() override {
+    httplib::Result res = client_.Get(url_.path.c_str());
+    if (!res) throw SourceError("cannot reach agent at " + url_.text + ": " + reason(res.error(), url_));
+    if (res->status != 200)
+      throw SourceError("agent at " + url_.text + " answered HTTP " + std::to_string(res->status) + " for " +
+                        url_.path);
+    try {
+      return top::parse_document(res->body);
+    } catch (const top::SnapshotError& e) {
+      throw SourceError(std::string(e.what()) + " from " + url_.text);
+    }
+  }
+
+ private:
+  AgentUrl url_;
+  httplib::Client client_;
+};
+
+// Pod labels as the agent finds them by default (/sys/fs/cgroup, /var/log/pods); quietly off on
+// a host without cgroup v2: a view has no log to warn in.
+std::unique_ptr<PodResolver> default_pod_resolver() {
+  auto mount = find_cgroup2_mount("/sys/fs/cgroup");
+  if (!mount) return nullptr;
+  PodResolverOptions options;
+  options.cgroup2_dir = *mount;
+  return std::make_unique<PodResolver>(options);
+}
+
+// The agent's pipeline in-process: probes -> reader -> aggregator -> snapshot -> JSON.
+class StandaloneSource : public SnapshotSource {
+ public:
+  explicit StandaloneSource(const ProbeFlags& flags)
+      : pods_(default_pod_resolver()),
+        aggregator_(
+            AggregatorConfig{},
+            pods_ ? WorkloadResolver([this](uint64_t cgroup) { return pods_->resolve(cgroup); }) : WorkloadResolver{}) {
+    ProbeOptions probe_options = flags.probe_options();
+    ReaderOptions reader_options = flags.reader_options();
+    drain_ms_ = reader_options.drain_interval_ms;
+    try {
+      probes_ = ProbeSet::start(probe_options);
+    } catch (const FatalError& e) {
+      if (e.exit_code() == kExitUsage && std::strstr(e.what(), "CAP_BPF"))
+        throw FatalError(std::string(e.what()) + "; or read a running agent: netwatch top --agent http://HOST:9464",
+                         kExitUsage);
+      throw;
+    }
+    reader_ = std::make_unique<EventReader>(*probes_, aggregator_, reader_options);
+  }
+
+  std::string describe() const override {
+    return "standalone (" + std::string(variant_name(probes_->variant())) + ", " +
+           std::string(transport_name(probes_->transport())) + ")";
+  }
+  void pump() override { reader_->drain(); }
+  int pump_interval_ms() const override { return drain_ms_; }
+
+  nlohmann::json fetch() override {
+    reader_->drain();
+    uint64_t now = monotonic_ns();
+    aggregator_.expire(now);
+    std::shared_ptr<Snapshot> s = aggregator_.snapshot(now, clock_.to_unix_ns(now));
+    s->health.kernel = probes_->counters();
+    return snapshot_to_json(*s, SIZE_MAX);
+  }
+
+ private:
+  std::unique_ptr<PodResolver> pods_;
+  Aggregator aggregator_;
+  std::unique_ptr<ProbeSet> probes_;
+  std::unique_ptr<EventReader> reader_;  // last: it feeds the aggregator from the probes
+  WallClock clock_;
+  int drain_ms_ = 100;
+};
+
+}  // namespace
+
+std::optional<AgentUrl> parse_agent_url(const std::string& text, std::string* why) {
+  auto bad = [&](const std::string& reason) -> std::optional<AgentUrl> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  AgentUrl url;
+  url.text = text;
+  std::string rest = text;
+  if (size_t scheme = rest.find("://"); scheme != std::string::npos) {
+    std::string name = rest.substr(0, scheme);
+    if (name != "http" && name != "https") return bad("the scheme must be http or https");
+    url.scheme = name;
+    rest = rest.substr(scheme + 3);
+  } else {
+    url.text = "http://" + text;
+  }
+  size_t slash = rest.find('/');
+  url.path = slash == std::string::npos ? "" : rest.substr(slash);
+  rest = rest.substr(0, std::min(slash, rest.size()));
+  if (url.path.empty() || url.path == "/") url.path = kConnectionsPath;
+  size_t colon;
+  if (!rest.empty() && rest[0] == '[') {
+    size_t close = rest.find(']');
+    if (close == std::string::npos) return bad("unclosed [ in the IPv6 address");
+    url.host = rest.substr(1, close - 1);
+    if (close + 1 >= rest.size() || rest[close + 1] != ':') return bad("it needs a port: http://[IPv6]:PORT");
+    colon = close + 1;
+  } else {
+    colon = rest.rfind(':');
+    if (colon == std::string::npos) return bad("it needs a port: http://HOST:PORT");
+    url.host = rest.substr(0, colon);
+    if (url.host.find(':') != std::string::npos) return bad("an IPv6 address goes in brackets: http://[::1]:9464");
+  }
+  if (url.host.empty()) return bad("the host is missing");
+  std::string port = rest.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) < 1 || std::stoi(port) > 65535)
+    return bad("the port must be a number between 1 and 65535");
+  url.port = std::stoi(port);
+  return url;
+}
+
+std::unique_ptr<SnapshotSource> make_agent_source(const AgentUrl& url) {
+  return std::make_unique<AgentSource>(url);
+}
+
+std::unique_ptr<SnapshotSource> make_standalone_source(const ProbeFlags& flags) {
+  return std::make_unique<StandaloneSource>(flags);
+}
+
+}  // namespace netwatch::cli
