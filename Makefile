@@ -14,7 +14,7 @@ deps:
 	@$(SUDO) bash scripts/install-deps.sh
 
 $(BUILD)/build.ninja: CMakeLists.txt
-	cmake -S . -B $(BUILD) -G Ninja
+	cmake -S . -B $(BUILD) -G Ninja -DNETWATCH_TESTS=ON
 
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
@@ -52,7 +52,7 @@ test-unit: build
 SANITIZE_SCOPE ?= all
 SANITIZE_TARGETS = netwatch netwatch_unit_tests netwatch_kernel_tests
 test-sanitize: deps
-	cmake -S . -B build-sanitize -G Ninja -DNETWATCH_SANITIZE=ON
+	cmake -S . -B build-sanitize -G Ninja -DNETWATCH_TESTS=ON -DNETWATCH_SANITIZE=ON
 	cmake --build build-sanitize -j $(JOBS) --target $(SANITIZE_TARGETS)
 	$(SUDO) scripts/prepare-kernel.sh
 	$(SUDO) bash scripts/sanitized-ctest.sh build-sanitize $(SANITIZE_SCOPE)
@@ -60,7 +60,7 @@ test-sanitize: deps
 # The same with ThreadSanitizer: the agent's reader thread, HTTP threads and snapshot store.
 TSAN_SCOPE ?= ci
 test-tsan: deps
-	cmake -S . -B build-tsan -G Ninja -DNETWATCH_TSAN=ON
+	cmake -S . -B build-tsan -G Ninja -DNETWATCH_TESTS=ON -DNETWATCH_TSAN=ON
 	cmake --build build-tsan -j $(JOBS) --target $(SANITIZE_TARGETS)
 	$(SUDO) scripts/prepare-kernel.sh
 	$(SUDO) bash scripts/sanitized-ctest.sh build-tsan $(TSAN_SCOPE)

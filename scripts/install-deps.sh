@@ -5,14 +5,14 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcpp-httplib-dev libcap-dev libssl-dev
+  prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libcap-dev libssl-dev
 )
-# Tests and benchmarks (make test runs every benchmark's smoke mode): bpftrace is the peer the
+# Tests and benchmarks (make test runs every benchmark's smoke mode): GoogleTest, GMock and Google
+# Benchmark build them (cmake -DNETWATCH_TESTS=ON, which the Makefile passes); bpftrace is the peer the
 # probes are measured against, wrk loads /metrics, valgrind's callgrind counts instructions.
 # libclang-rt-14-dev holds libFuzzer and clang's sanitizer runtimes: clang only recommends it, and
 # recommends are not installed.
-test_pkgs=(iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl bpftrace wrk valgrind
+test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl bpftrace wrk valgrind
   libclang-rt-14-dev)
 # The kernel matrix (tests/kernels): Debian's kernels booted under qemu from an initramfs.
 test_pkgs+=(qemu-system-x86 busybox-static kmod)

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "aggregate/connection_table.h"
-#include "transport/event_reader.h"
+#include "event/event_sink.h"
 #include "aggregate/flow_table.h"
 #include "aggregate/snapshot.h"
 #include "aggregate/workload_registry.h"

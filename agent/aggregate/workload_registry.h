@@ -7,16 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "k8s/workload_labels.h"
+
 namespace netwatch {
-
-struct WorkloadLabels {
-  std::string namespace_name;
-  std::string pod;
-  std::string container;
-
-  bool operator==(const WorkloadLabels&) const = default;
-  bool empty() const { return namespace_name.empty() && pod.empty() && container.empty(); }
-};
 
 class WorkloadRegistry {
  public:

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernel/kernel_features.h"
+#include "kernel/libbpf_log.h"
 #include "util/log.h"
 #include "netwatch.skel.h"
 
@@ -68,12 +69,6 @@ std::string_view variant_name(AttachVariant v) {
 }
 std::string_view transport_name(Transport t) {
   return t == Transport::ringbuf ? "ringbuf" : "perfbuf";
-}
-
-uint64_t KernelCounters::total_lost() const {
-  uint64_t sum = 0;
-  for (uint64_t v : lost) sum += v;
-  return sum;
 }
 
 ProbeSet::ProbeSet(netwatch_bpf* skel, AttachVariant variant, Transport transport)

@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "aggregate/snapshot.h"
+#include "serve/snapshot_store.h"
 
 namespace httplib {
 class Server;

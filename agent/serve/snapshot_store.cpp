@@ -1,4 +1,4 @@
-#include "aggregate/snapshot.h"
+#include "serve/snapshot_store.h"
 
 namespace netwatch {
 

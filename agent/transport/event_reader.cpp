@@ -68,14 +68,6 @@ EventReader::EventReader(EventSink& sink) : sink_(sink) {}
 
 EventReader::~EventReader() { perf_buffer__free(perf_); }
 
-void EventSink::on_records(std::span<const EventRecord> records) {
-  Event event;
-  for (const EventRecord& r : records) {
-    r.decode(event);
-    on_event(event);
-  }
-}
-
 void EventReader::deliver(const void* data, size_t size) {
   ++records_;
   if (size != sizeof(nw_event)) {

@@ -13,24 +13,13 @@
 
 #include "event/event.h"
 #include "event/event_record.h"
+#include "event/event_sink.h"
 #include "kernel/probe_set.h"
 #include "transport/ring_consumer.h"
 
 struct perf_buffer;
 
 namespace netwatch {
-
-class EventSink {
- public:
-  virtual ~EventSink() = default;
-  virtual void on_event(const Event& event) = 0;
-  // Records in order, a batch at a time, checked but not decoded; valid only during the call
-  // (they may lie in the ring buffer, whose space goes back to the kernel afterwards). The
-  // default decodes each in full for on_event(). A sink may instead read only the fields it
-  // needs from each record, and start loading the state of every record in the batch before
-  // applying any (memory-level parallelism), which on_event one by one cannot.
-  virtual void on_records(std::span<const EventRecord> records);
-};
 
 struct ReaderOptions {
   int drain_interval_ms = 100;

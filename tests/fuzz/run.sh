@@ -20,7 +20,7 @@ for d in tests/fuzz/corpus/*/; do
 done
 
 start=$SECONDS
-CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DNETWATCH_FUZZ=ON >/dev/null
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DNETWATCH_TESTS=ON -DNETWATCH_FUZZ=ON >/dev/null
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 echo "fuzz build: $((SECONDS - start)) s"
 

@@ -2,6 +2,7 @@
 // The lines below are libbpf's and the verifier's own wording (libbpf 1.1, kernels 5.10 and 6.18).
 #include <gtest/gtest.h>
 
+#include "kernel/libbpf_log.h"
 #include "util/log.h"
 
 namespace netwatch {

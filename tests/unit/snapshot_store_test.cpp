@@ -5,7 +5,7 @@
 #include <future>
 
 #include "aggregate/aggregator.h"
-#include "aggregate/snapshot.h"
+#include "serve/snapshot_store.h"
 #include "serve/snapshot_json.h"
 #include "event_builder.h"
 
