@@ -12,6 +12,7 @@
 
 #include "util/log.h"
 #include "cli/command.h"
+#include "daemon/stop_signals.h"
 #include "cli/probe_flags.h"
 #include "cli/top/terminal.h"
 #include "cli/top/columns.h"

@@ -9,6 +9,7 @@
 #include "transport/event_reader.h"
 #include "util/log.h"
 #include "cli/command.h"
+#include "daemon/stop_signals.h"
 #include "cli/event_format.h"
 #include "cli/probe_flags.h"
 

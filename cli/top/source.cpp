@@ -9,12 +9,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "aggregate/aggregator.h"
-#include "transport/event_reader.h"
-#include "util/log.h"
+#include "cli/top/model.h"
+#include "daemon/pipeline.h"
 #include "k8s/pod_resolver.h"
 #include "serve/snapshot_json.h"
-#include "cli/top/model.h"
+#include "util/log.h"
 
 namespace netwatch::cli {
 namespace {
@@ -105,51 +104,40 @@ std::unique_ptr<PodResolver> default_pod_resolver() {
   return std::make_unique<PodResolver>(options);
 }
 
-// The agent's pipeline in-process: probes -> reader -> aggregator -> snapshot -> JSON.
+std::unique_ptr<Pipeline> start_pipeline(const ProbeFlags& flags) {
+  PipelineOptions options;
+  options.probes = flags.probe_options();
+  options.reader = flags.reader_options();
+  try {
+    return std::make_unique<Pipeline>(options, default_pod_resolver());
+  } catch (const FatalError& e) {
+    if (e.exit_code() == kExitUsage && std::strstr(e.what(), "CAP_BPF"))
+      throw FatalError(std::string(e.what()) + "; or read a running agent: netwatch top --agent http://HOST:9464",
+                       kExitUsage);
+    throw;
+  }
+}
+
+// The agent's pipeline in-process (daemon/pipeline.h), its snapshots as the agent's JSON.
 class StandaloneSource : public SnapshotSource {
  public:
-  explicit StandaloneSource(const ProbeFlags& flags)
-      : pods_(default_pod_resolver()),
-        aggregator_(
-            AggregatorConfig{},
-            pods_ ? WorkloadResolver([this](uint64_t cgroup) { return pods_->resolve(cgroup); }) : WorkloadResolver{}) {
-    ProbeOptions probe_options = flags.probe_options();
-    ReaderOptions reader_options = flags.reader_options();
-    drain_ms_ = reader_options.drain_interval_ms;
-    try {
-      probes_ = ProbeSet::start(probe_options);
-    } catch (const FatalError& e) {
-      if (e.exit_code() == kExitUsage && std::strstr(e.what(), "CAP_BPF"))
-        throw FatalError(std::string(e.what()) + "; or read a running agent: netwatch top --agent http://HOST:9464",
-                         kExitUsage);
-      throw;
-    }
-    reader_ = std::make_unique<EventReader>(*probes_, aggregator_, reader_options);
-  }
+  explicit StandaloneSource(const ProbeFlags& flags) : pipeline_(start_pipeline(flags)) {}
 
   std::string describe() const override {
-    return "standalone (" + std::string(variant_name(probes_->variant())) + ", " +
-           std::string(transport_name(probes_->transport())) + ")";
+    return "standalone (" + std::string(variant_name(pipeline_->probes().variant())) + ", " +
+           std::string(transport_name(pipeline_->probes().transport())) + ")";
   }
-  void pump() override { reader_->drain(); }
-  int pump_interval_ms() const override { return drain_ms_; }
+  void pump() override { pipeline_->drain(); }
+  int pump_interval_ms() const override { return pipeline_->drain_interval_ms(); }
 
   nlohmann::json fetch() override {
-    reader_->drain();
-    uint64_t now = monotonic_ns();
-    aggregator_.expire(now);
-    std::shared_ptr<Snapshot> s = aggregator_.snapshot(now, clock_.to_unix_ns(now));
-    s->health.kernel = probes_->counters();
-    return snapshot_to_json(*s, SIZE_MAX);
+    pipeline_->drain();
+    pipeline_->expire(monotonic_ns());
+    return snapshot_to_json(*pipeline_->snapshot(SIZE_MAX), SIZE_MAX);
   }
 
  private:
-  std::unique_ptr<PodResolver> pods_;
-  Aggregator aggregator_;
-  std::unique_ptr<ProbeSet> probes_;
-  std::unique_ptr<EventReader> reader_;  // last: it feeds the aggregator from the probes
-  WallClock clock_;
-  int drain_ms_ = 100;
+  std::unique_ptr<Pipeline> pipeline_;
 };
 
 }  // namespace

@@ -1,10 +1,8 @@
-// SIGINT and SIGTERM end the long-running commands: the handler only sets a flag, and the
-// command's loop returns, so every destructor runs and every link and program is released.
+#include "daemon/stop_signals.h"
+
 #include <csignal>
 
-#include "cli/command.h"
-
-namespace netwatch::cli {
+namespace netwatch {
 
 std::atomic<bool> g_stop{false};
 
@@ -17,4 +15,4 @@ void install_stop_signals() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-}  // namespace netwatch::cli
+}  // namespace netwatch
