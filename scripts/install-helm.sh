@@ -5,7 +5,7 @@
 # $NETWATCH_TOOLS_DIR/helm/helm (default build-tools/chart, git-ignored). Idempotent, and safe to
 # run from several processes at once (a lock around the fetch; the binary appears atomically).
 # Installs Debian's npm when it is missing and we are root.
-# Used by tests/chart/run.sh and the alert end-to-end test (tests/kernel/alerts_e2e_test.cpp).
+# Used by tests/chart/run.sh and the alert end-to-end test (tests/e2e/alerts_e2e_test.cpp).
 # Usage: HELM=$(scripts/install-helm.sh)
 set -euo pipefail
 

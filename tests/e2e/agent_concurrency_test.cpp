@@ -8,8 +8,8 @@
 #include <atomic>
 #include <thread>
 
-#include "agent_process.h"
-#include "harness.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <thread>
 
-#include "agent_process.h"
-#include "harness.h"
-#include "kernel_tcp_info.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
+#include "tests/support/kernel_tcp_info.h"
 
 namespace nwtest {
 namespace {

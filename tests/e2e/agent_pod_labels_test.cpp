@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "k8s/pod_resolver.h"
-#include "agent_process.h"
-#include "harness.h"
-#include "kubelet_pod.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
+#include "tests/support/kubelet_pod.h"
 
 namespace nwtest {
 namespace {

@@ -19,8 +19,8 @@
 #include "sandbox/capabilities.h"
 #include "sandbox/landlock.h"
 #include "k8s/pod_resolver.h"
-#include "agent_process.h"
-#include "harness.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <thread>
 
-#include "agent_process.h"
-#include "bpf_objects.h"
-#include "harness.h"
-#include "kernel_tcp_info.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/bpf_objects.h"
+#include "tests/support/harness.h"
+#include "tests/support/kernel_tcp_info.h"
 
 namespace nwtest {
 namespace {

@@ -16,11 +16,11 @@
 #include <sstream>
 #include <thread>
 
-#include "agent_process.h"
-#include "child_process.h"
-#include "harness.h"
-#include "kernel_tcp_info.h"
-#include "prometheus_server.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/child_process.h"
+#include "tests/support/harness.h"
+#include "tests/support/kernel_tcp_info.h"
+#include "tests/support/prometheus_server.h"
 
 namespace nwtest {
 namespace {

@@ -3,7 +3,7 @@
 // /api/v1/connections, read back from the real agent's /metrics and API; and the per-socket
 // state table in the kernel (65536 in production; small here), read from the kernel counters the
 // agent exports as netwatch_untracked_sockets_total and netwatch_state_table_spills_total. The pure caps are
-// driven past in tests/unit/bounds_test.cpp.
+// driven past in tests/unit/serve/bounds_test.cpp.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "util/log.h"
-#include "agent_process.h"
-#include "harness.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "agent_process.h"
-#include "harness.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "child_process.h"
-#include "harness.h"
+#include "tests/support/child_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

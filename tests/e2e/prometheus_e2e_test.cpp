@@ -4,10 +4,10 @@
 
 #include <thread>
 
-#include "agent_process.h"
-#include "harness.h"
-#include "kernel_tcp_info.h"
-#include "prometheus_server.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
+#include "tests/support/kernel_tcp_info.h"
+#include "tests/support/prometheus_server.h"
 
 namespace nwtest {
 namespace {

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "bpf_objects.h"
-#include "child_process.h"
-#include "harness.h"
+#include "tests/support/bpf_objects.h"
+#include "tests/support/child_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -15,10 +15,10 @@
 #include <sstream>
 #include <thread>
 
-#include "agent_process.h"
-#include "child_process.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/child_process.h"
 #include "cli/top/columns.h"
-#include "harness.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

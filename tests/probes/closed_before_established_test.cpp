@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cli/event_format.h"
-#include "harness.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

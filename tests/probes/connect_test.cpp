@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "harness.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -6,7 +6,7 @@
 // (__inet_stream_connect()'s sock_error path), which zeroes tcpi_segs_out.
 #include <string>
 
-#include "harness.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -13,7 +13,7 @@
 #include <set>
 #include <string>
 
-#include "harness.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

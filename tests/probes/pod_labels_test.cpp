@@ -22,7 +22,7 @@
 #include "kernel/kernel_features.h"
 #include "k8s/pod_resolver.h"
 #include "kernel/probe_set.h"
-#include "kubelet_pod.h"
+#include "tests/support/kubelet_pod.h"
 
 namespace netwatch {
 namespace {

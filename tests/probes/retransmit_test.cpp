@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <thread>
 
-#include "harness.h"
-#include "kernel_tcp_info.h"
+#include "tests/support/harness.h"
+#include "tests/support/kernel_tcp_info.h"
 
 namespace nwtest {
 namespace {

@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "util/log.h"
-#include "agent_process.h"
-#include "harness.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "transport/event_reader.h"
 #include "kernel/probe_set.h"
-#include "harness.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -38,7 +38,7 @@
 #include "bench/agent_under_test.h"
 #include "bench/child_process.h"
 #include "bench/churn.h"
-#include "tests/kernel/agent_process.h"
+#include "tests/support/agent_process.h"
 
 namespace nwtest {
 namespace {

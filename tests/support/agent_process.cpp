@@ -1,4 +1,4 @@
-#include "agent_process.h"
+#include "tests/support/agent_process.h"
 
 #include <httplib.h>
 #include <unistd.h>

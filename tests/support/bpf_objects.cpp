@@ -1,4 +1,4 @@
-#include "bpf_objects.h"
+#include "tests/support/bpf_objects.h"
 
 #include <bpf/bpf.h>
 #include <dirent.h>

@@ -25,6 +25,7 @@
 #include "transport/event_reader.h"
 #include "aggregate/flow_table.h"
 #include "kernel/probe_set.h"
+#include "util/fd.h"
 
 namespace nwtest {
 
@@ -34,35 +35,7 @@ using netwatch::EventType;
 
 // ---- sockets ----
 
-// Owns one file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.release();
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using netwatch::Fd;  // util/fd.h
 
 // The two address families a test runs over, and what IpAddress::family says for each.
 struct Family {
@@ -135,7 +108,7 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
 // A table of the test's own (inet nwtest_<pid>_<n>) with one input-hook chain. The table is
 // deleted on destruction, so a failed assertion never leaves a drop rule behind. Loss goes on
 // the input hook: a locally generated segment dropped on output is requeued at once and never
-// counts as a retransmission (ENVIRONMENT.md).
+// counts as a retransmission.
 class NftTable {
  public:
   NftTable();  // throws when nft fails

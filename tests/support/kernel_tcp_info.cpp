@@ -1,4 +1,4 @@
-#include "kernel_tcp_info.h"
+#include "tests/support/kernel_tcp_info.h"
 
 #include <linux/in.h>
 #include <linux/tcp.h>

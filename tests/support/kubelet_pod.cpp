@@ -1,4 +1,4 @@
-#include "kubelet_pod.h"
+#include "tests/support/kubelet_pod.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

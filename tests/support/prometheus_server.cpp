@@ -1,4 +1,4 @@
-#include "prometheus_server.h"
+#include "tests/support/prometheus_server.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <ostream>
 #include <stdexcept>
 
-#include "agent_process.h"
+#include "tests/support/agent_process.h"
 
 namespace nwtest {
 

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "aggregate/connection_table.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "serve/metrics_render.h"
 #include "serve/snapshot_json.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

@@ -1,7 +1,7 @@
 // Every cap of the agent's userspace tables (README "Bounded by design"), driven past: what the
 // policy keeps, what it evicts, folds or forgets, and the /metrics line that says so. The pod
 // resolver's caps are driven past in pod_resolver_test.cpp, the ?limit= bound in flags_test.cpp
-// and snapshot_store_test.cpp; the kernel-side caps in tests/kernel/bounds_test.cpp.
+// and snapshot_store_test.cpp; the kernel-side caps in tests/e2e/bounds_test.cpp.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -10,7 +10,7 @@
 #include "aggregate/connection_table.h"
 #include "serve/metrics_render.h"
 #include "aggregate/workload_registry.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

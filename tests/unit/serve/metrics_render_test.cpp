@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "aggregate/aggregator.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

@@ -4,7 +4,7 @@
 #include "aggregate/aggregator.h"
 #include "serve/metrics_render.h"
 #include "serve/snapshot_json.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

@@ -7,7 +7,7 @@
 #include "aggregate/aggregator.h"
 #include "serve/snapshot_store.h"
 #include "serve/snapshot_json.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

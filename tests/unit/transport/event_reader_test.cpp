@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "transport/memory_ring.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 extern "C" {
 #include <linux/types.h>

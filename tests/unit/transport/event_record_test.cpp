@@ -11,7 +11,7 @@
 
 #include "aggregate/aggregator.h"
 #include "transport/event_reader.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 namespace netwatch {
 namespace {

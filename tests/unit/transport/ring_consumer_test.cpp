@@ -10,7 +10,7 @@
 
 #include "transport/event_reader.h"
 #include "transport/memory_ring.h"
-#include "event_builder.h"
+#include "tests/support/event_builder.h"
 
 extern "C" {
 #include <linux/types.h>
