@@ -8,8 +8,8 @@
  * thin wrappers around one handler; userspace turns off the autoload of the
  * losing set.
  *
- * Wakeups, not copies, are what cost (see ENVIRONMENT.md): events are submitted
- * without waking the reader, which drains on a timer; while more than
+ * Wakeups, not copies, are what cost (a wakeup per event costs the reader far
+ * more than the event's copy): events are submitted without waking the reader, which drains on a timer; while more than
  * wakeup_bytes wait, each CPU forces a wakeup at most every 10 ms.
  */
 #include "vmlinux.h"
@@ -53,13 +53,13 @@ struct sock_state {
 /*
  * Where a socket's state lives (tp_btf variant):
  *  - sock_table, a hash keyed by the socket's address, from connect or accept
- *    while the socket is young: an entry is made in ~80 ns and deleted in ~60,
- *    where sk_storage takes ~800 and ~250 (BENCHMARKS.md), and most
- *    connections are short;
+ *    while the socket is young: a hash entry is made and deleted an order of
+ *    magnitude faster than an sk_storage one (BENCHMARKS.md, probe cost), and
+ *    most connections are short;
  *  - sock_storage once it lives on: a socket moves there at its first RTT
  *    sample (it has lived an rtt interval and still receives), because the
- *    ACK path reaches sk_storage through the socket, not through a hash
- *    (+35-45 ns per segment). Sockets first met on the ACK or retransmit path
+ *    ACK path reaches sk_storage through the socket, cheaper per segment than
+ *    a hash lookup. Sockets first met on the ACK or retransmit path
  *    (older than netwatch) start there; so do young ones when the table is full.
  * The classic tracepoint variant, and the tp_btf variant on kernels whose
  * tracing programs cannot use sk_storage (tracing_sk_helpers), keep every
@@ -153,7 +153,8 @@ struct {
 } last_wakeup SEC(".maps");
 
 /* At the default ring (4 MiB, mark at 1 MiB) the 3 MiB above the mark hold
- * ~180 ms of 100k events/s: a wakeup every 10 ms per CPU is plenty. */
+ * many times 10 ms of events even at 100k events/s: a wakeup every 10 ms per
+ * CPU is plenty. */
 #define WAKEUP_GAP_NS 10000000ULL
 
 /* perfbuf transport: events are built here and copied out by bpf_perf_event_output(). */
@@ -214,8 +215,8 @@ static __always_inline void event_finish(void *ctx, struct nw_event *ev, __u8 ty
 		return;
 	}
 	/* Past the mark, wake the reader at most every 10 ms per CPU: waking
-	 * on every submit sent an IPI per event until the reader had run (~3 us
-	 * each in this VM, measured in BENCHMARKS.md). ts_ns was just written. */
+	 * on every submit sent an IPI per event until the reader had run (their
+	 * cost is in BENCHMARKS.md). ts_ns was just written. */
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
 		last = bpf_map_lookup_elem(&last_wakeup, &zero);
 		if (last && ev->ts_ns - *last >= WAKEUP_GAP_NS) {

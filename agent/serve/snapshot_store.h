@@ -15,7 +15,7 @@ namespace netwatch {
 // Where the reader thread publishes snapshots and HTTP handlers find them. A scrape only ever
 // copies a shared_ptr, so it never blocks the reader and the reader never waits on a scrape.
 //
-// The connection list is most of a snapshot's memory (~300 bytes a connection, 30 MB at 100k),
+// The connection list is most of a snapshot's memory (it grows with every tracked connection),
 // so periodic snapshots carry none. A handler that needs it asks, and the reader thread answers
 // at its next drain with a snapshot listing the connections asked for; that snapshot lives only
 // as long as the answers holding it.

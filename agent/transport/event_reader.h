@@ -1,5 +1,5 @@
-// Drains the kernel's events on a timer. The programs submit without waking us (wakeups are
-// what cost, see ENVIRONMENT.md), so each poll() waits up to drain_interval_ms -- less when
+// Drains the kernel's events on a timer. The programs submit without waking us (a wakeup per
+// event costs the reader far more than the event's copy), so each poll() waits up to drain_interval_ms -- less when
 // the kernel forces a wakeup because the buffer is filling -- and then consumes everything.
 // Ring buffer records are handed to the sink where they lie (RingConsumer); the perf buffer's
 // are copied first.
