@@ -28,7 +28,7 @@ constexpr char kSetpriv[] = "/usr/bin/setpriv";
 const std::vector<std::string> kAsNobody = {kSetpriv, "--reuid=65534", "--regid=65534", "--clear-groups"};
 
 // Runs a short command to its end; returns its stdout. Fails the test on a non-zero exit.
-std::string run(const std::vector<std::string>& argv) {
+std::string run_output(const std::vector<std::string>& argv) {
   ChildProcess child(argv);
   auto status = child.wait(10s);
   std::string out;
@@ -60,7 +60,7 @@ class TmuxSession {
 
   std::string tmux(std::vector<std::string> args) {
     args.insert(args.begin(), {kTmux, "-S", socket_, "-f", "/dev/null"});
-    return run(args);
+    return run_output(args);
   }
   // Types a command line into the shell and presses Enter.
   void type_line(const std::string& line) {
