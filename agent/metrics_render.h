@@ -7,11 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "agent/http_limits.h"
 #include "agent/snapshot.h"
 
 namespace netwatch {
 
 std::vector<prometheus::MetricFamily> render_families(const Snapshot& snapshot);
 std::string render_metrics_text(const Snapshot& snapshot);
+// The HTTP server's own families (netwatch_http_*), read live at each scrape.
+std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits);
 
 }  // namespace netwatch

@@ -39,6 +39,8 @@ struct AgentFlags {
   std::string pin_dir = PinDir::kDefault;
   std::string tls_cert, tls_key;
   std::string basic_auth_user, basic_auth_password_file;
+  HttpLimits http;
+  std::string http_head_timeout = "5s", http_idle_timeout = "10s";
 };
 
 HttpSecurity http_security(const AgentFlags& flags) {
@@ -167,7 +169,11 @@ int run_agent(const AgentFlags& flags) {
   const std::string status_prefix = node.empty() ? "" : "node=" + node + " ";
   SnapshotStore store;
   HttpSecurity security = http_security(flags);
-  HttpServer http(store, *listen, security);  // before the probes: a port in use leaves nothing attached
+  HttpLimits http_limits = flags.http;
+  http_limits.head_timeout_ns = duration_flag("http-head-timeout", flags.http_head_timeout, 100'000'000);
+  http_limits.idle_timeout_ns = duration_flag("http-idle-timeout", flags.http_idle_timeout, 1'000'000'000);
+  if (std::string why = validate_http_limits(http_limits); !why.empty()) throw FatalError(why, kExitUsage);
+  HttpServer http(store, *listen, security, http_limits);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
   std::unique_ptr<PodResolver> pods = make_pod_resolver(flags);
   auto probes = ProbeSet::start(probe_options);
@@ -266,6 +272,22 @@ Command add_agent_command(CLI::App& parent) {
   app->add_option("--basic-auth-user", flags->basic_auth_user, "Require HTTP basic auth as this user (not /healthz)");
   app->add_option("--basic-auth-password-file", flags->basic_auth_password_file,
                   "File whose first line is the basic auth password (kept out of argv)");
+  app->add_option("--http-max-connections", flags->http.max_connections,
+                  "HTTP connections open at once; more are closed at accept")
+      ->capture_default_str();
+  app->add_option("--http-max-connections-per-client", flags->http.max_connections_per_client,
+                  "HTTP connections open at once from one client address")
+      ->capture_default_str();
+  app->add_option("--http-head-timeout", flags->http_head_timeout,
+                  "Deadline for a whole request head (TLS handshake included)")
+      ->capture_default_str();
+  app->add_option("--http-idle-timeout", flags->http_idle_timeout, "Close a keep-alive connection idle this long")
+      ->capture_default_str();
+  app->add_option("--http-max-uri-bytes", flags->http.max_uri_bytes, "Longest request URI (longer: 414)")
+      ->capture_default_str();
+  app->add_option("--http-max-header-bytes", flags->http.max_header_bytes,
+                  "Most bytes of request headers (more: 431)")
+      ->capture_default_str();
   app->add_option("--pin-dir", flags->pin_dir,
                   "bpffs directory where probes, maps and a checkpoint outlive a restart ('': pin nothing)")
       ->capture_default_str();
