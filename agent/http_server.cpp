@@ -178,6 +178,7 @@ struct HttpServer::Request {
   int fd = -1;
   size_t uri_bytes = 0;
   bool head_seen = false;        // the handler ran for this request
+  bool listing = false;          // suspended for a lister thread
   std::atomic<bool> ready{false};  // a lister thread filled in the answer below
   unsigned status = 0;
   std::string body;
@@ -214,6 +215,7 @@ struct HttpCallbacks {
     if (request == nullptr) return nullptr;
     request->uri_bytes = std::strlen(uri);
     request->head_seen = false;
+    request->listing = false;
     request->ready = false;
     request->body.clear();
     server->gate_.request_started(request->fd, steady_ns());
@@ -275,7 +277,9 @@ void HttpServer::start() {
   socklen_t len = sizeof(storage);
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&storage), &len);
   if (storage.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-  const unsigned timeout_s = unsigned((limits.idle_timeout_ns + 999'999'999) / 1'000'000'000) + 1;
+  // Longer than both deadlines, so that it never pre-empts them.
+  const uint64_t deadline_ns = std::max(limits.idle_timeout_ns, limits.head_timeout_ns);
+  const unsigned timeout_s = unsigned((deadline_ns + 999'999'999) / 1'000'000'000) + 1;
   MHD_OptionItem tls[] = {
       {MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(tls_key_pem_.c_str())},
       {MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(tls_cert_pem_.c_str())},
@@ -323,13 +327,14 @@ void HttpServer::stop() {
 }
 
 int HttpServer::serve(MHD_Connection* connection, Request& request, const char* url, const char* method) {
-  if (request.head_seen) {  // resumed: the lister thread has the answer
-    if (!request.ready) return MHD_YES;
-    return respond(connection, request.status, std::move(request.body), kJson);
-  }
+  const HttpLimits& limits = gate_.limits();
+  const bool get = std::strcmp(method, MHD_HTTP_METHOD_GET) == 0 || std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+  if (request.head_seen) return get ? route(connection, request, url) : MHD_YES;
+  // The head is in. Answers to a bad head go out now, and the connection closes after them (the
+  // library reads nothing more once a response is queued this early); a good GET is answered at
+  // the next call, so the connection can stay open for the next request.
   request.head_seen = true;
   gate_.head_complete(request.fd);
-  const HttpLimits& limits = gate_.limits();
   if (request.uri_bytes > limits.max_uri_bytes) {
     gate_.count_rejected_uri();
     return respond(connection, MHD_HTTP_URI_TOO_LONG, "netwatch: the URI is too long\n", kText);
@@ -348,10 +353,18 @@ int HttpServer::serve(MHD_Connection* connection, Request& request, const char* 
                    kText);
   }
 
+  if (!get) return respond(connection, MHD_HTTP_NOT_FOUND, "", kText);  // read-only endpoints; a body is never read
+  return MHD_YES;
+}
+
+int HttpServer::route(MHD_Connection* connection, Request& request, const char* url) {
+  if (request.listing) {  // resumed: the lister thread has the answer
+    if (!request.ready) return MHD_YES;
+    return respond(connection, request.status, std::move(request.body), kJson);
+  }
   const std::string path = url;
-  const bool get = std::strcmp(method, MHD_HTTP_METHOD_GET) == 0 || std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-  const bool known = path == "/metrics" || path == "/api/v1/connections" || path == "/healthz";
-  if (!get || !known) return respond(connection, MHD_HTTP_NOT_FOUND, "", kText);  // read-only endpoints
+  if (path != "/metrics" && path != "/api/v1/connections" && path != "/healthz")
+    return respond(connection, MHD_HTTP_NOT_FOUND, "", kText);
 
   if (path == "/healthz") {  // open: kubelet probes need no credentials, and it tells nothing
     bool ready = store_.latest() != nullptr;
@@ -369,7 +382,7 @@ int HttpServer::serve(MHD_Connection* connection, Request& request, const char* 
     if (!snapshot) return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "netwatch: no data yet\n", kText);
     std::string body = render_metrics_text(*snapshot);
     snapshot.reset();
-    body += render_http_metrics_text(gate_.stats(), limits);
+    body += render_http_metrics_text(gate_.stats(), gate_.limits());
     return respond(connection, MHD_HTTP_OK, std::move(body), "text/plain; version=0.0.4; charset=utf-8");
   }
 
@@ -396,6 +409,7 @@ bool HttpServer::list_connections(MHD_Connection* connection, Request& request, 
   std::lock_guard lock(listers_mutex_);
   if (listers_closed_) return false;
   MHD_suspend_connection(connection);
+  request.listing = true;
   for (auto it = listers_.begin(); it != listers_.end();) {
     if (!it->done) {
       ++it;

@@ -71,6 +71,7 @@ class HttpServer {
  private:
   friend struct HttpCallbacks;
   int serve(MHD_Connection* connection, Request& request, const char* url, const char* method);
+  int route(MHD_Connection* connection, Request& request, const char* url);  // a GET whose head passed
   // /api/v1/connections waits for the reader thread: off the event thread, on a thread of its own.
   // false once stopping (the request is answered 503 instead).
   bool list_connections(MHD_Connection* connection, Request& request, size_t limit);
