@@ -241,7 +241,7 @@ TEST_P(HttpHardening, healthz_and_metrics_stay_fast_under_slow_flooding_and_over
   ASSERT_GE(nofile.rlim_cur, 6000u) << "the flood needs 5000 sockets";
 
   const bool tls = GetParam();
-  Target target(tls, tls ? 62932 : 62931);
+  Target target(tls, tls ? 63512 : 63511);
   ChildProcess agent(target.agent_argv());
   auto deadline = std::chrono::steady_clock::now() + 15s;
   while (target.get("127.0.0.1", "/healthz", 2).code != 200) {
