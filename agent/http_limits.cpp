@@ -8,8 +8,7 @@
 namespace netwatch {
 
 std::string validate_http_limits(const HttpLimits& l) {
-  if (l.max_connections < 1 || l.max_connections > 65536)
-    return "--http-max-connections must be from 1 to 65536";
+  if (l.max_connections < 1 || l.max_connections > 65536) return "--http-max-connections must be from 1 to 65536";
   if (l.max_connections_per_client < 1 || l.max_connections_per_client > l.max_connections)
     return "--http-max-connections-per-client must be from 1 to --http-max-connections";
   if (l.head_timeout_ns < 100'000'000 || l.head_timeout_ns > 300'000'000'000)
@@ -118,7 +117,7 @@ size_t ConnectionGate::sweep(uint64_t now_ns) {
         e.since_ns = now_ns - ago;
       }
     }
-    uint64_t limit = e.phase == Phase::head ? limits_.head_timeout_ns
+    uint64_t limit = e.phase == Phase::head   ? limits_.head_timeout_ns
                      : e.phase == Phase::idle ? limits_.idle_timeout_ns
                                               : 0;
     if (limit == 0 || now_ns - e.since_ns < limit) continue;

@@ -16,12 +16,12 @@
 namespace netwatch {
 
 struct HttpLimits {
-  size_t max_connections = 128;           // open at once; more are closed at accept
-  size_t max_connections_per_client = 16;  // open at once from one client address
+  size_t max_connections = 128;               // open at once; more are closed at accept
+  size_t max_connections_per_client = 16;     // open at once from one client address
   uint64_t head_timeout_ns = 5'000'000'000;   // accept (or a keep-alive request's first byte) to a complete head
   uint64_t idle_timeout_ns = 10'000'000'000;  // a keep-alive connection between requests
-  size_t max_uri_bytes = 4096;             // longer: 414
-  size_t max_header_bytes = 8192;          // all header lines together; more: 431
+  size_t max_uri_bytes = 4096;                // longer: 414
+  size_t max_header_bytes = 8192;             // all header lines together; more: 431
 
   // The per-connection memory that bounds what the library buffers: the head twice (read buffer
   // and parsed copies) plus room for the response headers.

@@ -60,7 +60,8 @@ namespace {
 
 uint64_t steady_ns() {
   return uint64_t(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 std::string base64(const std::string& in) {
@@ -177,8 +178,8 @@ constexpr char kText[] = "text/plain";
 struct HttpServer::Request {
   int fd = -1;
   size_t uri_bytes = 0;
-  bool head_seen = false;        // the handler ran for this request
-  bool listing = false;          // suspended for a lister thread
+  bool head_seen = false;          // the handler ran for this request
+  bool listing = false;            // suspended for a lister thread
   std::atomic<bool> ready{false};  // a lister thread filled in the answer below
   unsigned status = 0;
   std::string body;
@@ -286,17 +287,17 @@ void HttpServer::start() {
       {MHD_OPTION_END, 0, nullptr},
   };
   if (tls_cert_pem_.empty()) tls[0].option = MHD_OPTION_END;
-  daemon_ = MHD_start_daemon(
-      flags, 0, &HttpCallbacks::admit, this, &HttpCallbacks::handle, this,                                            //
-      MHD_OPTION_LISTEN_SOCKET, listen_fd_,                                                                //
-      MHD_OPTION_CONNECTION_LIMIT, unsigned(limits.max_connections + kBackstopMargin),                     //
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, unsigned(limits.max_connections_per_client + kBackstopMargin),  //
-      MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,                                                            //
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory_bytes(),                               //
-      MHD_OPTION_NOTIFY_CONNECTION, &HttpCallbacks::connection, this,                                      //
-      MHD_OPTION_URI_LOG_CALLBACK, &HttpCallbacks::request_line, this,                                     //
-      MHD_OPTION_NOTIFY_COMPLETED, &HttpCallbacks::completed, this,                                        //
-      MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+  daemon_ = MHD_start_daemon(flags, 0, &HttpCallbacks::admit, this, &HttpCallbacks::handle, this,              //
+                             MHD_OPTION_LISTEN_SOCKET, listen_fd_,                                             //
+                             MHD_OPTION_CONNECTION_LIMIT, unsigned(limits.max_connections + kBackstopMargin),  //
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                             unsigned(limits.max_connections_per_client + kBackstopMargin),         //
+                             MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,                              //
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.connection_memory_bytes(),  //
+                             MHD_OPTION_NOTIFY_CONNECTION, &HttpCallbacks::connection, this,        //
+                             MHD_OPTION_URI_LOG_CALLBACK, &HttpCallbacks::request_line, this,       //
+                             MHD_OPTION_NOTIFY_COMPLETED, &HttpCallbacks::completed, this,          //
+                             MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   if (daemon_ == nullptr) throw FatalError("cannot start the HTTP server (libmicrohttpd refused its options)");
   listen_fd_ = -1;  // the library's now: MHD_stop_daemon closes it
   sweeper_ = std::thread([this] {
@@ -398,7 +399,8 @@ int HttpServer::route(MHD_Connection* connection, Request& request, const char* 
   if (!query)
     return respond(connection, MHD_HTTP_BAD_REQUEST, "{\"error\":\"limit must be one integer from 1 to 100000\"}\n",
                    kJson);
-  if (!store_.latest()) return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"no data yet\"}\n", kJson);
+  if (!store_.latest())
+    return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"no data yet\"}\n", kJson);
   if (!list_connections(connection, request, query->limit))
     return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE,
                    "{\"error\":\"the agent is stopping or too busy to list connections\"}\n", kJson);

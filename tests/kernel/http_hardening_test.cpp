@@ -70,9 +70,10 @@ class Target {
     fs::create_directories(dir_);
     cert_ = dir_ + "/cert.pem";
     key_ = dir_ + "/key.pem";
-    std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -addext "
-                      "subjectAltName=IP:127.0.0.1 -days 1 -keyout " +
-                      key_ + " -out " + cert_ + " 2>/dev/null";
+    std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -addext "
+        "subjectAltName=IP:127.0.0.1 -days 1 -keyout " +
+        key_ + " -out " + cert_ + " 2>/dev/null";
     if (system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a certificate");
   }
   ~Target() {
@@ -82,16 +83,17 @@ class Target {
     return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
   }
   std::vector<std::string> agent_argv() const {
-    std::vector<std::string> argv = {NETWATCH_BINARY, "agent", "--listen", "127.0.0.1:" + std::to_string(port_),
-                                     "--status-interval", "0", "--pin-dir", "", "--http-idle-timeout", "2s"};
+    std::vector<std::string> argv = {NETWATCH_BINARY,       "agent", "--listen",  "127.0.0.1:" + std::to_string(port_),
+                                     "--status-interval",   "0",     "--pin-dir", "",
+                                     "--http-idle-timeout", "2s"};
     if (tls_) argv.insert(argv.end(), {"--tls-cert", cert_, "--tls-key", key_});
     return argv;
   }
   // GET from a client address of its own (127.0.0.x), the way a scraper or kubelet would.
   CurlAnswer get(const std::string& source, const std::string& path, int max_seconds,
                  const std::vector<std::string>& extra = {}, bool keep_body = false) const {
-    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "--max-time", std::to_string(max_seconds), "--interface",
-                                     source, "-w", "\n%{http_code} %{time_total}\n"};
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s",   "--max-time", std::to_string(max_seconds),
+                                     "--interface",   source, "-w",         "\n%{http_code} %{time_total}\n"};
     if (!keep_body) argv.insert(argv.end(), {"-o", "/dev/null"});
     if (tls_) argv.insert(argv.end(), {"--cacert", cert_});
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -220,8 +222,9 @@ double sample(const std::vector<Sample>& s, const std::string& name, const std::
 }
 
 void slowhttptest(const Target& target, const std::string& mode, const std::string& path, int seconds) {
-  std::vector<std::string> argv = {"/usr/bin/slowhttptest", mode, "-c", "300", "-r", "150", "-l",
-                                   std::to_string(seconds), "-u", target.url(path), "-p", "2"};
+  std::vector<std::string> argv = {
+      "/usr/bin/slowhttptest", mode, "-c", "300", "-r", "150", "-l", std::to_string(seconds), "-u",
+      target.url(path),        "-p", "2"};
   if (mode == "-H") argv.insert(argv.end(), {"-i", "1", "-x", "24"});
   if (mode == "-B") argv.insert(argv.end(), {"-i", "1", "-x", "24", "-s", "65536"});
   if (mode == "-X") argv.insert(argv.end(), {"-k", "4", "-n", "1", "-w", "16", "-y", "64", "-z", "32"});
@@ -254,7 +257,9 @@ TEST_P(HttpHardening, healthz_and_metrics_stay_fast_under_slow_flooding_and_over
   const uint64_t idle_rss = hardening_rss(pid);
   const std::vector<Sample> before = target.metrics();
   auto delta = [&](const std::vector<Sample>& now, const std::string& name, const std::string& key,
-                   const std::string& value) { return sample(now, name, {{key, value}}) - sample(before, name, {{key, value}}); };
+                   const std::string& value) {
+    return sample(now, name, {{key, value}}) - sample(before, name, {{key, value}});
+  };
 
   UsageMonitor usage(pid);
   Prober prober(target);
@@ -373,10 +378,11 @@ TEST_P(HttpHardening, healthz_and_metrics_stay_fast_under_slow_flooding_and_over
   while ((after_fds = hardening_fds(pid)) != idle_fds && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(200ms);
   EXPECT_EQ(after_fds, idle_fds) << "fds held after the attack";
-  std::printf("%s: idle fds %zu, peak %zu, after %zu; RSS idle %.1f MiB, peak %.1f MiB; %zu probes, worst /healthz "
-              "%.3f s, /metrics %.3f s\n",
-              tls ? "https" : "http", idle_fds, usage.peak_fds(), after_fds, idle_rss / 1048576.0,
-              usage.peak_rss() / 1048576.0, prober.probes(), prober.worst_healthz(), prober.worst_metrics());
+  std::printf(
+      "%s: idle fds %zu, peak %zu, after %zu; RSS idle %.1f MiB, peak %.1f MiB; %zu probes, worst /healthz "
+      "%.3f s, /metrics %.3f s\n",
+      tls ? "https" : "http", idle_fds, usage.peak_fds(), after_fds, idle_rss / 1048576.0, usage.peak_rss() / 1048576.0,
+      prober.probes(), prober.worst_healthz(), prober.worst_metrics());
   std::vector<Sample> last = target.metrics();
   std::printf("refused per_client %.0f overall %.0f; timed out head %.0f idle %.0f\n",
               sample(last, "netwatch_http_connections_refused_total", {{"reason", "per_client_limit"}}),

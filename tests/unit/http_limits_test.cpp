@@ -22,12 +22,14 @@ sockaddr_in gate_peer(const char* ip) {
   inet_pton(AF_INET, ip, &a.sin_addr);
   return a;
 }
-const sockaddr* as_sockaddr(const sockaddr_in& a) { return reinterpret_cast<const sockaddr*>(&a); }
+const sockaddr* as_sockaddr(const sockaddr_in& a) {
+  return reinterpret_cast<const sockaddr*>(&a);
+}
 
 uint64_t gate_now() {
-  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::steady_clock::now().time_since_epoch())
-                      .count());
+  return uint64_t(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 // A connected loopback pair: the server's end (what the gate shuts down) and the client's.
@@ -127,7 +129,9 @@ TEST(ConnectionGate, a_head_not_complete_by_the_deadline_is_shut_down_once) {
 
 // The kernel dates a socket's last received data (TCP_INFO), so these run on the real clock with
 // deadlines of a few hundred milliseconds.
-void gate_sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+void gate_sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
 
 TEST(ConnectionGate, a_request_being_served_has_no_deadline_and_an_idle_one_has_the_idle_limit) {
   HttpLimits l;
