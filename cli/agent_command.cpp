@@ -157,6 +157,10 @@ int run_agent(const AgentFlags& flags) {
   ProbeOptions probe_options = flags.probe.probe_options();
   probe_options.pin_dir = flags.pin_dir;
   ReaderOptions reader_options = flags.probe.reader_options();
+  HttpLimits http_limits = flags.http;
+  http_limits.head_timeout_ns = duration_flag("http-head-timeout", flags.http_head_timeout, 100'000'000);
+  http_limits.idle_timeout_ns = duration_flag("http-idle-timeout", flags.http_idle_timeout, 1'000'000'000);
+  if (std::string why = validate_http_limits(http_limits); !why.empty()) throw FatalError(why, kExitUsage);
 
   require_load_privileges();  // before anything is bound, mounted or logged
   if (SeccompDenial denial = seccomp_denial(); denial.bpf)
@@ -169,10 +173,6 @@ int run_agent(const AgentFlags& flags) {
   const std::string status_prefix = node.empty() ? "" : "node=" + node + " ";
   SnapshotStore store;
   HttpSecurity security = http_security(flags);
-  HttpLimits http_limits = flags.http;
-  http_limits.head_timeout_ns = duration_flag("http-head-timeout", flags.http_head_timeout, 100'000'000);
-  http_limits.idle_timeout_ns = duration_flag("http-idle-timeout", flags.http_idle_timeout, 1'000'000'000);
-  if (std::string why = validate_http_limits(http_limits); !why.empty()) throw FatalError(why, kExitUsage);
   HttpServer http(store, *listen, security, http_limits);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
   std::unique_ptr<PodResolver> pods = make_pod_resolver(flags);
