@@ -30,6 +30,8 @@ struct AgentFlags {
   std::string pin_dir = PinDir::kDefault;
   std::string tls_cert, tls_key;
   std::string basic_auth_user, basic_auth_password_file;
+  HttpLimits http;
+  std::string http_head_timeout = "5s", http_idle_timeout = "10s";
 };
 
 uint64_t duration_flag(const std::string& flag, const std::string& value, uint64_t min_ns) {
@@ -69,6 +71,10 @@ AgentOptions agent_options(const AgentFlags& flags) {
   options.tls_key = flags.tls_key;
   options.basic_auth_user = flags.basic_auth_user;
   options.basic_auth_password_file = flags.basic_auth_password_file;
+  options.http_limits = flags.http;
+  options.http_limits.head_timeout_ns = duration_flag("http-head-timeout", flags.http_head_timeout, 100'000'000);
+  options.http_limits.idle_timeout_ns = duration_flag("http-idle-timeout", flags.http_idle_timeout, 1'000'000'000);
+  if (std::string why = validate_http_limits(options.http_limits); !why.empty()) throw FatalError(why, kExitUsage);
   return options;
 }
 
@@ -109,6 +115,22 @@ Command add_agent_command(CLI::App& parent) {
   app->add_option("--basic-auth-user", flags->basic_auth_user, "Require HTTP basic auth as this user (not /healthz)");
   app->add_option("--basic-auth-password-file", flags->basic_auth_password_file,
                   "File whose first line is the basic auth password (kept out of argv)");
+  app->add_option("--http-max-connections", flags->http.max_connections,
+                  "HTTP connections open at once; more are closed at accept")
+      ->capture_default_str();
+  app->add_option("--http-max-connections-per-client", flags->http.max_connections_per_client,
+                  "HTTP connections open at once from one client address")
+      ->capture_default_str();
+  app->add_option("--http-head-timeout", flags->http_head_timeout,
+                  "Deadline for a whole request head (TLS handshake included)")
+      ->capture_default_str();
+  app->add_option("--http-idle-timeout", flags->http_idle_timeout, "Close a keep-alive connection idle this long")
+      ->capture_default_str();
+  app->add_option("--http-max-uri-bytes", flags->http.max_uri_bytes, "Longest request URI (longer: 414)")
+      ->capture_default_str();
+  app->add_option("--http-max-header-bytes", flags->http.max_header_bytes,
+                  "Most bytes of request headers (more: 431)")
+      ->capture_default_str();
   app->add_option("--pin-dir", flags->pin_dir,
                   "bpffs directory where probes, maps and a checkpoint outlive a restart ('': pin nothing)")
       ->capture_default_str();

@@ -6,6 +6,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libcap-dev libssl-dev
+  libmicrohttpd-dev libgnutls28-dev
 )
 # Tests and benchmarks (make test runs every benchmark's smoke mode): GoogleTest, GMock and Google
 # Benchmark build them (cmake -DNETWATCH_TESTS=ON, which the Makefile passes); bpftrace is the peer the
@@ -14,6 +15,8 @@ build_pkgs=(
 # recommends are not installed.
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev iproute2 nftables iperf3 curl tmux prometheus python3 python3-yaml nodejs unzip openssl bpftrace wrk valgrind
   libclang-rt-14-dev)
+# The HTTP hardening test (tests/e2e/http_hardening_test.cpp): slow headers, body and read.
+test_pkgs+=(slowhttptest)
 # The kernel matrix (tests/kernels): Debian's kernels booted under qemu from an initramfs.
 test_pkgs+=(qemu-system-x86 busybox-static kmod)
 # The container test (tests/container/) and `make image`: podman runs the chart's pod with runc

@@ -96,7 +96,7 @@ int run_agent(const AgentOptions& options) {
   pipeline_options.node = node_env ? node_env : "";
   SnapshotStore store;
   HttpSecurity security = http_security(options);
-  HttpServer http(store, options.listen, security);  // before the probes: a port in use leaves nothing attached
+  HttpServer http(store, options.listen, security, options.http_limits);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
   std::unique_ptr<PodResolver> pods = make_pod_resolver(options);
   Pipeline pipeline(pipeline_options, std::move(pods));

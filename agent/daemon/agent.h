@@ -19,6 +19,7 @@ struct AgentOptions {
   // privilege checks.
   std::string tls_cert, tls_key;
   std::string basic_auth_user, basic_auth_password_file;
+  HttpLimits http_limits;  // connection caps, deadlines and size limits (serve/http_limits.h), checked
   ProbeOptions probes;  // with the pin directory, where the checkpoint goes too
   ReaderOptions reader;
   AggregatorConfig aggregation;

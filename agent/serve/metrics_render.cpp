@@ -392,4 +392,34 @@ std::string render_metrics_text(const Snapshot& snapshot) {
   return text;
 }
 
+std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits) {
+  std::vector<MetricFamily> out;
+  auto labelled = [&](std::string name, std::string help, MetricType type, const std::string& label,
+                      std::vector<std::pair<std::string, double>> values) {
+    auto f = family(std::move(name), std::move(help), type);
+    for (auto& [l, v] : values) f.metric.push_back(value({{label, l}}, v, type));
+    out.push_back(std::move(f));
+  };
+  auto open = family("netwatch_http_connections_open", "HTTP connections open now", MetricType::Gauge);
+  open.metric.push_back(value({}, double(stats.connections_open), MetricType::Gauge));
+  out.push_back(std::move(open));
+  labelled("netwatch_http_connections_limit",
+           "Most HTTP connections open at once: overall, and from one client address", MetricType::Gauge, "scope",
+           {{"overall", double(limits.max_connections)}, {"per_client", double(limits.max_connections_per_client)}});
+  labelled("netwatch_http_connections_refused_total", "HTTP connections closed at accept: a connection limit was hit",
+           MetricType::Counter, "reason",
+           {{"overall_limit", double(stats.refused_overall)}, {"per_client_limit", double(stats.refused_per_client)}});
+  labelled("netwatch_http_requests_timed_out_total",
+           "HTTP connections closed by a deadline: a request head (TLS handshake included) not complete in "
+           "--http-head-timeout, or a keep-alive connection idle for --http-idle-timeout",
+           MetricType::Counter, "phase", {{"head", double(stats.timed_out_head)}, {"idle", double(stats.timed_out_idle)}});
+  labelled("netwatch_http_requests_rejected_total",
+           "HTTP requests refused for their size: 414 URI over --http-max-uri-bytes, 431 headers over "
+           "--http-max-header-bytes",
+           MetricType::Counter, "code", {{"414", double(stats.rejected_uri)}, {"431", double(stats.rejected_header)}});
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, out);
+  return text.str();
+}
+
 }  // namespace netwatch

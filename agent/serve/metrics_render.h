@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "aggregate/snapshot.h"
+#include "serve/http_limits.h"
 
 namespace netwatch {
 
 std::vector<prometheus::MetricFamily> render_families(const Snapshot& snapshot);
 std::string render_metrics_text(const Snapshot& snapshot);
+// The HTTP server's own families (netwatch_http_*), read live at each scrape.
+std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits);
 
 }  // namespace netwatch

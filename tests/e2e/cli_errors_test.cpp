@@ -69,6 +69,10 @@ TEST_F(CliErrors, bad_listen_address) {
 TEST_F(CliErrors, bad_values) {
   expect_usage_error({"agent", "--max-flows", "3"}, "--max-flows");
   expect_usage_error({"agent", "--rtt-interval", "5"}, "--rtt-interval");
+  expect_usage_error({"agent", "--http-max-connections", "0"}, "--http-max-connections");
+  expect_usage_error({"agent", "--http-max-connections-per-client", "500"}, "--http-max-connections-per-client");
+  expect_usage_error({"agent", "--http-head-timeout", "10ms"}, "--http-head-timeout");
+  expect_usage_error({"agent", "--http-max-header-bytes", "12"}, "--http-max-header-bytes");
   expect_usage_error({"trace", "--type", "bogus"}, "--type");
   expect_usage_error({"agent", "--attach", "kprobe"}, "--attach");
 }

@@ -25,6 +25,8 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
     // Only async-signal-safe calls between fork and exec: the test process has threads.
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
+    // Nothing else of the test's: an orphaned child must not hold its sockets, ports or lock files.
+    close_range(3, ~0u, 0);
     execv(args[0], args.data());
     _exit(127);
   }
