@@ -14,12 +14,10 @@ Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver
       resolver_(std::move(resolver)),
       workloads_(config.max_workloads),
       flows_(config.max_flows),
-      connections_(
-          flows_,
-          [this](uint64_t cgroup_id) {
-            return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
-          },
-          ConnectionTableLimits{config.max_connections}) {}
+      connections_(ConnectionTableLimits{config.max_connections}),
+      rules_(flows_, connections_, [this](uint64_t cgroup_id) {
+        return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
+      }) {}
 
 void Aggregator::on_event(const Event& event) {
   nw_event raw;
@@ -27,7 +25,7 @@ void Aggregator::on_event(const Event& event) {
   on_records({&record, 1});
 }
 
-void Aggregator::on_records(std::span<const EventRecord> records) { connections_.apply(records); }
+void Aggregator::on_records(std::span<const EventRecord> records) { rules_.apply(records); }
 
 void Aggregator::expire(uint64_t now_mono_ns) {
   connections_.expire_idle(now_mono_ns, config_.connection_idle_ns);
@@ -49,7 +47,7 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
     s->connections.push_back(std::move(v));
   });
   AgentHealth& h = s->health;
-  h.events = connections_.records_by_type();
+  h.events = rules_.records_by_type();
   h.evicted_full = connections_.evicted_full();
   h.evicted_idle = connections_.evicted_idle();
   h.max_connections = config_.max_connections;

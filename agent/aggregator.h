@@ -1,10 +1,12 @@
-// The event reader's sink: counts events, keeps connections and flows, expires what is idle
-// and builds snapshots. Single-threaded: only the reader's thread touches it.
+// The event reader's sink: applies the event rules (agent/aggregate/event_rules.h) to the
+// connections and flows, expires what is idle and builds snapshots. Single-threaded: only the
+// reader's thread touches it.
 #pragma once
 
 #include <functional>
 #include <memory>
 
+#include "agent/aggregate/event_rules.h"
 #include "agent/connection_table.h"
 #include "agent/event_reader.h"
 #include "agent/flow_table.h"
@@ -40,13 +42,15 @@ class Aggregator final : public EventSink {
 
   const FlowTable& flows() const { return flows_; }
   const ConnectionTable& connections() const { return connections_; }
+  const EventRules& rules() const { return rules_; }
 
  private:
   AggregatorConfig config_;
   WorkloadResolver resolver_;
   WorkloadRegistry workloads_;
   FlowTable flows_;
-  ConnectionTable connections_;  // also counts the records by type
+  ConnectionTable connections_;
+  EventRules rules_;  // also counts the records by type
 
   friend struct CheckpointAccess;  // saves and restores all of the above
 };

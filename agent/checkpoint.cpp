@@ -182,9 +182,9 @@ struct CheckpointAccess {
       const auto* bytes = reinterpret_cast<const uint8_t*>(&r);
       connections.insert(connections.end(), bytes, bytes + sizeof(r));
     });
-    return {{"events", counts(a.connections_.by_type_)},
-            {"evicted_full", a.connections_.evicted_full_},
-            {"evicted_idle", a.connections_.evicted_idle_},
+    return {{"events", counts(a.rules_.records_by_type())},
+            {"evicted_full", a.connections_.evicted_full()},
+            {"evicted_idle", a.connections_.evicted_idle()},
             {"folded_total", a.flows_.folded_total_},
             {"workload_overflows", a.workloads_.overflows_},
             {"workloads", std::move(workloads)},
@@ -261,9 +261,8 @@ struct CheckpointAccess {
       c.workload = workload_id(c.workload);
       a.connections_.restore(c, *restored[index]);
     }
-    for (int t = 0; t < kEventTypeCount; ++t) a.connections_.by_type_[t] += events[t];
-    a.connections_.evicted_full_ += evicted_full;
-    a.connections_.evicted_idle_ += evicted_idle;
+    a.rules_.add_records_by_type(events);
+    a.connections_.add_evicted(evicted_full, evicted_idle);
     a.flows_.folded_total_ += folded_total;
     a.workloads_.overflows_ += workload_overflows;
     return {connections.size(), flows.size()};
