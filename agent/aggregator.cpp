@@ -42,9 +42,7 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   s->connections_total = connections_.size();
   s->connections.reserve(std::min(connection_limit, connections_.size()));
   connections_.for_each_recent(connection_limit, [&](const Connection& c) {
-    ConnectionView v{c, workloads_.labels(c.workload)};
-    v.connection.flow = nullptr;
-    s->connections.push_back(std::move(v));
+    s->connections.push_back({ConnectionTable::row_of(c), workloads_.labels(c.workload)});
   });
   AgentHealth& h = s->health;
   h.events = rules_.records_by_type();

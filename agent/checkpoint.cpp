@@ -81,7 +81,7 @@ struct ConnectionRecord {
 static_assert(std::is_trivially_copyable_v<ConnectionRecord>);
 constexpr int kConnectionRecordVersion = 1;  // bump with any change to ConnectionRecord
 
-ConnectionRecord record_of(const Connection& c, uint32_t flow_index) {
+ConnectionRecord record_of(const ConnectionRow& c, uint32_t flow_index) {
   ConnectionRecord r{};
   r.flow_index = flow_index;
   r.pid = c.pid;
@@ -90,14 +90,14 @@ ConnectionRecord record_of(const Connection& c, uint32_t flow_index) {
   r.first_ns = c.first_ns;
   r.connect_latency_ns = c.connect_latency_ns;
   r.cgroup_id = c.cgroup_id;
-  r.seen_retrans = static_cast<uint32_t>(c.seen.retransmits);  // the kernel's 32-bit value
-  r.seen_segs_out = static_cast<uint32_t>(c.seen.segs_out);
-  r.seen_bytes_sent = c.seen.bytes_sent;
-  r.seen_bytes_received = c.seen.bytes_received;
-  r.retransmits = c.retransmits();
-  r.segs_out = c.segs_out();
-  r.bytes_sent = c.bytes_sent();
-  r.bytes_received = c.bytes_received();
+  r.seen_retrans = c.kernel.retransmits;
+  r.seen_segs_out = c.kernel.segs_out;
+  r.seen_bytes_sent = c.kernel.bytes_sent;
+  r.seen_bytes_received = c.kernel.bytes_received;
+  r.retransmits = c.retransmits;
+  r.segs_out = c.segs_out;
+  r.bytes_sent = c.bytes_sent;
+  r.bytes_received = c.bytes_received;
   r.srtt_us = c.srtt_us;
   r.rttvar_us = c.rttvar_us;
   r.snd_cwnd = c.snd_cwnd;
@@ -114,20 +114,19 @@ ConnectionRecord record_of(const Connection& c, uint32_t flow_index) {
   return r;
 }
 
-Connection connection_of(const ConnectionRecord& r) {
-  Connection c;
+ConnectionRow row_of(const ConnectionRecord& r) {
+  ConnectionRow c;
   c.pid = r.pid;
   c.cookie = r.cookie;
   c.last_ns = r.last_ns;
   c.first_ns = r.first_ns;
   c.connect_latency_ns = r.connect_latency_ns;
   c.cgroup_id = r.cgroup_id;
-  // base = seen - count (a 32-bit base modulo 2^32, with seen = base + count), so that the counts
-  // come back exactly and seen still matches the kernel's counter.
-  c.base = {static_cast<uint32_t>(r.seen_retrans - r.retransmits), static_cast<uint32_t>(r.seen_segs_out - r.segs_out),
-            r.seen_bytes_sent - r.bytes_sent, r.seen_bytes_received - r.bytes_received};
-  c.seen = {c.base.retransmits + r.retransmits, c.base.segs_out + r.segs_out, r.seen_bytes_sent,
-            r.seen_bytes_received};
+  c.kernel = {r.seen_retrans, r.seen_segs_out, r.seen_bytes_sent, r.seen_bytes_received};
+  c.retransmits = r.retransmits;
+  c.segs_out = r.segs_out;
+  c.bytes_sent = r.bytes_sent;
+  c.bytes_received = r.bytes_received;
   c.srtt_us = r.srtt_us;
   c.rttvar_us = r.rttvar_us;
   c.snd_cwnd = r.snd_cwnd;
@@ -177,8 +176,8 @@ struct CheckpointAccess {
     });
     std::vector<uint8_t> connections;
     connections.reserve(a.connections_.size() * sizeof(ConnectionRecord));
-    a.connections_.for_each([&](const Connection& c) {
-      ConnectionRecord r = record_of(c, static_cast<uint32_t>(flow_index.at(c.flow)));
+    a.connections_.for_each_row([&](const ConnectionRow& c, const Flow& flow) {
+      ConnectionRecord r = record_of(c, static_cast<uint32_t>(flow_index.at(&flow)));
       const auto* bytes = reinterpret_cast<const uint8_t*>(&r);
       connections.insert(connections.end(), bytes, bytes + sizeof(r));
     });
@@ -219,7 +218,7 @@ struct CheckpointAccess {
       s.last_update_ns = r.at(12).get<uint64_t>();
       flows.push_back(f);
     }
-    std::vector<std::pair<size_t, Connection>> connections;
+    std::vector<std::pair<size_t, ConnectionRow>> connections;
     if (j.at("connection_record") != json::array({kConnectionRecordVersion, sizeof(ConnectionRecord)}))
       throw std::runtime_error("connection records of another layout");
     const auto& records = j.at("connections").get_binary();
@@ -227,7 +226,7 @@ struct CheckpointAccess {
     for (size_t at = 0; at < records.size(); at += sizeof(ConnectionRecord)) {
       ConnectionRecord r;
       std::memcpy(&r, records.data() + at, sizeof(r));
-      if (r.flow_index < flows.size()) connections.emplace_back(r.flow_index, connection_of(r));
+      if (r.flow_index < flows.size()) connections.emplace_back(r.flow_index, row_of(r));
     }
     std::array<uint64_t, kEventTypeCount> events{};
     add_counts(events, j.at("events"));

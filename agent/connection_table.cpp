@@ -39,10 +39,61 @@ Connection& ConnectionTable::insert(uint64_t cookie, Flow& flow) {
   return c;
 }
 
-void ConnectionTable::restore(const Connection& saved, Flow& flow) {
+ConnectionRow ConnectionTable::row_of(const Connection& c) {
+  ConnectionRow r;
+  r.cookie = c.cookie;
+  r.direction = c.direction;
+  r.state = c.state;
+  r.pid = c.pid;
+  r.comm = c.comm;
+  r.local = c.local;
+  r.remote = c.remote;
+  r.local_port = c.local_port;
+  r.remote_port = c.remote_port;
+  r.cgroup_id = c.cgroup_id;
+  r.workload = c.workload;
+  r.first_ns = c.first_ns;
+  r.last_ns = c.last_ns;
+  r.connect_latency_ns = c.connect_latency_ns;
+  r.srtt_us = c.srtt_us;
+  r.rttvar_us = c.rttvar_us;
+  r.snd_cwnd = c.snd_cwnd;
+  r.retransmits = c.retransmits();
+  r.segs_out = c.segs_out();
+  r.bytes_sent = c.bytes_sent();
+  r.bytes_received = c.bytes_received();
+  r.kernel = {static_cast<uint32_t>(c.seen.retransmits), static_cast<uint32_t>(c.seen.segs_out), c.seen.bytes_sent,
+              c.seen.bytes_received};
+  return r;
+}
+
+void ConnectionTable::restore(const ConnectionRow& saved, Flow& flow) {
   if (saved.cookie == 0 || find(saved.cookie)) return;
   Connection& c = new_slot(saved.cookie);
-  c = saved;
+  c.cookie = saved.cookie;
+  c.direction = saved.direction;
+  c.state = saved.state;
+  c.pid = saved.pid;
+  c.comm = saved.comm;
+  c.local = saved.local;
+  c.remote = saved.remote;
+  c.local_port = saved.local_port;
+  c.remote_port = saved.remote_port;
+  c.cgroup_id = saved.cgroup_id;
+  c.workload = saved.workload;
+  c.first_ns = saved.first_ns;
+  c.last_ns = saved.last_ns;
+  c.connect_latency_ns = saved.connect_latency_ns;
+  c.srtt_us = saved.srtt_us;
+  c.rttvar_us = saved.rttvar_us;
+  c.snd_cwnd = saved.snd_cwnd;
+  // base = seen - count (a 32-bit base modulo 2^32, with seen = base + count), so that the counts
+  // come back exactly and seen still matches the kernel's counter.
+  const ConnectionRow::Kernel& k = saved.kernel;
+  c.base = {static_cast<uint32_t>(k.retransmits - saved.retransmits), static_cast<uint32_t>(k.segs_out - saved.segs_out),
+            k.bytes_sent - saved.bytes_sent, k.bytes_received - saved.bytes_received};
+  c.seen = {c.base.retransmits + saved.retransmits, c.base.segs_out + saved.segs_out, k.bytes_sent,
+            k.bytes_received};
   c.flow = &flow;
   stamp(c);
   ++flow.stats.active;

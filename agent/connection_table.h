@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "agent/aggregate/connection_row.h"
 #include "agent/cookie_index.h"
 #include "agent/event.h"
 #include "agent/event_record.h"
@@ -23,6 +24,7 @@
 
 namespace netwatch {
 
+// The hot slot, private to aggregation: what leaves it is a ConnectionRow (row_of).
 // Cache-line aligned (192 bytes): the fields every event touches are then exactly two lines.
 struct alignas(64) Connection {
   // What every event reads or writes, together at the front: the event path prefetches these
@@ -101,7 +103,8 @@ class ConnectionTable {
 
   // A connection the previous agent tracked (agent/checkpoint.cpp), counted in `flow`; call
   // in recency order, least recent first. Evicts as insert() does when the table is full.
-  void restore(const Connection& saved, Flow& flow);
+  void restore(const ConnectionRow& saved, Flow& flow);
+  static ConnectionRow row_of(const Connection& c);
 
   size_t size() const { return index_.size(); }
   uint64_t evicted_full() const { return evicted_full_; }
@@ -116,6 +119,11 @@ class ConnectionTable {
   template <class F>
   void for_each(F&& f) const {
     for_each_recent(SIZE_MAX, f);
+  }
+  // f(row, flow) for each connection, least recently active first.
+  template <class F>
+  void for_each_row(F&& f) const {
+    for_each([&](const Connection& c) { f(row_of(c), *c.flow); });
   }
   // The `limit` most recently active connections, least recently active first.
   template <class F>

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/connection_table.h"
+#include "agent/aggregate/connection_row.h"
 #include "agent/flow_table.h"
 #include "agent/pod_resolver.h"
 #include "agent/probe_set.h"
@@ -31,7 +31,7 @@ struct FlowView {
 };
 
 struct ConnectionView {
-  Connection connection;  // flow pointer cleared
+  ConnectionRow connection;
   WorkloadLabels workload;
 };
 

@@ -97,8 +97,8 @@ TEST(Checkpoint, a_connection_first_seen_mid_life_keeps_counting_across_a_wrap_a
   after.on_event(rtt(0x30));  // 0x20 more
   auto s = after.snapshot(1, 1);
   ASSERT_EQ(s->connections.size(), 1u);
-  EXPECT_EQ(s->connections[0].connection.segs_out(), 0x40u);
-  EXPECT_EQ(s->connections[0].connection.retransmits(), 0x40u);
+  EXPECT_EQ(s->connections[0].connection.segs_out, 0x40u);
+  EXPECT_EQ(s->connections[0].connection.retransmits, 0x40u);
   ASSERT_EQ(s->flows.size(), 1u);
   EXPECT_EQ(s->flows[0].stats.segments_sent, 0x40u);
 }
