@@ -1,5 +1,8 @@
 #include "agent/aggregator.h"
 
+#include <algorithm>
+#include <unordered_map>
+
 namespace netwatch {
 
 std::string FlowView::peer_label() const {
@@ -54,6 +57,41 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   h.folded_total = flows_.folded_total();
   h.workload_overflows = workloads_.overflows();
   return s;
+}
+
+AggregatorState Aggregator::save() const {
+  AggregatorState s;
+  s.events = rules_.records_by_type();
+  s.evicted_full = connections_.evicted_full();
+  s.evicted_idle = connections_.evicted_idle();
+  s.workloads = workloads_.save();
+  s.flows = flows_.save();
+  std::unordered_map<const Flow*, uint32_t> flow_index;  // save() lists flows in for_each order
+  flows_.for_each([&](const Flow& f) { flow_index.emplace(&f, static_cast<uint32_t>(flow_index.size())); });
+  s.connections.reserve(connections_.size());
+  connections_.for_each_row(
+      [&](const ConnectionRow& row, const Flow& flow) { s.connections.push_back({flow_index.at(&flow), row}); });
+  return s;
+}
+
+void Aggregator::restore(const AggregatorState& saved) {
+  auto workload_id = [&](uint32_t old) -> uint32_t {
+    if (old <= WorkloadRegistry::kOther || old >= saved.workloads.labels.size())
+      return std::min(old, WorkloadRegistry::kOther);
+    return workloads_.intern(saved.workloads.labels[old]);
+  };
+  FlowTable::State flows = saved.flows;
+  for (Flow& f : flows.flows) f.key.workload = workload_id(f.key.workload);
+  std::vector<Flow*> restored = flows_.restore(flows);
+  for (const auto& [flow, row] : saved.connections) {
+    if (flow >= restored.size()) continue;
+    ConnectionRow r = row;
+    r.workload = workload_id(r.workload);
+    connections_.restore(r, *restored[flow]);
+  }
+  rules_.add_records_by_type(saved.events);
+  connections_.add_evicted(saved.evicted_full, saved.evicted_idle);
+  workloads_.restore(saved.workloads);
 }
 
 }  // namespace netwatch
