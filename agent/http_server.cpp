@@ -1,6 +1,5 @@
 #include "agent/http_server.h"
 
-#include <arpa/inet.h>
 #include <httplib.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -14,24 +13,6 @@
 #include "agent/snapshot_json.h"
 
 namespace netwatch {
-
-std::optional<ListenAddress> parse_listen_address(const std::string& text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= text.size() || text.size() - colon - 1 > 5) return std::nullopt;
-  std::string host = text.substr(0, colon), port = text.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  unsigned long n = std::stoul(port);
-  if (n > 65535) return std::nullopt;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    in6_addr a6;
-    if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) return std::nullopt;
-  } else {
-    in_addr a4;
-    if (inet_pton(AF_INET, host.c_str(), &a4) != 1) return std::nullopt;
-  }
-  return ListenAddress{host, static_cast<uint16_t>(n)};
-}
 
 std::optional<size_t> parse_connections_limit(const std::string& text) {
   if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;

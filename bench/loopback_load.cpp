@@ -14,23 +14,10 @@
 #include <thread>
 
 #include "agent/log.h"
+#include "agent/util/fd.h"
 
 namespace netwatch::bench {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string sys_error(const std::string& what) {
   return what + ": " + std::strerror(errno);

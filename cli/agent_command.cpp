@@ -15,6 +15,7 @@
 #include "agent/log.h"
 #include "agent/pod_resolver.h"
 #include "agent/seccomp.h"
+#include "agent/util/clock.h"
 #include "cli/command.h"
 #include "cli/json_config.h"
 #include "cli/probe_flags.h"

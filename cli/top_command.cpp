@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/log.h"
+#include "agent/util/clock.h"
 #include "cli/command.h"
 #include "cli/probe_flags.h"
 #include "cli/terminal.h"
@@ -23,7 +24,7 @@
 namespace netwatch::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = MonotonicClock;
 using namespace std::chrono_literals;
 using top::TopSnapshot;
 using top::ViewState;

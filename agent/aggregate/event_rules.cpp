@@ -159,7 +159,7 @@ void EventRules::apply(std::span<const EventRecord> records) {
       r.decode(e);
       flow = &flows_.resolve(flow_key(e), e.ts_ns);
       // No entry: nothing of it was counted yet (its SYNs were not retransmitted, or their
-      // reports were rate-limited). The kernel saw its connect() (latency known), so every
+      // reports were held back: on_retransmit() in bpf/netwatch.bpf.c). The kernel saw its connect() (latency known), so every
       // segment in the final counters is this connection's: the SYNs count as sent.
       if (r.latency_ns() != 0) {
         Connection unseen;

@@ -25,6 +25,7 @@
 #include "agent/event_reader.h"
 #include "agent/flow_table.h"
 #include "agent/probe_set.h"
+#include "agent/util/fd.h"
 
 namespace nwtest {
 
@@ -34,35 +35,7 @@ using netwatch::EventType;
 
 // ---- sockets ----
 
-// Owns one file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.release();
-    }
-    return *this;
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using netwatch::Fd;
 
 // The two address families a test runs over, and what IpAddress::family says for each.
 struct Family {
