@@ -187,7 +187,7 @@ void read_histogram(LatencyHistogram& h, const json& j) {
   add_counts(h.buckets, section(j, "buckets"));  // bucket i is kLatencyBucketsSeconds[i]; the last is +Inf
 }
 
-json flow_json(const Flow& f) {
+json flow_entry(const Flow& f) {
   const FlowKey& k = f.key;
   const FlowStats& s = f.stats;
   return {{"direction", k.direction},
@@ -233,7 +233,7 @@ json aggregator_json(const AggregatorState& a) {
   for (const WorkloadLabels& w : a.workloads.labels)
     labels.push_back({{"namespace", w.namespace_name}, {"pod", w.pod}, {"container", w.container}});
   json flows = json::array();
-  for (const Flow& f : a.flows.flows) flows.push_back(flow_json(f));
+  for (const Flow& f : a.flows.flows) flows.push_back(flow_entry(f));
   std::vector<uint8_t> connections;
   connections.reserve(a.connections.size() * sizeof(ConnectionRecord));
   for (const auto& [flow, row] : a.connections) {
