@@ -45,7 +45,9 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   s->connections_total = connections_.size();
   s->connections.reserve(std::min(connection_limit, connections_.size()));
   connections_.for_each_recent(connection_limit, [&](const Connection& c) {
-    s->connections.push_back({ConnectionTable::row_of(c), workloads_.labels(c.workload)});
+    ConnectionView& v = s->connections.emplace_back();
+    v.connection = ConnectionTable::row_of(c);
+    v.workload = workloads_.labels(c.workload);
   });
   AgentHealth& h = s->health;
   h.events = rules_.records_by_type();

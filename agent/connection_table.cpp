@@ -39,34 +39,6 @@ Connection& ConnectionTable::insert(uint64_t cookie, Flow& flow) {
   return c;
 }
 
-ConnectionRow ConnectionTable::row_of(const Connection& c) {
-  ConnectionRow r;
-  r.cookie = c.cookie;
-  r.direction = c.direction;
-  r.state = c.state;
-  r.pid = c.pid;
-  r.comm = c.comm;
-  r.local = c.local;
-  r.remote = c.remote;
-  r.local_port = c.local_port;
-  r.remote_port = c.remote_port;
-  r.cgroup_id = c.cgroup_id;
-  r.workload = c.workload;
-  r.first_ns = c.first_ns;
-  r.last_ns = c.last_ns;
-  r.connect_latency_ns = c.connect_latency_ns;
-  r.srtt_us = c.srtt_us;
-  r.rttvar_us = c.rttvar_us;
-  r.snd_cwnd = c.snd_cwnd;
-  r.retransmits = c.retransmits();
-  r.segs_out = c.segs_out();
-  r.bytes_sent = c.bytes_sent();
-  r.bytes_received = c.bytes_received();
-  r.kernel = {static_cast<uint32_t>(c.seen.retransmits), static_cast<uint32_t>(c.seen.segs_out), c.seen.bytes_sent,
-              c.seen.bytes_received};
-  return r;
-}
-
 void ConnectionTable::restore(const ConnectionRow& saved, Flow& flow) {
   if (saved.cookie == 0 || find(saved.cookie)) return;
   Connection& c = new_slot(saved.cookie);
