@@ -37,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/k8s/pod_resolver_stats.h"
 #include "agent/workload_registry.h"
 
 namespace netwatch {
@@ -99,22 +100,6 @@ struct PodResolverOptions {
   size_t max_containers = 16384;                // container log links indexed
   uint64_t rescan_interval_ns = 1'000'000'000;  // each directory is read at most once per interval
   std::function<uint64_t()> clock;              // monotonic ns; empty: CLOCK_MONOTONIC
-};
-
-// Counters the agent exports as self-metrics.
-struct PodResolverStats {
-  uint64_t cache_hits = 0;
-  uint64_t cache_misses = 0;
-  uint64_t cache_evictions = 0;
-  uint64_t cache_entries = 0;
-  uint64_t cgroup_walks = 0;            // walks of the cgroup2 mount
-  uint64_t cgroup_walks_truncated = 0;  // walks that stopped at max_cgroups
-  uint64_t cgroups_indexed = 0;         // directories the last walk indexed
-  uint64_t pod_dir_scans = 0;
-  uint64_t container_dir_scans = 0;
-  uint64_t unknown_cgroups = 0;     // ids no walk found (yet): labelled as host for now
-  uint64_t unnamed_pods = 0;        // pod cgroups with no pod log directory (yet)
-  uint64_t unnamed_containers = 0;  // container cgroups whose name no rule determined
 };
 
 class PodResolver {

@@ -70,12 +70,6 @@ std::string_view transport_name(Transport t) {
   return t == Transport::ringbuf ? "ringbuf" : "perfbuf";
 }
 
-uint64_t KernelCounters::total_lost() const {
-  uint64_t sum = 0;
-  for (uint64_t v : lost) sum += v;
-  return sum;
-}
-
 ProbeSet::ProbeSet(netwatch_bpf* skel, AttachVariant variant, Transport transport)
     : skel_(skel), variant_(variant), transport_(transport) {}
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/event.h"
+#include "agent/event/kernel_stats.h"
 #include "agent/pin_dir.h"
 
 struct netwatch_bpf;
@@ -40,23 +41,6 @@ struct ProbeOptions {
   // Where maps and links are pinned so that they outlive this process (see PinDir); empty:
   // nothing is pinned and everything goes when the process exits.
   std::string pin_dir;
-};
-
-struct KernelCounters {
-  std::array<uint64_t, kEventTypeCount> emitted{};
-  std::array<uint64_t, kEventTypeCount> lost{};
-  uint64_t state_full = 0;
-  uint64_t state_spilled = 0;  // young sockets' state in sk_storage: sock_table was full
-  uint64_t listeners_full = 0;  // listeners whose owner was not recorded: the listeners map was full
-
-  uint64_t total_lost() const;
-};
-
-struct ProgramStats {
-  std::string name;
-  uint32_t id = 0;
-  uint64_t run_time_ns = 0;  // non-zero only with kernel.bpf_stats_enabled=1
-  uint64_t run_cnt = 0;
 };
 
 class ProbeSet {

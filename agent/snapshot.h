@@ -1,5 +1,5 @@
 // An immutable picture of the aggregation, published by the event reader's thread and read
-// by HTTP handlers.
+// by HTTP handlers. Plain data (rows, labels, health): nothing here loads or resolves anything.
 #pragma once
 
 #include <algorithm>
@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "agent/aggregate/connection_row.h"
+#include "agent/event/kernel_stats.h"
 #include "agent/flow_table.h"
-#include "agent/pod_resolver.h"
-#include "agent/probe_set.h"
+#include "agent/k8s/pod_resolver_stats.h"
 #include "agent/workload_registry.h"
 
 namespace netwatch {
