@@ -25,7 +25,7 @@
 
 /* Load-time knobs, written by userspace between open and load. */
 const volatile __u64 rtt_interval_ns = 1000000000ULL;
-/* At most one retransmit report per socket per interval; 0 reports every one (trace). */
+/* The retransmit reports' interval (on_retransmit()); 0 reports every one (trace). */
 const volatile __u64 retrans_interval_ns = 1000000000ULL;
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool use_perfbuf = false;

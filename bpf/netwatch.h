@@ -57,8 +57,8 @@ struct nw_event {
 	__u8 type;      /* enum nw_event_type */
 	__u8 direction; /* enum nw_direction */
 	__u32 segs;     /* NW_EV_RETRANSMIT: segments retransmitted since the socket's
-			 * previous retransmit report (at most one report per
-			 * retrans_interval_ns; 0 = one per retransmission) */
+			 * previous retransmit report (on_retransmit() in
+			 * netwatch.bpf.c says when reports go out) */
 	__s32 error;    /* NW_EV_CONNECT_FAILED: sk_err (positive errno), 0 = closed by the app */
 	__u64 latency_ns;  /* NW_EV_CONNECT: SYN_SENT -> ESTABLISHED */
 	__u64 duration_ns; /* NW_EV_CLOSE: connect start or accept -> CLOSE; 0 if unknown */

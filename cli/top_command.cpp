@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "cli/command.h"
 #include "daemon/stop_signals.h"
@@ -24,7 +25,7 @@
 namespace netwatch::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = MonotonicClock;
 using namespace std::chrono_literals;
 using top::TopSnapshot;
 using top::ViewState;

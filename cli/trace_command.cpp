@@ -7,6 +7,7 @@
 #include <set>
 
 #include "transport/event_reader.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "cli/command.h"
 #include "daemon/stop_signals.h"
@@ -76,11 +77,11 @@ int run_trace(const TraceFlags& flags) {
   if (!flags.json) std::puts(text_header().c_str());
   std::fflush(stdout);
 
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(duration_ns.value_or(0));
+  auto deadline = MonotonicClock::now() + std::chrono::nanoseconds(duration_ns.value_or(0));
   while (!g_stop && !printer.done()) {
     reader.poll();
     std::fflush(stdout);
-    if (duration_ns && std::chrono::steady_clock::now() >= deadline) break;
+    if (duration_ns && MonotonicClock::now() >= deadline) break;
   }
   reader.drain();
   std::fflush(stdout);

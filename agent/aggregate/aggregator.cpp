@@ -1,5 +1,8 @@
 #include "aggregate/aggregator.h"
 
+#include <algorithm>
+#include <unordered_map>
+
 namespace netwatch {
 
 std::string FlowView::peer_label() const {
@@ -14,12 +17,10 @@ Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver
       resolver_(std::move(resolver)),
       workloads_(config.max_workloads),
       flows_(config.max_flows),
-      connections_(
-          flows_,
-          [this](uint64_t cgroup_id) {
-            return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
-          },
-          ConnectionTableLimits{config.max_connections}) {}
+      connections_(ConnectionTableLimits{config.max_connections}),
+      rules_(flows_, connections_, [this](uint64_t cgroup_id) {
+        return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
+      }) {}
 
 void Aggregator::on_event(const Event& event) {
   nw_event raw;
@@ -27,7 +28,7 @@ void Aggregator::on_event(const Event& event) {
   on_records({&record, 1});
 }
 
-void Aggregator::on_records(std::span<const EventRecord> records) { connections_.apply(records); }
+void Aggregator::on_records(std::span<const EventRecord> records) { rules_.apply(records); }
 
 void Aggregator::expire(uint64_t now_mono_ns) {
   connections_.expire_idle(now_mono_ns, config_.connection_idle_ns);
@@ -44,12 +45,12 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   s->connections_total = connections_.size();
   s->connections.reserve(std::min(connection_limit, connections_.size()));
   connections_.for_each_recent(connection_limit, [&](const Connection& c) {
-    ConnectionView v{c, workloads_.labels(c.workload)};
-    v.connection.flow = nullptr;
-    s->connections.push_back(std::move(v));
+    ConnectionView& v = s->connections.emplace_back();
+    v.connection = ConnectionTable::row_of(c);
+    v.workload = workloads_.labels(c.workload);
   });
   AgentHealth& h = s->health;
-  h.events = connections_.records_by_type();
+  h.events = rules_.records_by_type();
   h.evicted_full = connections_.evicted_full();
   h.evicted_idle = connections_.evicted_idle();
   h.max_connections = config_.max_connections;
@@ -58,6 +59,41 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   h.folded_total = flows_.folded_total();
   h.workload_overflows = workloads_.overflows();
   return s;
+}
+
+AggregatorState Aggregator::save() const {
+  AggregatorState s;
+  s.events = rules_.records_by_type();
+  s.evicted_full = connections_.evicted_full();
+  s.evicted_idle = connections_.evicted_idle();
+  s.workloads = workloads_.save();
+  s.flows = flows_.save();
+  std::unordered_map<const Flow*, uint32_t> flow_index;  // save() lists flows in for_each order
+  flows_.for_each([&](const Flow& f) { flow_index.emplace(&f, static_cast<uint32_t>(flow_index.size())); });
+  s.connections.reserve(connections_.size());
+  connections_.for_each_row(
+      [&](const ConnectionRow& row, const Flow& flow) { s.connections.push_back({flow_index.at(&flow), row}); });
+  return s;
+}
+
+void Aggregator::restore(const AggregatorState& saved) {
+  auto workload_id = [&](uint32_t old) -> uint32_t {
+    if (old <= WorkloadRegistry::kOther || old >= saved.workloads.labels.size())
+      return std::min(old, WorkloadRegistry::kOther);
+    return workloads_.intern(saved.workloads.labels[old]);
+  };
+  FlowTable::State flows = saved.flows;
+  for (Flow& f : flows.flows) f.key.workload = workload_id(f.key.workload);
+  std::vector<Flow*> restored = flows_.restore(flows);
+  for (const auto& [flow, row] : saved.connections) {
+    if (flow >= restored.size()) continue;
+    ConnectionRow r = row;
+    r.workload = workload_id(r.workload);
+    connections_.restore(r, *restored[flow]);
+  }
+  rules_.add_records_by_type(saved.events);
+  connections_.add_evicted(saved.evicted_full, saved.evicted_idle);
+  workloads_.restore(saved.workloads);
 }
 
 }  // namespace netwatch

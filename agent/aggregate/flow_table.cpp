@@ -1,5 +1,6 @@
 #include "aggregate/flow_table.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -95,6 +96,43 @@ FoldLevel FlowTable::stage() const {
   for (int level = 3; level > 0; --level)
     if (per_level_[level]) return static_cast<FoldLevel>(level);
   return FoldLevel::none;
+}
+
+FlowTable::State FlowTable::save() const {
+  State s;
+  s.flows.reserve(flows_.size());
+  for_each([&](const Flow& f) { s.flows.push_back(f); });
+  s.folded_total = folded_total_;
+  return s;
+}
+
+namespace {
+void merge(LatencyHistogram& to, const LatencyHistogram& from) {
+  to.count += from.count;
+  to.sum_ns += from.sum_ns;
+  for (size_t b = 0; b < to.buckets.size(); ++b) to.buckets[b] += from.buckets[b];
+}
+}  // namespace
+
+std::vector<Flow*> FlowTable::restore(const State& saved) {
+  std::vector<Flow*> restored;
+  restored.reserve(saved.flows.size());
+  for (const Flow& flow : saved.flows) {
+    const FlowStats& from = flow.stats;
+    Flow& into = resolve(flow.key, from.last_update_ns);
+    FlowStats& to = into.stats;
+    for (size_t r = 0; r < to.connects.size(); ++r) to.connects[r] += from.connects[r];
+    merge(to.connect_latency, from.connect_latency);
+    merge(to.rtt, from.rtt);
+    to.retransmits += from.retransmits;
+    to.segments_sent += from.segments_sent;
+    to.bytes_sent += from.bytes_sent;
+    to.bytes_received += from.bytes_received;
+    to.last_update_ns = std::max(to.last_update_ns, from.last_update_ns);
+    restored.push_back(&into);
+  }
+  folded_total_ += saved.folded_total;
+  return restored;
 }
 
 }  // namespace netwatch

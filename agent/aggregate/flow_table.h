@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "event/event.h"
 #include "aggregate/latency_histogram.h"
@@ -86,6 +87,16 @@ class FlowTable {
     for (const auto& [key, flow] : flows_) f(flow);
   }
 
+  // Plain data for a checkpoint (agent/checkpoint.cpp).
+  struct State {
+    std::vector<Flow> flows;  // in for_each order
+    uint64_t folded_total = 0;
+  };
+  State save() const;
+  // Adds saved flows' counts (not their active connections) into this table, each to the flow its
+  // key resolves to here (folded again if this budget is smaller). Returns those flows, in order.
+  std::vector<Flow*> restore(const State& saved);
+
  private:
   size_t limit(FoldLevel level) const;  // table size up to which a new key of level may be added
 
@@ -93,8 +104,6 @@ class FlowTable {
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
   std::array<size_t, 4> per_level_{};  // existing flows by fold level
   uint64_t folded_total_ = 0;
-
-  friend struct CheckpointAccess;  // restores folded_total_
 };
 
 }  // namespace netwatch

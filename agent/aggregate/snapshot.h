@@ -1,5 +1,5 @@
 // An immutable picture of the aggregation, published by the event reader's thread and read
-// by HTTP handlers.
+// by HTTP handlers. Plain data (rows, labels, health): nothing here loads or resolves anything.
 #pragma once
 
 #include <algorithm>
@@ -9,12 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "aggregate/connection_table.h"
+#include "aggregate/connection_row.h"
 #include "aggregate/flow_table.h"
+#include "event/kernel_stats.h"
 #include "k8s/pod_resolver_stats.h"
 #include "k8s/workload_labels.h"
-#include "event/kernel_stats.h"
-#include "aggregate/workload_registry.h"
 
 namespace netwatch {
 
@@ -28,7 +27,7 @@ struct FlowView {
 };
 
 struct ConnectionView {
-  Connection connection;  // flow pointer cleared
+  ConnectionRow connection;
   WorkloadLabels workload;
 };
 

@@ -22,6 +22,16 @@ class WorkloadRegistry {
   uint64_t overflows() const { return overflows_; }
   size_t size() const { return by_id_.size(); }
 
+  // Plain data for a checkpoint (agent/checkpoint.cpp).
+  struct State {
+    std::vector<WorkloadLabels> labels;  // by id
+    uint64_t overflows = 0;
+  };
+  State save() const { return {by_id_, overflows_}; }
+  // Adds a saved registry's overflows. Its labels are interned again where they are used, so
+  // their ids here may differ from the saved ones.
+  void restore(const State& saved) { overflows_ += saved.overflows; }
+
  private:
   struct Hash {
     size_t operator()(const WorkloadLabels& w) const noexcept;
@@ -30,8 +40,6 @@ class WorkloadRegistry {
   std::vector<WorkloadLabels> by_id_;
   std::unordered_map<WorkloadLabels, uint32_t, Hash> ids_;
   uint64_t overflows_ = 0;
-
-  friend struct CheckpointAccess;  // restores overflows_
 };
 
 }  // namespace netwatch

@@ -110,18 +110,4 @@ std::string connect_failure_name(int error) {
   return error == 0 ? "closed_before_established" : errno_name(error);
 }
 
-uint64_t monotonic_ns() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return uint64_t(t.tv_sec) * 1'000'000'000ULL + t.tv_nsec;
-}
-
-WallClock::WallClock() {
-  timespec mono{}, real{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  clock_gettime(CLOCK_REALTIME, &real);
-  auto ns = [](const timespec& t) { return uint64_t(t.tv_sec) * 1'000'000'000ULL + t.tv_nsec; };
-  offset_ns_ = ns(real) - ns(mono);
-}
-
 }  // namespace netwatch

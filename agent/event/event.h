@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/clock.h"
+
 namespace netwatch {
 
 enum class EventType : uint8_t {
@@ -91,18 +93,5 @@ std::string errno_name(int error);
 // 0 (no error: the application closed the socket before the handshake finished). Not
 // ECONNABORTED, which is a real errno with another meaning (an aborted accept, a local abort).
 std::string connect_failure_name(int error);
-
-// CLOCK_MONOTONIC now, the clock bpf_ktime_get_ns() reads.
-uint64_t monotonic_ns();
-
-// Converts CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns) to Unix-epoch nanoseconds.
-class WallClock {
- public:
-  WallClock();  // measures the offset once
-  uint64_t to_unix_ns(uint64_t monotonic_ns) const { return monotonic_ns + offset_ns_; }
-
- private:
-  uint64_t offset_ns_;
-};
 
 }  // namespace netwatch

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/clock.h"
+
 namespace netwatch {
 namespace {
 
@@ -248,9 +250,7 @@ PodResolver::PodResolver(PodResolverOptions options) : options_(std::move(option
 
 uint64_t PodResolver::now() const {
   if (options_.clock) return options_.clock();
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+  return monotonic_ns();
 }
 
 bool PodResolver::due(std::optional<uint64_t>& last) {

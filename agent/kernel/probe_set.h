@@ -30,8 +30,7 @@ struct ProbeOptions {
   std::optional<AttachVariant> variant;      // nullopt: tp_btf, else tracepoint
   std::optional<Transport> transport;        // nullopt: ringbuf where the kernel has it
   uint64_t rtt_interval_ns = 1'000'000'000;  // at most one RTT sample per socket per interval
-  // At most one retransmit report per socket per interval (the first after a quiet interval at
-  // once); the rest ride on the socket's next event as cumulative counters. 0: one per retransmit.
+  // The retransmit reports' interval (on_retransmit() in bpf/netwatch.bpf.c); 0: one per retransmit.
   uint64_t retrans_interval_ns = 1'000'000'000;
   uint32_t ring_bytes = 4u << 20;            // ring buffer size (power of two, >= page size)
   uint32_t sock_table_entries = 65536;  // without sk_storage: every socket's state, in a hash

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
-#include <unordered_map>
 
 #include "util/log.h"
 
@@ -15,53 +15,11 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kFormat = 1;  // bump when a section changes meaning; add sections freely
-
-json counts(std::span<const uint64_t> values) {
-  return json(std::vector<uint64_t>(values.begin(), values.end()));
-}
-
-template <size_t N>
-void add_counts(std::array<uint64_t, N>& to, const json& from) {
-  for (size_t i = 0; i < N && i < from.size(); ++i) to[i] += from[i].get<uint64_t>();
-}
-
-json address(const IpAddress& a) {
-  return json::array({a.family, json::binary(std::vector<uint8_t>(a.bytes.begin(), a.bytes.end()))});
-}
-
-IpAddress address_of(const json& j) {
-  IpAddress a;
-  a.family = j.at(0).get<uint8_t>();
-  const auto& bytes = j.at(1).get_binary();
-  std::copy_n(bytes.begin(), std::min(bytes.size(), a.bytes.size()), a.bytes.begin());
-  return a;
-}
-
-void merge(LatencyHistogram& to, const LatencyHistogram& from) {
-  to.count += from.count;
-  to.sum_ns += from.sum_ns;
-  for (size_t b = 0; b < to.buckets.size(); ++b) to.buckets[b] += from.buckets[b];
-}
-
-json histogram(const LatencyHistogram& h) {
-  return json::array({h.count, h.sum_ns, counts(h.buckets)});
-}
-
-void add_histogram(LatencyHistogram& to, const json& from) {
-  to.count += from.at(0).get<uint64_t>();
-  to.sum_ns += from.at(1).get<uint64_t>();
-  add_counts(to.buckets, from.at(2));
-}
-
-// Positional arrays for the many: a flow or a connection is a row.
-json flow_row(const Flow& f) {
-  const FlowKey& k = f.key;
-  const FlowStats& s = f.stats;
-  return json::array({k.direction, k.fold, k.port, k.workload, address(k.peer), counts(s.connects),
-                      histogram(s.connect_latency), histogram(s.rtt), s.retransmits, s.segments_sent, s.bytes_sent,
-                      s.bytes_received, s.last_update_ns});
-}
+// Format 2: named sections and fields. Add fields and sections freely: a reader skips what it
+// does not know and takes 0 for what is missing. Bump only when one changes meaning.
+constexpr int kFormat = 2;
+// Format 1 (positional rows, written by agents before format 2) is still read: the upgrade path.
+constexpr int kOldestFormat = 1;
 
 // Connections are the bulk (up to --max-connections): fixed-size binary records, not JSON
 // rows, so that saving and restoring 100k takes milliseconds, not seconds.
@@ -81,7 +39,7 @@ struct ConnectionRecord {
 static_assert(std::is_trivially_copyable_v<ConnectionRecord>);
 constexpr int kConnectionRecordVersion = 1;  // bump with any change to ConnectionRecord
 
-ConnectionRecord record_of(const Connection& c, uint32_t flow_index) {
+ConnectionRecord record_of(const ConnectionRow& c, uint32_t flow_index) {
   ConnectionRecord r{};
   r.flow_index = flow_index;
   r.pid = c.pid;
@@ -90,14 +48,14 @@ ConnectionRecord record_of(const Connection& c, uint32_t flow_index) {
   r.first_ns = c.first_ns;
   r.connect_latency_ns = c.connect_latency_ns;
   r.cgroup_id = c.cgroup_id;
-  r.seen_retrans = static_cast<uint32_t>(c.seen.retransmits);  // the kernel's 32-bit value
-  r.seen_segs_out = static_cast<uint32_t>(c.seen.segs_out);
-  r.seen_bytes_sent = c.seen.bytes_sent;
-  r.seen_bytes_received = c.seen.bytes_received;
-  r.retransmits = c.retransmits();
-  r.segs_out = c.segs_out();
-  r.bytes_sent = c.bytes_sent();
-  r.bytes_received = c.bytes_received();
+  r.seen_retrans = c.kernel.retransmits;
+  r.seen_segs_out = c.kernel.segs_out;
+  r.seen_bytes_sent = c.kernel.bytes_sent;
+  r.seen_bytes_received = c.kernel.bytes_received;
+  r.retransmits = c.retransmits;
+  r.segs_out = c.segs_out;
+  r.bytes_sent = c.bytes_sent;
+  r.bytes_received = c.bytes_received;
   r.srtt_us = c.srtt_us;
   r.rttvar_us = c.rttvar_us;
   r.snd_cwnd = c.snd_cwnd;
@@ -114,20 +72,19 @@ ConnectionRecord record_of(const Connection& c, uint32_t flow_index) {
   return r;
 }
 
-Connection connection_of(const ConnectionRecord& r) {
-  Connection c;
+ConnectionRow row_of(const ConnectionRecord& r) {
+  ConnectionRow c;
   c.pid = r.pid;
   c.cookie = r.cookie;
   c.last_ns = r.last_ns;
   c.first_ns = r.first_ns;
   c.connect_latency_ns = r.connect_latency_ns;
   c.cgroup_id = r.cgroup_id;
-  // base = seen - count (a 32-bit base modulo 2^32, with seen = base + count), so that the counts
-  // come back exactly and seen still matches the kernel's counter.
-  c.base = {static_cast<uint32_t>(r.seen_retrans - r.retransmits), static_cast<uint32_t>(r.seen_segs_out - r.segs_out),
-            r.seen_bytes_sent - r.bytes_sent, r.seen_bytes_received - r.bytes_received};
-  c.seen = {c.base.retransmits + r.retransmits, c.base.segs_out + r.segs_out, r.seen_bytes_sent,
-            r.seen_bytes_received};
+  c.kernel = {r.seen_retrans, r.seen_segs_out, r.seen_bytes_sent, r.seen_bytes_received};
+  c.retransmits = r.retransmits;
+  c.segs_out = r.segs_out;
+  c.bytes_sent = r.bytes_sent;
+  c.bytes_received = r.bytes_received;
   c.srtt_us = r.srtt_us;
   c.rttvar_us = r.rttvar_us;
   c.snd_cwnd = r.snd_cwnd;
@@ -143,132 +100,247 @@ Connection connection_of(const ConnectionRecord& r) {
   return c;
 }
 
-json kernel_counters(const KernelCounters& k) {
-  return {{"emitted", counts(k.emitted)}, {"lost", counts(k.lost)}, {"state_full", k.state_full},
-          {"state_spilled", k.state_spilled}, {"listeners_full", k.listeners_full}};
-}
+// Everything a checkpoint holds, read in full before anything is restored.
+struct Parsed {
+  AggregatorState aggregator;
+  CounterBase base;
+};
+
+constexpr std::array<const char*, 10> kPodFieldNames = {
+    "cache_hits",          "cache_misses",    "cache_evictions", "cgroup_walks", "cgroup_walks_truncated",
+    "pod_dir_scans",       "container_dir_scans", "unknown_cgroups", "unnamed_pods", "unnamed_containers"};
 
 std::array<uint64_t*, 10> pod_fields(PodResolverStats& p) {
   return {&p.cache_hits,    &p.cache_misses,        &p.cache_evictions, &p.cgroup_walks, &p.cgroup_walks_truncated,
           &p.pod_dir_scans, &p.container_dir_scans, &p.unknown_cgroups, &p.unnamed_pods, &p.unnamed_containers};
 }
 
-json pod_counters(PodResolverStats p) {
-  json values = json::array();
-  for (const uint64_t* field : pod_fields(p)) values.push_back(*field);
-  return values;
+template <size_t N>
+void add_counts(std::array<uint64_t, N>& to, const json& from) {
+  for (size_t i = 0; i < N && i < from.size(); ++i) to[i] += from[i].get<uint64_t>();
+}
+
+Direction direction_of(uint8_t value) {
+  return static_cast<Direction>(std::min<uint8_t>(value, uint8_t(Direction::inbound)));
+}
+
+FoldLevel fold_of(uint8_t value) {
+  return static_cast<FoldLevel>(std::min<uint8_t>(value, uint8_t(FoldLevel::workload)));
+}
+
+IpAddress address_of(uint8_t family, const json::binary_t& bytes) {
+  IpAddress a;
+  a.family = family;
+  std::copy_n(bytes.begin(), std::min(bytes.size(), a.bytes.size()), a.bytes.begin());
+  return a;
+}
+
+// The connections' binary records, the same in both formats.
+void read_connection_records(const json& layout, const json& binary, size_t flows, Parsed& p) {
+  if (layout != json::array({kConnectionRecordVersion, sizeof(ConnectionRecord)}))
+    throw std::runtime_error("connection records of another layout");
+  const auto& records = binary.get_binary();
+  if (records.size() % sizeof(ConnectionRecord) != 0) throw std::runtime_error("a truncated connection record");
+  for (size_t at = 0; at < records.size(); at += sizeof(ConnectionRecord)) {
+    ConnectionRecord r;
+    std::memcpy(&r, records.data() + at, sizeof(r));
+    if (r.flow_index < flows) p.aggregator.connections.push_back({r.flow_index, row_of(r)});
+  }
+}
+
+// ---- Format 2: named.
+
+// A field of a named section: 0 when absent (written by an agent that did not have it).
+uint64_t field(const json& section, const char* name) {
+  auto it = section.find(name);
+  return it == section.end() ? 0 : it->get<uint64_t>();
+}
+
+const json& section(const json& parent, const char* name) {
+  static const json empty = json::object();
+  auto it = parent.find(name);
+  return it == parent.end() ? empty : *it;
+}
+
+template <size_t N, class NameOf>
+json named_counts(const std::array<uint64_t, N>& values, NameOf name_of) {
+  json j = json::object();
+  for (size_t i = 0; i < N; ++i) j[std::string(name_of(i))] = values[i];
+  return j;
+}
+
+template <size_t N, class NameOf>
+void add_named_counts(std::array<uint64_t, N>& to, const json& from, NameOf name_of) {
+  for (size_t i = 0; i < N; ++i) to[i] += field(from, std::string(name_of(i)).c_str());
+}
+
+std::string_view event_name(size_t i) { return event_type_name(static_cast<EventType>(i)); }
+std::string_view result_name(size_t i) { return connect_result_name(static_cast<ConnectResult>(i)); }
+
+json histogram_json(const LatencyHistogram& h) {
+  return {{"count", h.count}, {"sum_ns", h.sum_ns}, {"buckets", h.buckets}};
+}
+
+void read_histogram(LatencyHistogram& h, const json& j) {
+  h.count = field(j, "count");
+  h.sum_ns = field(j, "sum_ns");
+  add_counts(h.buckets, section(j, "buckets"));  // bucket i is kLatencyBucketsSeconds[i]; the last is +Inf
+}
+
+json flow_entry(const Flow& f) {
+  const FlowKey& k = f.key;
+  const FlowStats& s = f.stats;
+  return {{"direction", k.direction},
+          {"fold", k.fold},
+          {"port", k.port},
+          {"workload", k.workload},
+          {"peer", {{"family", k.peer.family},
+                    {"bytes", json::binary(std::vector<uint8_t>(k.peer.bytes.begin(), k.peer.bytes.end()))}}},
+          {"connects", named_counts(s.connects, result_name)},
+          {"connect_latency", histogram_json(s.connect_latency)},
+          {"rtt", histogram_json(s.rtt)},
+          {"retransmits", s.retransmits},
+          {"segments_sent", s.segments_sent},
+          {"bytes_sent", s.bytes_sent},
+          {"bytes_received", s.bytes_received},
+          {"last_update_ns", s.last_update_ns}};
+}
+
+Flow read_flow(const json& j) {
+  Flow f;
+  f.key.direction = direction_of(static_cast<uint8_t>(field(j, "direction")));
+  f.key.fold = fold_of(static_cast<uint8_t>(field(j, "fold")));
+  f.key.port = static_cast<uint16_t>(field(j, "port"));
+  f.key.workload = static_cast<uint32_t>(field(j, "workload"));
+  const json& peer = section(j, "peer");
+  static const json no_bytes = json::binary({});
+  f.key.peer = address_of(static_cast<uint8_t>(field(peer, "family")),
+                          (peer.contains("bytes") ? peer.at("bytes") : no_bytes).get_binary());
+  FlowStats& s = f.stats;
+  add_named_counts(s.connects, section(j, "connects"), result_name);
+  read_histogram(s.connect_latency, section(j, "connect_latency"));
+  read_histogram(s.rtt, section(j, "rtt"));
+  s.retransmits = field(j, "retransmits");
+  s.segments_sent = field(j, "segments_sent");
+  s.bytes_sent = field(j, "bytes_sent");
+  s.bytes_received = field(j, "bytes_received");
+  s.last_update_ns = field(j, "last_update_ns");
+  return f;
+}
+
+json aggregator_json(const AggregatorState& a) {
+  json labels = json::array();
+  for (const WorkloadLabels& w : a.workloads.labels)
+    labels.push_back({{"namespace", w.namespace_name}, {"pod", w.pod}, {"container", w.container}});
+  json flows = json::array();
+  for (const Flow& f : a.flows.flows) flows.push_back(flow_entry(f));
+  std::vector<uint8_t> connections;
+  connections.reserve(a.connections.size() * sizeof(ConnectionRecord));
+  for (const auto& [flow, row] : a.connections) {
+    ConnectionRecord r = record_of(row, flow);
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&r);
+    connections.insert(connections.end(), bytes, bytes + sizeof(r));
+  }
+  return {{"events", named_counts(a.events, event_name)},
+          {"evicted_full", a.evicted_full},
+          {"evicted_idle", a.evicted_idle},
+          {"workloads", {{"overflows", a.workloads.overflows}, {"labels", std::move(labels)}}},
+          {"flows", {{"folded_total", a.flows.folded_total}, {"rows", std::move(flows)}}},
+          {"connections",
+           {{"record", {kConnectionRecordVersion, sizeof(ConnectionRecord)}},
+            {"records", json::binary(std::move(connections))}}}};
+}
+
+void read_format2(const json& j, Parsed& p) {
+  AggregatorState& a = p.aggregator;
+  const json& agg = j.at("aggregator");
+  add_named_counts(a.events, section(agg, "events"), event_name);
+  a.evicted_full = field(agg, "evicted_full");
+  a.evicted_idle = field(agg, "evicted_idle");
+  const json& workloads = section(agg, "workloads");
+  a.workloads.overflows = field(workloads, "overflows");
+  for (const json& w : section(workloads, "labels"))
+    a.workloads.labels.push_back({w.value("namespace", ""), w.value("pod", ""), w.value("container", "")});
+  const json& flows = section(agg, "flows");
+  a.flows.folded_total = field(flows, "folded_total");
+  for (const json& f : section(flows, "rows")) a.flows.flows.push_back(read_flow(f));
+  const json& connections = section(agg, "connections");
+  if (connections.contains("records"))
+    read_connection_records(connections.at("record"), connections.at("records"), a.flows.flows.size(), p);
+
+  CounterBase& b = p.base;
+  const json& kernel = section(j, "kernel");
+  add_named_counts(b.kernel.emitted, section(kernel, "emitted"), event_name);
+  add_named_counts(b.kernel.lost, section(kernel, "lost"), event_name);
+  b.kernel.state_full = field(kernel, "state_full");
+  b.kernel.state_spilled = field(kernel, "state_spilled");
+  b.kernel.listeners_full = field(kernel, "listeners_full");
+  for (const auto& [name, v] : section(j, "programs").items())
+    b.programs.push_back({name, 0, field(v, "run_time_ns"), field(v, "run_cnt")});
+  const json& reader = section(j, "reader");
+  b.drains = field(reader, "drains");
+  b.decode_errors = field(reader, "decode_errors");
+  const json& pods = section(j, "pods");
+  auto fields = pod_fields(b.pods);
+  for (size_t i = 0; i < fields.size(); ++i) *fields[i] = field(pods, kPodFieldNames[i]);
+}
+
+// ---- Format 1: positional rows (the agent before format 2 wrote these). Read only.
+
+void read_format1(const json& j, Parsed& p) {
+  AggregatorState& a = p.aggregator;
+  const json& agg = j.at("aggregator");
+  for (const json& w : agg.at("workloads"))
+    a.workloads.labels.push_back({w.at(0).get<std::string>(), w.at(1).get<std::string>(), w.at(2).get<std::string>()});
+  for (const json& r : agg.at("flows")) {
+    Flow f;
+    FlowKey& k = f.key;
+    k.direction = direction_of(r.at(0).get<uint8_t>());
+    k.fold = fold_of(r.at(1).get<uint8_t>());
+    k.port = r.at(2).get<uint16_t>();
+    k.workload = r.at(3).get<uint32_t>();
+    k.peer = address_of(r.at(4).at(0).get<uint8_t>(), r.at(4).at(1).get_binary());
+    FlowStats& s = f.stats;
+    add_counts(s.connects, r.at(5));
+    for (auto [h, at] : {std::pair{&s.connect_latency, 6}, std::pair{&s.rtt, 7}}) {
+      const json& from = r.at(at);
+      h->count = from.at(0).get<uint64_t>();
+      h->sum_ns = from.at(1).get<uint64_t>();
+      add_counts(h->buckets, from.at(2));
+    }
+    s.retransmits = r.at(8).get<uint64_t>();
+    s.segments_sent = r.at(9).get<uint64_t>();
+    s.bytes_sent = r.at(10).get<uint64_t>();
+    s.bytes_received = r.at(11).get<uint64_t>();
+    s.last_update_ns = r.at(12).get<uint64_t>();
+    a.flows.flows.push_back(f);
+  }
+  read_connection_records(agg.at("connection_record"), agg.at("connections"), a.flows.flows.size(), p);
+  add_counts(a.events, agg.at("events"));
+  a.evicted_full = agg.at("evicted_full").get<uint64_t>();
+  a.evicted_idle = agg.at("evicted_idle").get<uint64_t>();
+  a.flows.folded_total = agg.at("folded_total").get<uint64_t>();
+  a.workloads.overflows = agg.at("workload_overflows").get<uint64_t>();
+
+  CounterBase& b = p.base;
+  const json& k = j.at("kernel");
+  add_counts(b.kernel.emitted, k.at("emitted"));
+  add_counts(b.kernel.lost, k.at("lost"));
+  b.kernel.state_full = k.at("state_full").get<uint64_t>();
+  b.kernel.state_spilled = k.value("state_spilled", uint64_t(0));  // absent in older checkpoints
+  b.kernel.listeners_full = k.value("listeners_full", uint64_t(0));
+  for (const auto& [name, v] : j.at("programs").items())
+    b.programs.push_back({name, 0, v.at(1).get<uint64_t>(), v.at(0).get<uint64_t>()});
+  b.drains = j.at("reader").at("drains").get<uint64_t>();
+  b.decode_errors = j.at("reader").at("decode_errors").get<uint64_t>();
+  if (j.contains("pods")) {
+    auto fields = pod_fields(b.pods);
+    const json& pods = j.at("pods");
+    for (size_t i = 0; i < fields.size() && i < pods.size(); ++i) *fields[i] = pods[i].get<uint64_t>();
+  }
 }
 
 }  // namespace
-
-// The aggregator's private parts, for this file only.
-struct CheckpointAccess {
-  static json save(const Aggregator& a) {
-    json workloads = json::array();
-    for (size_t id = 0; id < a.workloads_.size(); ++id) {
-      const WorkloadLabels& w = a.workloads_.labels(static_cast<uint32_t>(id));
-      workloads.push_back({w.namespace_name, w.pod, w.container});
-    }
-    json flows = json::array();
-    std::unordered_map<const Flow*, size_t> flow_index;
-    a.flows_.for_each([&](const Flow& f) {
-      flow_index.emplace(&f, flows.size());
-      flows.push_back(flow_row(f));
-    });
-    std::vector<uint8_t> connections;
-    connections.reserve(a.connections_.size() * sizeof(ConnectionRecord));
-    a.connections_.for_each([&](const Connection& c) {
-      ConnectionRecord r = record_of(c, static_cast<uint32_t>(flow_index.at(c.flow)));
-      const auto* bytes = reinterpret_cast<const uint8_t*>(&r);
-      connections.insert(connections.end(), bytes, bytes + sizeof(r));
-    });
-    return {{"events", counts(a.connections_.by_type_)},
-            {"evicted_full", a.connections_.evicted_full_},
-            {"evicted_idle", a.connections_.evicted_idle_},
-            {"folded_total", a.flows_.folded_total_},
-            {"workload_overflows", a.workloads_.overflows_},
-            {"workloads", std::move(workloads)},
-            {"flows", std::move(flows)},
-            {"connection_record", {kConnectionRecordVersion, sizeof(ConnectionRecord)}},
-            {"connections", json::binary(std::move(connections))}};
-  }
-
-  // Throws on a malformed checkpoint, before anything is restored.
-  static std::pair<size_t, size_t> restore(const json& j, Aggregator& a) {
-    // Everything is read first: a malformed checkpoint throws before the aggregator changes.
-    std::vector<WorkloadLabels> workloads;
-    for (const json& w : j.at("workloads"))
-      workloads.push_back({w.at(0).get<std::string>(), w.at(1).get<std::string>(), w.at(2).get<std::string>()});
-    std::vector<Flow> flows;
-    for (const json& r : j.at("flows")) {
-      Flow f;
-      FlowKey& k = f.key;
-      k.direction = static_cast<Direction>(std::min<uint8_t>(r.at(0).get<uint8_t>(), uint8_t(Direction::inbound)));
-      k.fold = static_cast<FoldLevel>(std::min<uint8_t>(r.at(1).get<uint8_t>(), uint8_t(FoldLevel::workload)));
-      k.port = r.at(2).get<uint16_t>();
-      k.workload = r.at(3).get<uint32_t>();
-      k.peer = address_of(r.at(4));
-      FlowStats& s = f.stats;
-      add_counts(s.connects, r.at(5));
-      add_histogram(s.connect_latency, r.at(6));
-      add_histogram(s.rtt, r.at(7));
-      s.retransmits = r.at(8).get<uint64_t>();
-      s.segments_sent = r.at(9).get<uint64_t>();
-      s.bytes_sent = r.at(10).get<uint64_t>();
-      s.bytes_received = r.at(11).get<uint64_t>();
-      s.last_update_ns = r.at(12).get<uint64_t>();
-      flows.push_back(f);
-    }
-    std::vector<std::pair<size_t, Connection>> connections;
-    if (j.at("connection_record") != json::array({kConnectionRecordVersion, sizeof(ConnectionRecord)}))
-      throw std::runtime_error("connection records of another layout");
-    const auto& records = j.at("connections").get_binary();
-    if (records.size() % sizeof(ConnectionRecord) != 0) throw std::runtime_error("a truncated connection record");
-    for (size_t at = 0; at < records.size(); at += sizeof(ConnectionRecord)) {
-      ConnectionRecord r;
-      std::memcpy(&r, records.data() + at, sizeof(r));
-      if (r.flow_index < flows.size()) connections.emplace_back(r.flow_index, connection_of(r));
-    }
-    std::array<uint64_t, kEventTypeCount> events{};
-    add_counts(events, j.at("events"));
-    const uint64_t evicted_full = j.at("evicted_full").get<uint64_t>(),
-                   evicted_idle = j.at("evicted_idle").get<uint64_t>(),
-                   folded_total = j.at("folded_total").get<uint64_t>(),
-                   workload_overflows = j.at("workload_overflows").get<uint64_t>();
-
-    auto workload_id = [&](uint32_t old) -> uint32_t {
-      if (old <= WorkloadRegistry::kOther || old >= workloads.size()) return std::min(old, WorkloadRegistry::kOther);
-      return a.workloads_.intern(workloads[old]);
-    };
-    std::vector<Flow*> restored(flows.size());
-    for (size_t i = 0; i < flows.size(); ++i) {
-      FlowKey key = flows[i].key;
-      key.workload = workload_id(key.workload);
-      const FlowStats& from = flows[i].stats;
-      Flow& f = a.flows_.resolve(key, from.last_update_ns);  // folds again if this agent's budget is smaller
-      FlowStats& to = f.stats;
-      for (size_t r = 0; r < to.connects.size(); ++r) to.connects[r] += from.connects[r];
-      merge(to.connect_latency, from.connect_latency);
-      merge(to.rtt, from.rtt);
-      to.retransmits += from.retransmits;
-      to.segments_sent += from.segments_sent;
-      to.bytes_sent += from.bytes_sent;
-      to.bytes_received += from.bytes_received;
-      to.last_update_ns = std::max(to.last_update_ns, from.last_update_ns);
-      restored[i] = &f;
-    }
-    for (auto& [index, c] : connections) {
-      c.workload = workload_id(c.workload);
-      a.connections_.restore(c, *restored[index]);
-    }
-    for (int t = 0; t < kEventTypeCount; ++t) a.connections_.by_type_[t] += events[t];
-    a.connections_.evicted_full_ += evicted_full;
-    a.connections_.evicted_idle_ += evicted_idle;
-    a.flows_.folded_total_ += folded_total;
-    a.workloads_.overflows_ += workload_overflows;
-    return {connections.size(), flows.size()};
-  }
-};
 
 void CounterBase::add_to(AgentHealth& h) const {
   for (int t = 0; t < kEventTypeCount; ++t) {
@@ -296,44 +368,46 @@ void CounterBase::add_to(AgentHealth& h) const {
 
 std::vector<uint8_t> save_checkpoint(const Aggregator& aggregator, const AgentHealth& health) {
   json programs = json::object();
-  for (const ProgramStats& p : health.programs) programs[p.name] = {p.run_cnt, p.run_time_ns};
+  for (const ProgramStats& p : health.programs) programs[p.name] = {{"run_cnt", p.run_cnt}, {"run_time_ns", p.run_time_ns}};
+  const KernelCounters& k = health.kernel;
   json j = {{"format", kFormat},
-            {"aggregator", CheckpointAccess::save(aggregator)},
-            {"kernel", kernel_counters(health.kernel)},
+            {"aggregator", aggregator_json(aggregator.save())},
+            {"kernel",
+             {{"emitted", named_counts(k.emitted, event_name)},
+              {"lost", named_counts(k.lost, event_name)},
+              {"state_full", k.state_full},
+              {"state_spilled", k.state_spilled},
+              {"listeners_full", k.listeners_full}}},
             {"programs", std::move(programs)},
             {"reader", {{"drains", health.drains}, {"decode_errors", health.decode_errors}}}};
-  if (health.pods) j["pods"] = pod_counters(*health.pods);
+  if (health.pods) {
+    PodResolverStats pods = *health.pods;
+    auto fields = pod_fields(pods);
+    json named = json::object();
+    for (size_t i = 0; i < fields.size(); ++i) named[kPodFieldNames[i]] = *fields[i];
+    j["pods"] = std::move(named);
+  }
   return json::to_cbor(j);
 }
 
 std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggregator& aggregator) {
   try {
     json j = json::from_cbor(bytes.begin(), bytes.end());
-    if (j.at("format").get<int>() != kFormat) {
+    int format = j.at("format").get<int>();
+    if (format < kOldestFormat || format > kFormat) {
       log_warn("the previous agent's checkpoint has format " + j.at("format").dump() + ", this agent reads " +
-               std::to_string(kFormat) + ": counters restart from zero");
+               std::to_string(kOldestFormat) + " to " + std::to_string(kFormat) + ": counters restart from zero");
       return std::nullopt;
     }
-    // The counter bases first: they may still throw, restore() changes the aggregator.
-    Restored r;
-    const json& k = j.at("kernel");
-    add_counts(r.base.kernel.emitted, k.at("emitted"));
-    add_counts(r.base.kernel.lost, k.at("lost"));
-    r.base.kernel.state_full = k.at("state_full").get<uint64_t>();
-    r.base.kernel.state_spilled = k.value("state_spilled", uint64_t(0));  // absent in older checkpoints
-    r.base.kernel.listeners_full = k.value("listeners_full", uint64_t(0));
-    for (const auto& [name, v] : j.at("programs").items())
-      r.base.programs.push_back({name, 0, v.at(1).get<uint64_t>(), v.at(0).get<uint64_t>()});
-    r.base.drains = j.at("reader").at("drains").get<uint64_t>();
-    r.base.decode_errors = j.at("reader").at("decode_errors").get<uint64_t>();
-    if (j.contains("pods")) {
-      auto fields = pod_fields(r.base.pods);
-      const json& p = j.at("pods");
-      for (size_t i = 0; i < fields.size() && i < p.size(); ++i) *fields[i] = p[i].get<uint64_t>();
-    }
-    std::tie(r.connections, r.flows) = CheckpointAccess::restore(j.at("aggregator"), aggregator);
-    return r;
-  } catch (const std::exception& e) {  // json's errors, and restore()'s own before it changes anything
+    // Everything is read first: a malformed checkpoint throws before the aggregator changes.
+    Parsed p;
+    if (format == 1)
+      read_format1(j, p);
+    else
+      read_format2(j, p);
+    aggregator.restore(p.aggregator);
+    return Restored{std::move(p.base), p.aggregator.connections.size(), p.aggregator.flows.flows.size()};
+  } catch (const std::exception& e) {  // json's errors, and the readers' own, before anything changes
     log_warn(std::string("the previous agent's checkpoint is unreadable (") + e.what() +
              "): counters restart from zero");
     return std::nullopt;

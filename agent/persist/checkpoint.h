@@ -1,8 +1,9 @@
 // What an agent hands to the next one at a clean stop, so that a restart or an upgrade resets
 // no exported counter and keeps tracking live connections: the aggregation (connections,
 // flows, workloads, counts) and the counters of the parts that restart with the process.
-// Stored in the pin directory (PinDir::store_checkpoint) as CBOR: named sections, so a newer
-// agent reads an older one's checkpoint.
+// Stored in the pin directory (PinDir::store_checkpoint) as CBOR with a format number: named
+// sections and fields (format 2), so that agents of other versions skip what they do not know and
+// take 0 for what is missing. Format 1 (positional rows, the agents before) is still read.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +37,8 @@ struct Restored {
   size_t connections = 0;
   size_t flows = 0;
 };
-// Restores into a fresh aggregator; nullopt (and nothing restored) when the bytes are not a
-// checkpoint this version reads.
+// Restores into a fresh aggregator (Aggregator::restore); nullopt (and nothing restored) when
+// the bytes are not a checkpoint this version reads.
 std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggregator& aggregator);
 
 }  // namespace netwatch

@@ -15,29 +15,12 @@
 #include <new>
 #include <sstream>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "serve/metrics_render.h"
 #include "serve/snapshot_json.h"
 
 namespace netwatch {
-
-std::optional<ListenAddress> parse_listen_address(const std::string& text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= text.size() || text.size() - colon - 1 > 5) return std::nullopt;
-  std::string host = text.substr(0, colon), port = text.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  unsigned long n = std::stoul(port);
-  if (n > 65535) return std::nullopt;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-    in6_addr a6;
-    if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) return std::nullopt;
-  } else {
-    in_addr a4;
-    if (inet_pton(AF_INET, host.c_str(), &a4) != 1) return std::nullopt;
-  }
-  return ListenAddress{host, static_cast<uint16_t>(n)};
-}
 
 std::optional<size_t> parse_connections_limit(const std::string& text) {
   if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
@@ -58,12 +41,6 @@ std::optional<ConnectionsQuery> parse_connections_query(const std::multimap<std:
 }
 
 namespace {
-
-uint64_t steady_ns() {
-  return uint64_t(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
 
 std::string base64(const std::string& in) {
   gnutls_datum_t data{reinterpret_cast<unsigned char*>(const_cast<char*>(in.data())), unsigned(in.size())};
@@ -193,7 +170,7 @@ struct HttpCallbacks {
       request->fd = connection_fd(connection);
       const MHD_ConnectionInfo* peer = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       sockaddr none{};
-      server->gate_.opened(request->fd, peer ? peer->client_addr : &none, steady_ns());
+      server->gate_.opened(request->fd, peer ? peer->client_addr : &none, monotonic_ns());
       *socket_context = request;
     } else {
       auto* request = static_cast<HttpServer::Request*>(*socket_context);
@@ -214,7 +191,7 @@ struct HttpCallbacks {
     request->listing = false;
     request->ready = false;
     request->body.clear();
-    server->gate_.request_started(request->fd, steady_ns());
+    server->gate_.request_started(request->fd, monotonic_ns());
     return request;
   }
   static MHD_Result handle(void* cls, MHD_Connection* connection, const char* url, const char* method, const char*,
@@ -227,7 +204,7 @@ struct HttpCallbacks {
   static void completed(void* cls, MHD_Connection*, void** request_cls, MHD_RequestTerminationCode code) {
     auto* request = static_cast<HttpServer::Request*>(*request_cls);
     if (request != nullptr && code == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-      static_cast<HttpServer*>(cls)->gate_.request_done(request->fd, steady_ns());
+      static_cast<HttpServer*>(cls)->gate_.request_done(request->fd, monotonic_ns());
   }
 };
 
@@ -299,7 +276,7 @@ void HttpServer::start() {
     // The deadlines are seconds; a sweep every 250 ms keeps them within a quarter second.
     std::unique_lock lock(sweeper_mutex_);
     while (!sweeper_wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; }))
-      gate_.sweep(steady_ns());
+      gate_.sweep(monotonic_ns());
   });
 }
 

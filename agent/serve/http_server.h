@@ -15,19 +15,12 @@
 
 #include "serve/http_limits.h"
 #include "serve/snapshot_store.h"
+#include "util/host_port.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
 
 namespace netwatch {
-
-struct ListenAddress {
-  std::string host;  // numeric IPv4 or IPv6 (no brackets)
-  uint16_t port = 0;
-};
-
-// "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:0" (port 0: any free port). nullopt when malformed.
-std::optional<ListenAddress> parse_listen_address(const std::string& text);
 
 inline constexpr size_t kMaxConnectionsLimit = 100000;  // ?limit= on /api/v1/connections
 inline constexpr size_t kDefaultConnectionsLimit = 10000;

@@ -24,21 +24,6 @@ std::vector<ClientMetric::Label> flow_labels(const FlowView& f) {
           {"container", fold_workload ? "other" : f.workload.container}};
 }
 
-ClientMetric histogram(std::vector<ClientMetric::Label> labels, const LatencyHistogram& h) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  m.histogram.sample_count = h.count;
-  m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
-  uint64_t cumulative = 0;
-  m.histogram.bucket.reserve(h.buckets.size());
-  for (size_t i = 0; i < kLatencyBucketsSeconds.size(); ++i) {
-    cumulative += h.buckets[i];
-    m.histogram.bucket.push_back({cumulative, kLatencyBucketsSeconds[i]});
-  }
-  m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
-  return m;
-}
-
 ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType type) {
   ClientMetric m;
   m.label = std::move(labels);
@@ -51,7 +36,7 @@ MetricFamily family(std::string name, std::string help, MetricType type) {
   return MetricFamily{std::move(name), std::move(help), type, {}};
 }
 
-// The flow families: one row each, shared by the MetricFamily path and the text path.
+// The flow families: one row each.
 struct FlowFamily {
   const char* name;
   const char* help;
@@ -74,42 +59,9 @@ constexpr FlowFamily kBytesSent = {"netwatch_tcp_bytes_sent_total", "Payload byt
 constexpr FlowFamily kBytesReceived = {"netwatch_tcp_bytes_received_total", "Payload bytes received",
                                        MetricType::Counter};
 
-MetricFamily family(const FlowFamily& f) { return family(f.name, f.help, f.type); }
-
-void render_flows(const Snapshot& s, std::vector<MetricFamily>& out) {
-  auto connects = family(kConnects);
-  auto connect_duration = family(kConnectDuration);
-  auto retransmits = family(kRetransmits);
-  auto segments = family(kSegments);
-  auto rtt = family(kRtt);
-  auto active = family(kActive);
-  auto bytes_sent = family(kBytesSent);
-  auto bytes_received = family(kBytesReceived);
-
-  for (const FlowView& f : s.flows) {
-    auto labels = flow_labels(f);
-    const FlowStats& st = f.stats;
-    for (int r = 0; r < kConnectResultCount; ++r) {
-      if (!st.connects[r]) continue;  // absent until it happens, like any labelled counter
-      auto l = labels;
-      l.push_back({"result", std::string(connect_result_name(static_cast<ConnectResult>(r)))});
-      connects.metric.push_back(value(std::move(l), double(st.connects[r]), MetricType::Counter));
-    }
-    if (f.key.direction != Direction::inbound) connect_duration.metric.push_back(histogram(labels, st.connect_latency));
-    retransmits.metric.push_back(value(labels, double(st.retransmits), MetricType::Counter));
-    segments.metric.push_back(value(labels, double(st.segments_sent), MetricType::Counter));
-    rtt.metric.push_back(histogram(labels, st.rtt));
-    active.metric.push_back(value(labels, double(st.active), MetricType::Gauge));
-    bytes_sent.metric.push_back(value(labels, double(st.bytes_sent), MetricType::Counter));
-    bytes_received.metric.push_back(value(std::move(labels), double(st.bytes_received), MetricType::Counter));
-  }
-  for (auto* f : {&connects, &connect_duration, &retransmits, &segments, &rtt, &active, &bytes_sent, &bytes_received})
-    out.push_back(std::move(*f));
-}
-
 // The text path for the flow families, which carry ~49 series per flow: a scrape's cost is here.
-// It writes into one string the bytes prometheus::TextSerializer writes for render_flows()
-// (a unit test compares the two), with each flow's label block built once instead of a label
+// It writes into one string the bytes prometheus::TextSerializer would write for the same
+// families (tests/unit/metrics_render_test.cpp builds those as its oracle and compares), with each flow's label block built once instead of a label
 // vector and ostream formatting per series.
 
 // As TextSerializer writes a double: "%.16g" (its precision is max_digits10 - 1), "Nan", "+Inf".
@@ -372,10 +324,8 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
 
 }  // namespace
 
-std::vector<MetricFamily> render_families(const Snapshot& snapshot) {
+std::vector<MetricFamily> render_health_families(const Snapshot& snapshot) {
   std::vector<MetricFamily> out;
-  out.reserve(32);
-  render_flows(snapshot, out);
   render_health(snapshot, out);
   return out;
 }
@@ -384,10 +334,8 @@ std::string render_metrics_text(const Snapshot& snapshot) {
   std::string text;
   text.reserve(snapshot.flows.size() * 7000 + 16384);  // ~49 series of ~130 bytes per flow
   FlowTextWriter(snapshot, text).write();
-  std::vector<MetricFamily> health;
-  render_health(snapshot, health);
   std::ostringstream health_text;
-  prometheus::TextSerializer().Serialize(health_text, health);
+  prometheus::TextSerializer().Serialize(health_text, render_health_families(snapshot));
   text += health_text.str();
   return text;
 }

@@ -12,7 +12,7 @@ nlohmann::json workload_json(const WorkloadLabels& w) {
 }
 
 nlohmann::json connection_json(const ConnectionView& v, uint64_t now_mono_ns) {
-  const Connection& c = v.connection;
+  const ConnectionRow& c = v.connection;
   nlohmann::json j = {
       {"cookie", c.cookie},
       {"direction", direction_name(c.direction)},
@@ -30,11 +30,11 @@ nlohmann::json connection_json(const ConnectionView& v, uint64_t now_mono_ns) {
       {"srtt_us", c.srtt_us},
       {"rttvar_us", c.rttvar_us},
       {"snd_cwnd", c.snd_cwnd},
-      {"retransmits", c.retransmits()},
-      {"segs_out", c.segs_out()},
-      {"retransmit_ratio", ratio(c.retransmits(), c.segs_out())},
-      {"bytes_sent", c.bytes_sent()},
-      {"bytes_received", c.bytes_received()},
+      {"retransmits", c.retransmits},
+      {"segs_out", c.segs_out},
+      {"retransmit_ratio", ratio(c.retransmits, c.segs_out)},
+      {"bytes_sent", c.bytes_sent},
+      {"bytes_received", c.bytes_received},
       {"cgroup_id", c.cgroup_id},
   };
   j.update(workload_json(v.workload));

@@ -9,10 +9,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "aggregate/aggregator.h"
 #include "cli/top/model.h"
+#include "cli/top_model.h"
 #include "daemon/pipeline.h"
 #include "k8s/pod_resolver.h"
 #include "serve/snapshot_json.h"
+#include "transport/event_reader.h"
+#include "util/clock.h"
+#include "util/host_port.h"
 #include "util/log.h"
 
 namespace netwatch::cli {
@@ -162,25 +167,21 @@ std::optional<AgentUrl> parse_agent_url(const std::string& text, std::string* wh
   url.path = slash == std::string::npos ? "" : rest.substr(slash);
   rest = rest.substr(0, std::min(slash, rest.size()));
   if (url.path.empty() || url.path == "/") url.path = kConnectionsPath;
-  size_t colon;
-  if (!rest.empty() && rest[0] == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string::npos) return bad("unclosed [ in the IPv6 address");
-    url.host = rest.substr(1, close - 1);
-    if (close + 1 >= rest.size() || rest[close + 1] != ':') return bad("it needs a port: http://[IPv6]:PORT");
-    colon = close + 1;
-  } else {
-    colon = rest.rfind(':');
-    if (colon == std::string::npos) return bad("it needs a port: http://HOST:PORT");
-    url.host = rest.substr(0, colon);
-    if (url.host.find(':') != std::string::npos) return bad("an IPv6 address goes in brackets: http://[::1]:9464");
-  }
-  if (url.host.empty()) return bad("the host is missing");
-  std::string port = rest.substr(colon + 1);
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port) < 1 || std::stoi(port) > 65535)
+  HostPortError error;
+  auto host_port = parse_host_port(rest, 1, &error);
+  if (!host_port) {
+    switch (error) {
+      case HostPortError::unclosed_bracket: return bad("unclosed [ in the IPv6 address");
+      case HostPortError::no_port:
+        return bad(rest.starts_with('[') ? "it needs a port: http://[IPv6]:PORT" : "it needs a port: http://HOST:PORT");
+      case HostPortError::unbracketed_ipv6: return bad("an IPv6 address goes in brackets: http://[::1]:9464");
+      case HostPortError::no_host: return bad("the host is missing");
+      case HostPortError::port_out_of_range: break;
+    }
     return bad("the port must be a number between 1 and 65535");
-  url.port = std::stoi(port);
+  }
+  url.host = host_port->host;
+  url.port = host_port->port;
   return url;
 }
 

@@ -1,14 +1,17 @@
-// Retransmit reports aggregated in the kernel (retrans_interval_ns): at most one report per
-// socket per interval, the first after a quiet interval at once, and every retransmitted segment
-// still counted: the agent's per-flow count (the real ConnectionTable fed the socket's events)
-// must equal the kernel's own tcpi_total_retrans. A black-holed connection, which receives
-// nothing and so never yields an RTT sample, must be reported while it is stuck.
+// Retransmit reports aggregated in the kernel (on_retransmit() in bpf/netwatch.bpf.c says when
+// they go out), with every retransmitted segment still counted: the agent's per-flow count (the
+// real EventRules fed the socket's events) must equal the kernel's own tcpi_total_retrans. A
+// black-holed connection, which receives nothing and so never yields an RTT sample, must be
+// reported while it is stuck.
 #include <algorithm>
 #include <cstring>
 #include <thread>
 
 #include "aggregate/connection_table.h"
+#include "aggregate/event_rules.h"
 #include "aggregate/flow_table.h"
+#include "harness.h"
+#include "kernel_tcp_info.h"
 #include "tests/support/harness.h"
 #include "tests/support/kernel_tcp_info.h"
 

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "aggregate/connection_table.h"
+#include "aggregate/event_rules.h"
 #include "aggregate/flow_table.h"
 #include "kernel/kernel_features.h"
 #include "util/log.h"
@@ -313,9 +314,10 @@ std::vector<Event> by_time(std::vector<Event> events) {
 
 uint64_t agent_retransmits(const std::vector<Event>& events) {
   netwatch::FlowTable flows(1000);
-  netwatch::ConnectionTable table(flows, nullptr);
+  netwatch::ConnectionTable table;
+  netwatch::EventRules rules(flows, table, nullptr);
   nw_event raw;
-  for (const Event& e : by_time(events)) table.apply(netwatch::EventRecord::encode(e, raw));
+  for (const Event& e : by_time(events)) rules.apply(netwatch::EventRecord::encode(e, raw));
   uint64_t sum = 0;
   flows.for_each([&](const netwatch::Flow& f) { sum += f.stats.retransmits; });
   return sum;
@@ -323,9 +325,10 @@ uint64_t agent_retransmits(const std::vector<Event>& events) {
 
 AgentTotals agent_totals(const std::vector<Event>& events) {
   netwatch::FlowTable flows(1000);
-  netwatch::ConnectionTable table(flows, nullptr);
+  netwatch::ConnectionTable table;
+  netwatch::EventRules rules(flows, table, nullptr);
   nw_event raw;
-  for (const Event& e : by_time(events)) table.apply(netwatch::EventRecord::encode(e, raw));
+  for (const Event& e : by_time(events)) rules.apply(netwatch::EventRecord::encode(e, raw));
   AgentTotals t;
   flows.for_each([&](const netwatch::Flow& f) {
     t.segments_sent += f.stats.segments_sent;

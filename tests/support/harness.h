@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "event/event.h"
-#include "transport/event_reader.h"
 #include "aggregate/flow_table.h"
+#include "event/event.h"
 #include "kernel/probe_set.h"
+#include "transport/event_reader.h"
 #include "util/fd.h"
 
 namespace nwtest {

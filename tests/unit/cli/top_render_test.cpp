@@ -382,8 +382,8 @@ TEST(TopModel, parses_what_the_agent_writes) {
   v.connection.first_ns = 1'000'000'000;
   v.connection.last_ns = 4'000'000'000;
   v.connection.srtt_us = 50;
-  v.connection.seen.retransmits = 3;
-  v.connection.seen.segs_out = 300;
+  v.connection.retransmits = 3;
+  v.connection.segs_out = 300;
   v.workload.namespace_name = "shop";
   v.workload.pod = "cart-0";
   snap.connections.push_back(v);

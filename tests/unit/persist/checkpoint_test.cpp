@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "serve/metrics_render.h"
@@ -97,8 +99,8 @@ TEST(Checkpoint, a_connection_first_seen_mid_life_keeps_counting_across_a_wrap_a
   after.on_event(rtt(0x30));  // 0x20 more
   auto s = after.snapshot(1, 1);
   ASSERT_EQ(s->connections.size(), 1u);
-  EXPECT_EQ(s->connections[0].connection.segs_out(), 0x40u);
-  EXPECT_EQ(s->connections[0].connection.retransmits(), 0x40u);
+  EXPECT_EQ(s->connections[0].connection.segs_out, 0x40u);
+  EXPECT_EQ(s->connections[0].connection.retransmits, 0x40u);
   ASSERT_EQ(s->flows.size(), 1u);
   EXPECT_EQ(s->flows[0].stats.segments_sent, 0x40u);
 }
@@ -161,10 +163,74 @@ TEST(Checkpoint, connection_records_of_another_layout_restore_nothing) {
   Aggregator before(AggregatorConfig{}, pods);
   traffic(before);
   nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, AgentHealth{}));
-  j["aggregator"]["connection_record"][1] = j["aggregator"]["connection_record"][1].get<int>() + 8;
+  nlohmann::json& layout = j["aggregator"]["connections"]["record"];
+  layout[1] = layout[1].get<int>() + 8;
   std::vector<uint8_t> bytes = nlohmann::json::to_cbor(j);
   Aggregator after(AggregatorConfig{}, pods);
   EXPECT_FALSE(restore_checkpoint(bytes, after));
+  EXPECT_EQ(after.connections().size(), 0u);
+  EXPECT_EQ(after.flows().size(), 0u);
+}
+
+void expect_same_exports(const Aggregator& a, const Aggregator& b) {
+  auto x = a.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
+  auto y = b.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
+  EXPECT_TRUE(sorted_lines(render_metrics_text(*y)) == sorted_lines(render_metrics_text(*x)));
+  EXPECT_EQ(with_sorted_flows(snapshot_to_json(*y, 100)), with_sorted_flows(snapshot_to_json(*x, 100)));
+}
+
+// The upgrade path: tests/data/checkpoint/format1.cbor is what the agent before format 2 saved
+// after traffic() with health_with_counters(). This agent restores it to what that one exported.
+TEST(Checkpoint, a_format_1_checkpoint_of_the_previous_agent_restores) {
+  std::ifstream in(NW_TEST_DATA_DIR "/checkpoint/format1.cbor", std::ios::binary);
+  std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  ASSERT_FALSE(bytes.empty());
+  ASSERT_EQ(nlohmann::json::from_cbor(bytes).at("format"), 1);
+  Aggregator before(AggregatorConfig{}, pods);
+  traffic(before);
+  Aggregator after(AggregatorConfig{}, pods);
+  std::optional<Restored> r = restore_checkpoint(bytes, after);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->connections, 2u);
+  EXPECT_EQ(r->flows, before.flows().size());
+  expect_same_exports(before, after);
+  EXPECT_EQ(r->base.kernel.emitted[1], 5u);
+  EXPECT_EQ(r->base.kernel.state_spilled, 4u);
+  EXPECT_EQ(r->base.drains, 1234u);
+  EXPECT_EQ(r->base.decode_errors, 3u);
+  ASSERT_EQ(r->base.programs.size(), 1u);
+  EXPECT_EQ(r->base.programs[0].run_cnt, 50u);
+  EXPECT_EQ(r->base.programs[0].run_time_ns, 5000u);
+  EXPECT_EQ(r->base.pods.cache_hits, 17u);
+}
+
+// A newer agent may add fields and sections: this one skips what it does not know.
+TEST(Checkpoint, unknown_fields_and_sections_of_a_newer_agent_are_skipped) {
+  Aggregator before(AggregatorConfig{}, pods);
+  traffic(before);
+  nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, health_with_counters()));
+  j["tracing"] = {{"spans", {1, 2, 3}}};
+  j["aggregator"]["sketches"] = {{"kind", "ddsketch"}};
+  j["aggregator"]["flows"]["rows"][0]["jitter_us"] = 12;
+  j["aggregator"]["events"]["syn_cookie"] = 99;
+  j["kernel"]["map_pressure"] = 5;
+  j["pods"]["cache_refreshes"] = 8;
+  Aggregator after(AggregatorConfig{}, pods);
+  std::optional<Restored> r = restore_checkpoint(nlohmann::json::to_cbor(j), after);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->connections, 2u);
+  expect_same_exports(before, after);
+  EXPECT_EQ(r->base.drains, 1234u);
+  EXPECT_EQ(r->base.pods.cache_hits, 17u);
+}
+
+TEST(Checkpoint, a_format_newer_than_this_agent_reads_restores_nothing) {
+  Aggregator before(AggregatorConfig{}, pods);
+  traffic(before);
+  nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, AgentHealth{}));
+  j["format"] = j["format"].get<int>() + 1;
+  Aggregator after(AggregatorConfig{}, pods);
+  EXPECT_FALSE(restore_checkpoint(nlohmann::json::to_cbor(j), after));
   EXPECT_EQ(after.connections().size(), 0u);
   EXPECT_EQ(after.flows().size(), 0u);
 }

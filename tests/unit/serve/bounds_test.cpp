@@ -8,8 +8,10 @@
 
 #include "aggregate/aggregator.h"
 #include "aggregate/connection_table.h"
-#include "serve/metrics_render.h"
+#include "aggregate/event_rules.h"
 #include "aggregate/workload_registry.h"
+#include "event_builder.h"
+#include "serve/metrics_render.h"
 #include "tests/support/event_builder.h"
 
 namespace netwatch {
@@ -46,16 +48,17 @@ TEST(Bounds, connection_table_past_max_connections_keeps_the_most_recent_and_cou
 
 TEST(Bounds, recently_closed_past_its_cap_forgets_the_oldest_cookie_first) {
   FlowTable flows{100};
-  ConnectionTable table{flows, nullptr, ConnectionTableLimits{.max_connections = 100, .recently_closed = 4}};
+  ConnectionTable table{ConnectionTableLimits{.max_connections = 100, .recently_closed = 4}};
+  EventRules rules{flows, table, nullptr};
   for (uint64_t cookie = 1; cookie <= 5; ++cookie) {
-    table.apply(EventBuilder(EventType::connect, cookie));
-    table.apply(EventBuilder(EventType::close, cookie).stats(0, 10));
+    rules.apply(EventBuilder(EventType::connect, cookie));
+    rules.apply(EventBuilder(EventType::close, cookie).stats(0, 10));
   }
   // 2..5 are remembered: their late events are ignored.
-  for (uint64_t cookie = 2; cookie <= 5; ++cookie) table.apply(EventBuilder(EventType::rtt, cookie).stats(0, 9));
+  for (uint64_t cookie = 2; cookie <= 5; ++cookie) rules.apply(EventBuilder(EventType::rtt, cookie).stats(0, 9));
   EXPECT_EQ(table.size(), 0u);
   // 1 was pushed out by 5: a late event of it is taken for a connection first seen mid-life.
-  table.apply(EventBuilder(EventType::rtt, 1).stats(0, 9));
+  rules.apply(EventBuilder(EventType::rtt, 1).stats(0, 9));
   EXPECT_EQ(table.size(), 1u);
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <limits>
 #include <sstream>
 
 #include "aggregate/aggregator.h"
@@ -15,9 +16,79 @@ namespace {
 
 using test::EventBuilder;
 
+// The oracle: the flow families built as prometheus-cpp MetricFamily values (the names, help and
+// labels of the README's contract), then the agent's health families, serialized by prometheus-cpp.
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+ClientMetric oracle_value(std::vector<ClientMetric::Label> labels, double v, MetricType type) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) m.counter.value = v;
+  else m.gauge.value = v;
+  return m;
+}
+
+ClientMetric oracle_histogram(std::vector<ClientMetric::Label> labels, const LatencyHistogram& h) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kLatencyBucketsSeconds.size(); ++i) {
+    cumulative += h.buckets[i];
+    m.histogram.bucket.push_back({cumulative, kLatencyBucketsSeconds[i]});
+  }
+  m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+  return m;
+}
+
+std::vector<MetricFamily> oracle_flow_families(const Snapshot& s) {
+  MetricFamily connects{"netwatch_tcp_connects_total",
+                        "TCP connections by handshake result (inbound: accepted connections)", MetricType::Counter, {}};
+  MetricFamily connect_duration{"netwatch_tcp_connect_duration_seconds",
+                                "Outbound connect latency, SYN sent to established", MetricType::Histogram, {}};
+  MetricFamily retransmits{"netwatch_tcp_retransmits_total", "Retransmitted TCP segments", MetricType::Counter, {}};
+  MetricFamily segments{"netwatch_tcp_segments_sent_total", "TCP segments sent, retransmissions included",
+                        MetricType::Counter, {}};
+  MetricFamily rtt{"netwatch_tcp_rtt_seconds", "Smoothed RTT, sampled per connection", MetricType::Histogram, {}};
+  MetricFamily active{"netwatch_tcp_active_connections", "Live tracked connections", MetricType::Gauge, {}};
+  MetricFamily bytes_sent{"netwatch_tcp_bytes_sent_total", "Payload bytes sent, retransmissions included",
+                          MetricType::Counter, {}};
+  MetricFamily bytes_received{"netwatch_tcp_bytes_received_total", "Payload bytes received", MetricType::Counter, {}};
+  for (const FlowView& f : s.flows) {
+    bool fold_workload = f.key.fold >= FoldLevel::workload;
+    std::vector<ClientMetric::Label> labels = {{"direction", std::string(direction_name(f.key.direction))},
+                                               {"peer", f.peer_label()},
+                                               {"port", f.port_label()},
+                                               {"namespace", fold_workload ? "other" : f.workload.namespace_name},
+                                               {"pod", fold_workload ? "other" : f.workload.pod},
+                                               {"container", fold_workload ? "other" : f.workload.container}};
+    const FlowStats& st = f.stats;
+    for (int r = 0; r < kConnectResultCount; ++r) {
+      if (!st.connects[r]) continue;  // absent until it happens, like any labelled counter
+      auto l = labels;
+      l.push_back({"result", std::string(connect_result_name(static_cast<ConnectResult>(r)))});
+      connects.metric.push_back(oracle_value(std::move(l), double(st.connects[r]), MetricType::Counter));
+    }
+    if (f.key.direction != Direction::inbound)
+      connect_duration.metric.push_back(oracle_histogram(labels, st.connect_latency));
+    retransmits.metric.push_back(oracle_value(labels, double(st.retransmits), MetricType::Counter));
+    segments.metric.push_back(oracle_value(labels, double(st.segments_sent), MetricType::Counter));
+    rtt.metric.push_back(oracle_histogram(labels, st.rtt));
+    active.metric.push_back(oracle_value(labels, double(st.active), MetricType::Gauge));
+    bytes_sent.metric.push_back(oracle_value(labels, double(st.bytes_sent), MetricType::Counter));
+    bytes_received.metric.push_back(oracle_value(labels, double(st.bytes_received), MetricType::Counter));
+  }
+  return {connects, connect_duration, retransmits, segments, rtt, active, bytes_sent, bytes_received};
+}
+
 std::string serialized_by_prometheus_cpp(const Snapshot& s) {
+  std::vector<MetricFamily> families = oracle_flow_families(s);
+  for (MetricFamily& f : render_health_families(s)) families.push_back(std::move(f));
   std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, render_families(s));
+  prometheus::TextSerializer().Serialize(out, families);
   return out.str();
 }
 

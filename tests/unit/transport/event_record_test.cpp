@@ -53,7 +53,7 @@ struct Pipeline {
 };
 
 void expect_identity_of(const nw_event& r, const ConnectionView& v) {
-  const Connection& c = v.connection;
+  const ConnectionRow& c = v.connection;
   EXPECT_EQ(c.cookie, r.cookie);
   EXPECT_EQ(c.direction, Direction::outbound);
   EXPECT_EQ(c.local.to_string(), "10.0.0.1");
@@ -122,7 +122,7 @@ TEST(EventRecord, later_records_update_the_counters_and_keep_the_first_identity)
   auto conns = p.connections();
   ASSERT_EQ(conns.size(), 1u);
   expect_identity_of(later, conns[0]);
-  EXPECT_EQ(conns[0].connection.segs_out(), 25u);  // opened by connect: counted from 0
+  EXPECT_EQ(conns[0].connection.segs_out, 25u);  // opened by connect: counted from 0
   EXPECT_EQ(conns[0].connection.srtt_us, 900u);
   EXPECT_EQ(conns[0].connection.snd_cwnd, 33u);
   EXPECT_EQ(conns[0].connection.state, 4);
@@ -204,12 +204,12 @@ TEST(EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
   ASSERT_EQ(b.size(), 4u);
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].connection.cookie, b[i].connection.cookie);
-    EXPECT_EQ(a[i].connection.segs_out(), b[i].connection.segs_out());
+    EXPECT_EQ(a[i].connection.segs_out, b[i].connection.segs_out);
     EXPECT_EQ(std::string_view(a[i].connection.comm.data()), std::string_view(b[i].connection.comm.data()));
   }
   EXPECT_EQ(a.back().connection.cookie, 5u);
   EXPECT_EQ(std::string_view(a.back().connection.comm.data()), "fresh");
-  EXPECT_EQ(a.back().connection.segs_out(), 50u);
+  EXPECT_EQ(a.back().connection.segs_out, 50u);
   auto flows = batched.aggregator.snapshot(0, 0)->flows;
   ASSERT_EQ(flows.size(), 1u);
   // Opened by connect, so counted from 0: 2 closed at 30, 1 and 5 sampled at 50, 3 and 4 at the
