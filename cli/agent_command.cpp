@@ -3,17 +3,6 @@
 // and /healthz.
 #include <memory>
 
-#include "aggregate/aggregator.h"
-#include "k8s/pod_resolver.h"
-#include "kernel/kernel_features.h"
-#include "persist/checkpoint.h"
-#include "sandbox/capabilities.h"
-#include "sandbox/landlock.h"
-#include "sandbox/seccomp.h"
-#include "serve/http_server.h"
-#include "transport/event_reader.h"
-#include "util/clock.h"
-#include "util/log.h"
 #include "cli/command.h"
 #include "cli/json_config.h"
 #include "cli/probe_flags.h"

@@ -9,13 +9,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "aggregate/aggregator.h"
 #include "cli/top/model.h"
-#include "cli/top_model.h"
 #include "daemon/pipeline.h"
 #include "k8s/pod_resolver.h"
 #include "serve/snapshot_json.h"
-#include "transport/event_reader.h"
 #include "util/clock.h"
 #include "util/host_port.h"
 #include "util/log.h"

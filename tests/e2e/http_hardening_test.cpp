@@ -25,9 +25,9 @@
 #include <mutex>
 #include <thread>
 
-#include "agent_process.h"
-#include "child_process.h"
-#include "harness.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/child_process.h"
+#include "tests/support/harness.h"
 
 namespace nwtest {
 namespace {

@@ -10,8 +10,6 @@
 #include "aggregate/connection_table.h"
 #include "aggregate/event_rules.h"
 #include "aggregate/flow_table.h"
-#include "harness.h"
-#include "kernel_tcp_info.h"
 #include "tests/support/harness.h"
 #include "tests/support/kernel_tcp_info.h"
 

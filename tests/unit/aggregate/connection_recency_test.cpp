@@ -7,7 +7,6 @@
 
 #include "aggregate/connection_table.h"
 #include "aggregate/event_rules.h"
-#include "event_builder.h"
 #include "tests/support/event_builder.h"
 
 namespace netwatch {

@@ -10,7 +10,6 @@
 #include "aggregate/connection_table.h"
 #include "aggregate/event_rules.h"
 #include "aggregate/workload_registry.h"
-#include "event_builder.h"
 #include "serve/metrics_render.h"
 #include "tests/support/event_builder.h"
 
