@@ -10,8 +10,8 @@
 #include <sstream>
 #include <thread>
 
-#include "util/log.h"
 #include "bench/loopback_load.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {

@@ -64,7 +64,8 @@ void IperfPair::wait(const std::atomic<bool>& stop) {
   if (!status) throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " did not finish");
   nlohmann::json report = nlohmann::json::parse(out, nullptr, false);
   if (status->shell_code() != 0 || report.is_discarded() || report.contains("error"))
-    throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " + std::to_string(status->shell_code()) +
+    throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " +
+                     std::to_string(status->shell_code()) +
                      "): " + (report.contains("error") ? report["error"].dump() : out));
   received_bps_ = report["end"]["sum_received"].value("bits_per_second", 0.0);
 }
@@ -75,7 +76,7 @@ InputLoss::InputLoss(uint16_t port, uint32_t one_in) : table_(kTablePrefix + std
   try {
     nwtest::run_command({"nft", "add", "chain", "inet", table_, "input", "{ type filter hook input priority 0 ; }"});
     nwtest::run_command({"nft", "add", "rule", "inet", table_, "input", "tcp", "dport", std::to_string(port), "numgen",
-                 "random", "mod", std::to_string(one_in), "==", "0", "counter", "drop"});
+                         "random", "mod", std::to_string(one_in), "==", "0", "counter", "drop"});
   } catch (...) {
     try {
       nwtest::run_command({"nft", "delete", "table", "inet", table_});

@@ -12,17 +12,17 @@
 #include <memory>
 #include <thread>
 
-#include "transport/event_reader.h"
-#include "util/log.h"
-#include "kernel/probe_set.h"
 #include "bench/bench_main.h"
 #include "bench/bpf_run_time.h"
 #include "bench/bpftrace_peers.h"
 #include "bench/candidate_object.h"
-#include "tests/support/child_process.h"
 #include "bench/cost_report.h"
 #include "bench/loopback_load.h"
 #include "empty.skel.h"
+#include "kernel/probe_set.h"
+#include "tests/support/child_process.h"
+#include "transport/event_reader.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {
@@ -89,7 +89,10 @@ struct RunningPeer {
 
 // Starts a peer and returns once it holds a program on every tracepoint its script names.
 RunningPeer start_peer(const BpftracePeer& peer) {
-  RunningPeer running{&peer, std::make_unique<nwtest::ChildProcess>(std::vector<std::string>{"bpftrace", "-e", peer.script}, nwtest::kBackgroundProgram), {}};
+  RunningPeer running{&peer,
+                      std::make_unique<nwtest::ChildProcess>(std::vector<std::string>{"bpftrace", "-e", peer.script},
+                                                             nwtest::kBackgroundProgram),
+                      {}};
   size_t wanted = 0;
   for (const char* s = peer.script; (s = std::strstr(s, "tracepoint:")); ++s) ++wanted;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);

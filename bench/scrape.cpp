@@ -14,10 +14,10 @@
 #include <cstring>
 #include <regex>
 
-#include "util/log.h"
 #include "bench/agent_readings.h"
 #include "bench/bench_main.h"
 #include "bench/paired_runs.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {
@@ -101,10 +101,10 @@ int run(const Options& opt) {
   std::fflush(stdout);
 
   ProcessUsage before = process_usage(agent->pid());
-  std::string out =
-      nwtest::run_command({"wrk", "--threads", std::to_string(opt.threads), "--connections", std::to_string(opt.connections),
-                   "--duration", std::to_string(opt.seconds) + "s", "--timeout", "10s", "--latency",
-                   "http://127.0.0.1:" + std::to_string(opt.agent.port) + "/metrics"});
+  std::string out = nwtest::run_command({"wrk", "--threads", std::to_string(opt.threads), "--connections",
+                                         std::to_string(opt.connections), "--duration",
+                                         std::to_string(opt.seconds) + "s", "--timeout", "10s", "--latency",
+                                         "http://127.0.0.1:" + std::to_string(opt.agent.port) + "/metrics"});
   ProcessUsage after = process_usage(agent->pid());
   double requests = wrk_number(out, "([0-9]+) requests in");
   double p50 = wrk_percentile_ms(out, "50"), p90 = wrk_percentile_ms(out, "90"), p99 = wrk_percentile_ms(out, "99");

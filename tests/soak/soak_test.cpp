@@ -115,11 +115,10 @@ TEST(Soak, rss_and_fds_stay_flat_under_churn_and_scrapes_with_no_error) {
   });
   const std::string base = "http://127.0.0.1:" + std::to_string(kAgentPort);
   auto wrk = [&](const std::string& path) {
-    return std::make_unique<ChildProcess>(std::vector<std::string>{"wrk", "--threads", "1", "--connections",
-                                                                   std::to_string(kWrkConnections), "--duration",
-                                                                   std::to_string(seconds) + "s", "--timeout", "10s",
-                                                                   base + path},
-                                          kBackgroundProgram);
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{"wrk", "--threads", "1", "--connections", std::to_string(kWrkConnections),
+                                 "--duration", std::to_string(seconds) + "s", "--timeout", "10s", base + path},
+        kBackgroundProgram);
   };
   auto wrk_metrics = wrk("/metrics");
   auto wrk_connections = wrk("/api/v1/connections?limit=100");

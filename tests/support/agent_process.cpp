@@ -115,8 +115,7 @@ AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra,
       return;
     }
     if (auto status = child_->wait(std::chrono::milliseconds(100)))
-      throw std::runtime_error("agent exited early (code " + std::to_string(status->code) +
-                               "): " + child_->output());
+      throw std::runtime_error("agent exited early (code " + std::to_string(status->code) + "): " + child_->output());
   }
   throw std::runtime_error("agent not ready after " + std::to_string(options.ready_timeout.count()) +
                            " s: " + child_->output());
@@ -136,8 +135,8 @@ std::string AgentProcess::get(const std::string& path) const {
   std::string body;
   int status = http_get(options_.host, port_, path, &body, options_.http_timeout);
   if (status != 200)
-    throw std::runtime_error(path + " answered " + std::to_string(status) + ": " + body + "; the agent said: " +
-                             child_->output());
+    throw std::runtime_error(path + " answered " + std::to_string(status) + ": " + body +
+                             "; the agent said: " + child_->output());
   return body;
 }
 

@@ -70,8 +70,8 @@ class ChildProcess {
   ChildOptions options_;
   std::string name_;
   pid_t pid_ = -1;
-  int out_fd_ = -1;     // stdout pipe, or the memory file
-  int err_fd_ = -1;     // stderr pipe
+  int out_fd_ = -1;  // stdout pipe, or the memory file
+  int err_fd_ = -1;  // stderr pipe
   std::string partial_;
   std::vector<std::string> lines_;
   std::string err_;
