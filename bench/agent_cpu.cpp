@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "util/log.h"
-#include "bench/agent_under_test.h"
+#include "bench/agent_readings.h"
 #include "bench/bench_main.h"
 #include "bench/churn.h"
 #include "bench/loopback_load.h"
@@ -31,10 +31,10 @@ struct Reading {
   std::chrono::steady_clock::time_point at;
 };
 
-Reading read(const AgentUnderTest& agent) {
-  std::string m = agent.metrics();
+Reading read(const nwtest::AgentProcess& agent) {
+  std::string m = agent.metrics_text();
   return {metric_sum(m, "netwatch_events_total"), metric_sum(m, "netwatch_kernel_events_total"),
-          metric_sum(m, "netwatch_events_lost_total"), agent.usage(), std::chrono::steady_clock::now()};
+          metric_sum(m, "netwatch_events_lost_total"), process_usage(agent.pid()), std::chrono::steady_clock::now()};
 }
 
 int run(Options opt) {
@@ -43,7 +43,7 @@ int run(Options opt) {
   std::printf("agent --rtt-interval %s; load: iperf3 127.0.0.1:%u and %.0f connections/s for %d s\n\n",
               opt.rtt_interval.c_str(), opt.iperf_port, opt.churn_rate, opt.seconds);
   std::fflush(stdout);
-  auto agent = AgentUnderTest::start(opt.agent, g_stop);
+  auto agent = start_agent(opt.agent, g_stop);
   ChurnLoad churn;
   // The load runs 2 s longer on each side than the window, so the window sees it steady.
   IperfPair iperf({opt.iperf_port, std::chrono::seconds(opt.seconds + 4), std::nullopt, std::nullopt}, g_stop);

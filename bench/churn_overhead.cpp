@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "util/log.h"
-#include "bench/agent_under_test.h"
+#include "bench/agent_readings.h"
 #include "bench/bench_main.h"
 #include "bench/churn.h"
 #include "bench/paired_runs.h"
@@ -32,8 +32,8 @@ struct AgentCounters {
   double events = 0, kernel = 0, lost = 0, tracked = 0, evicted = 0, untracked = 0;
 };
 
-AgentCounters read_counters(const AgentUnderTest& agent) {
-  std::string m = agent.metrics();
+AgentCounters read_counters(const nwtest::AgentProcess& agent) {
+  std::string m = agent.metrics_text();
   return {metric_sum(m, "netwatch_events_total"),
           metric_sum(m, "netwatch_kernel_events_total"),
           metric_sum(m, "netwatch_events_lost_total"),
@@ -43,12 +43,12 @@ AgentCounters read_counters(const AgentUnderTest& agent) {
 }
 
 void fixed_rate_run(const Options& opt, ChurnLoad& load) {
-  auto agent = AgentUnderTest::start(opt.agent, g_stop);
+  auto agent = start_agent(opt.agent, g_stop);
   sleep_unless_stopped(std::chrono::milliseconds(1500));  // a published snapshot to start from
   AgentCounters before = read_counters(*agent);
-  ProcessUsage cpu_before = agent->usage();
+  ProcessUsage cpu_before = process_usage(agent->pid());
   ChurnResult r = load.run({opt.threads, opt.acceptors, opt.fixed_rate, ms(opt.fixed_seconds)}, g_stop);
-  ProcessUsage cpu_after = agent->usage();
+  ProcessUsage cpu_after = process_usage(agent->pid());
   // One publish interval plus a drain: every event of the window is counted in the next snapshot.
   sleep_unless_stopped(std::chrono::milliseconds(2000));
   AgentCounters after = read_counters(*agent);
@@ -84,8 +84,8 @@ int run(const Options& opt) {
               opt.acceptors, opt.seconds, opt.pairs);
   std::fflush(stdout);
   auto samples = run_pairs(opt.pairs, [&](bool with_agent) {
-    std::unique_ptr<AgentUnderTest> agent;
-    if (with_agent) agent = AgentUnderTest::start(opt.agent, g_stop);
+    std::unique_ptr<nwtest::AgentProcess> agent;
+    if (with_agent) agent = start_agent(opt.agent, g_stop);
     return load.run({opt.threads, opt.acceptors, 0, ms(opt.seconds)}, g_stop).per_second();
   });
   std::fputs(

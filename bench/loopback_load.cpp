@@ -28,10 +28,12 @@ std::string sys_error(const std::string& what) {
 IperfPair::IperfPair(const IperfFlow& flow, const std::atomic<bool>& stop) : flow_(flow) {
   if (is_listening(flow.port))
     throw FatalError("127.0.0.1:" + std::to_string(flow.port) + " is already in use; pick another --port");
-  server_ = ChildProcess::spawn({"iperf3", "--server", "--bind", "127.0.0.1", "--port", std::to_string(flow.port)});
+  server_ = std::make_unique<nwtest::ChildProcess>(
+      std::vector<std::string>{"iperf3", "--server", "--bind", "127.0.0.1", "--port", std::to_string(flow.port)},
+      nwtest::kBackgroundProgram);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!is_listening(flow.port)) {
-    if (server_->exit_code() || stop || std::chrono::steady_clock::now() > deadline)
+    if (server_->exit_status() || stop || std::chrono::steady_clock::now() > deadline)
       throw FatalError("iperf3 server on port " + std::to_string(flow.port) + " did not start: " + server_->output());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -52,31 +54,32 @@ void IperfPair::start_client() {
     std::string bytes = std::to_string(*flow_.segment_bytes);
     argv.insert(argv.end(), {"--set-mss", bytes, "--length", bytes, "--no-delay"});
   }
-  client_ = ChildProcess::spawn(argv);
+  client_ = std::make_unique<nwtest::ChildProcess>(argv, nwtest::kBackgroundProgram);
 }
 
 void IperfPair::wait(const std::atomic<bool>& stop) {
-  auto code = client_->wait(flow_.duration + std::chrono::seconds(15), stop);
+  auto status = client_->wait(flow_.duration + std::chrono::seconds(15), &stop);
   if (stop) throw FatalError("interrupted", 130);
   std::string out = client_->output();
-  if (!code) throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " did not finish");
+  if (!status) throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " did not finish");
   nlohmann::json report = nlohmann::json::parse(out, nullptr, false);
-  if (*code != 0 || report.is_discarded() || report.contains("error"))
-    throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " + std::to_string(*code) +
+  if (status->shell_code() != 0 || report.is_discarded() || report.contains("error"))
+    throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " +
+                     std::to_string(status->shell_code()) +
                      "): " + (report.contains("error") ? report["error"].dump() : out));
   received_bps_ = report["end"]["sum_received"].value("bits_per_second", 0.0);
 }
 
 InputLoss::InputLoss(uint16_t port, uint32_t one_in) : table_(kTablePrefix + std::to_string(getpid())) {
   remove_leftovers();
-  run_command({"nft", "add", "table", "inet", table_});
+  nwtest::run_command({"nft", "add", "table", "inet", table_});
   try {
-    run_command({"nft", "add", "chain", "inet", table_, "input", "{ type filter hook input priority 0 ; }"});
-    run_command({"nft", "add", "rule", "inet", table_, "input", "tcp", "dport", std::to_string(port), "numgen",
-                 "random", "mod", std::to_string(one_in), "==", "0", "counter", "drop"});
+    nwtest::run_command({"nft", "add", "chain", "inet", table_, "input", "{ type filter hook input priority 0 ; }"});
+    nwtest::run_command({"nft", "add", "rule", "inet", table_, "input", "tcp", "dport", std::to_string(port), "numgen",
+                         "random", "mod", std::to_string(one_in), "==", "0", "counter", "drop"});
   } catch (...) {
     try {
-      run_command({"nft", "delete", "table", "inet", table_});
+      nwtest::run_command({"nft", "delete", "table", "inet", table_});
     } catch (const std::exception&) {
     }
     throw;
@@ -85,7 +88,7 @@ InputLoss::InputLoss(uint16_t port, uint32_t one_in) : table_(kTablePrefix + std
 
 InputLoss::~InputLoss() {
   try {
-    run_command({"nft", "delete", "table", "inet", table_});
+    nwtest::run_command({"nft", "delete", "table", "inet", table_});
   } catch (const std::exception& e) {
     log_error(std::string("could not delete the nftables table: ") + e.what() + "; run: nft delete table inet " +
               table_);
@@ -93,21 +96,21 @@ InputLoss::~InputLoss() {
 }
 
 uint64_t InputLoss::dropped() const {
-  std::string listing = run_command({"nft", "list", "table", "inet", table_});
+  std::string listing = nwtest::run_command({"nft", "list", "table", "inet", table_});
   std::smatch m;
   static const std::regex counter("counter packets ([0-9]+)");
   return std::regex_search(listing, m, counter) ? std::stoull(m[1]) : 0;
 }
 
 void InputLoss::remove_leftovers() {
-  std::string listing = run_command({"nft", "list", "tables", "inet"});
+  std::string listing = nwtest::run_command({"nft", "list", "tables", "inet"});
   static const std::regex ours(std::string("table inet ") + kTablePrefix + "([0-9]+)");
   for (std::sregex_iterator it(listing.begin(), listing.end(), ours), end; it != end; ++it) {
     const std::string pid = (*it)[1];
     if (access(("/proc/" + pid).c_str(), F_OK) == 0) continue;  // a live run's
     std::string table = kTablePrefix + pid;
     log_warn("deleting nftables table inet " + table + " left by an earlier run");
-    run_command({"nft", "delete", "table", "inet", table});
+    nwtest::run_command({"nft", "delete", "table", "inet", table});
   }
 }
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "bench/child_process.h"
+#include "tests/support/child_process.h"
 
 namespace netwatch::bench {
 
@@ -38,8 +38,8 @@ class IperfPair {
 
  private:
   IperfFlow flow_;
-  std::unique_ptr<ChildProcess> server_;
-  std::unique_ptr<ChildProcess> client_;
+  std::unique_ptr<nwtest::ChildProcess> server_;
+  std::unique_ptr<nwtest::ChildProcess> client_;
   double received_bps_ = 0;
 };
 

@@ -20,7 +20,7 @@
 #include <cstring>
 
 #include "util/log.h"
-#include "bench/agent_under_test.h"
+#include "bench/agent_readings.h"
 #include "bench/bench_main.h"
 #include "bench/paired_runs.h"
 
@@ -161,9 +161,9 @@ struct Point {
 };
 
 // Waits for the agent to publish what it has seen (two publish intervals), then reads it.
-Point settle_and_read(const AgentUnderTest& agent, double seconds) {
+Point settle_and_read(const nwtest::AgentProcess& agent, double seconds) {
   sleep_unless_stopped(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-  return {metric_sum(agent.metrics(), "netwatch_tracked_connections"), agent.usage()};
+  return {metric_sum(agent.metrics_text(), "netwatch_tracked_connections"), process_usage(agent.pid())};
 }
 
 int run(const Options& opt) {
@@ -175,10 +175,10 @@ int run(const Options& opt) {
               flags.c_str(), opt.tracked, opt.steps, per_worker);
   std::fflush(stdout);
 
-  auto agent = AgentUnderTest::start(opt.agent, g_stop);
+  auto agent = start_agent(opt.agent, g_stop);
   Point idle = settle_and_read(*agent, opt.idle_seconds);
   std::vector<MapMemory> maps = maps_held_by(agent->pid());
-  std::string before = agent->metrics();
+  std::string before = agent->metrics_text();
 
   LoopbackConnections connections;
   std::vector<Point> points = {idle};
@@ -187,12 +187,12 @@ int run(const Options& opt) {
     connections.open(want - connections.size(), per_worker);
     points.push_back(settle_and_read(*agent, 3));
   }
-  std::string after = agent->metrics();
+  std::string after = agent->metrics_text();
   // Again with the connections open: the young-socket table (a hash) holds idle connections.
   std::vector<MapMemory> loaded_maps = maps_held_by(agent->pid());
   // /api/v1/connections lists connections in a snapshot of its own, built on request: its cost.
   std::string listing = agent->get("/api/v1/connections?limit=100000");
-  Point listed{points.back().tracked, agent->usage()};
+  Point listed{points.back().tracked, process_usage(agent->pid())};
   connections.close_all();
   Point closed = settle_and_read(*agent, 3);
 

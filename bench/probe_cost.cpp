@@ -12,17 +12,17 @@
 #include <memory>
 #include <thread>
 
-#include "transport/event_reader.h"
-#include "util/log.h"
-#include "kernel/probe_set.h"
 #include "bench/bench_main.h"
 #include "bench/bpf_run_time.h"
 #include "bench/bpftrace_peers.h"
 #include "bench/candidate_object.h"
-#include "bench/child_process.h"
 #include "bench/cost_report.h"
 #include "bench/loopback_load.h"
 #include "empty.skel.h"
+#include "kernel/probe_set.h"
+#include "tests/support/child_process.h"
+#include "transport/event_reader.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {
@@ -83,18 +83,21 @@ std::unique_ptr<empty_bpf, EmptyDeleter> start_empty_programs() {
 // A bpftrace peer, running, and the ids of the programs it loaded.
 struct RunningPeer {
   const BpftracePeer* peer;
-  std::unique_ptr<ChildProcess> process;
+  std::unique_ptr<nwtest::ChildProcess> process;
   std::vector<uint32_t> ids;
 };
 
 // Starts a peer and returns once it holds a program on every tracepoint its script names.
 RunningPeer start_peer(const BpftracePeer& peer) {
-  RunningPeer running{&peer, ChildProcess::spawn({"bpftrace", "-e", peer.script}), {}};
+  RunningPeer running{&peer,
+                      std::make_unique<nwtest::ChildProcess>(std::vector<std::string>{"bpftrace", "-e", peer.script},
+                                                             nwtest::kBackgroundProgram),
+                      {}};
   size_t wanted = 0;
   for (const char* s = peer.script; (s = std::strstr(s, "tracepoint:")); ++s) ++wanted;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
-    if (running.process->exit_code())
+    if (running.process->exit_status())
       throw FatalError(std::string(peer.label) + " exited: " + running.process->output());
     if (std::chrono::steady_clock::now() > deadline)
       throw FatalError(std::string(peer.label) + " did not load in 60 s: " + running.process->output());

@@ -14,10 +14,10 @@
 #include <cstring>
 #include <regex>
 
-#include "util/log.h"
-#include "bench/agent_under_test.h"
+#include "bench/agent_readings.h"
 #include "bench/bench_main.h"
 #include "bench/paired_runs.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {
@@ -87,10 +87,10 @@ double wrk_number(const std::string& out, const std::string& pattern) {
 
 int run(const Options& opt) {
   std::printf("netwatch_scrape: %s\n", machine_line().c_str());
-  auto agent = AgentUnderTest::start(opt.agent, g_stop);
+  auto agent = start_agent(opt.agent, g_stop);
   visit_peers(opt);
   sleep_unless_stopped(std::chrono::milliseconds(2500));  // published, with every flow
-  std::string text = agent->metrics();
+  std::string text = agent->metrics_text();
   size_t series = series_count(text);
   double flows = metric_sum(text, "netwatch_flows");
   double stage = metric_sum(text, "netwatch_series_budget_stage");
@@ -100,12 +100,12 @@ int run(const Options& opt) {
               opt.connections, opt.seconds, opt.agent.port);
   std::fflush(stdout);
 
-  ProcessUsage before = agent->usage();
-  std::string out =
-      run_command({"wrk", "--threads", std::to_string(opt.threads), "--connections", std::to_string(opt.connections),
-                   "--duration", std::to_string(opt.seconds) + "s", "--timeout", "10s", "--latency",
-                   "http://127.0.0.1:" + std::to_string(opt.agent.port) + "/metrics"});
-  ProcessUsage after = agent->usage();
+  ProcessUsage before = process_usage(agent->pid());
+  std::string out = nwtest::run_command({"wrk", "--threads", std::to_string(opt.threads), "--connections",
+                                         std::to_string(opt.connections), "--duration",
+                                         std::to_string(opt.seconds) + "s", "--timeout", "10s", "--latency",
+                                         "http://127.0.0.1:" + std::to_string(opt.agent.port) + "/metrics"});
+  ProcessUsage after = process_usage(agent->pid());
   double requests = wrk_number(out, "([0-9]+) requests in");
   double p50 = wrk_percentile_ms(out, "50"), p90 = wrk_percentile_ms(out, "90"), p99 = wrk_percentile_ms(out, "99");
   double errors =

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "util/log.h"
-#include "bench/agent_under_test.h"
+#include "bench/agent_readings.h"
 #include "bench/bench_main.h"
 #include "bench/loopback_load.h"
 #include "bench/paired_runs.h"
@@ -27,13 +27,13 @@ int run(const Options& opt) {
   std::fflush(stdout);
   uint64_t agent_events = 0, agent_lost = 0;
   auto samples = run_pairs(opt.pairs, [&](bool with_agent) {
-    std::unique_ptr<AgentUnderTest> agent;
-    if (with_agent) agent = AgentUnderTest::start(opt.agent, g_stop);
+    std::unique_ptr<nwtest::AgentProcess> agent;
+    if (with_agent) agent = start_agent(opt.agent, g_stop);
     IperfPair iperf({opt.port, std::chrono::seconds(opt.seconds), std::nullopt, std::nullopt}, g_stop);
     iperf.start_client();
     iperf.wait(g_stop);
     if (agent) {
-      std::string m = agent->metrics();
+      std::string m = agent->metrics_text();
       agent_events += static_cast<uint64_t>(metric_sum(m, "netwatch_events_total"));
       agent_lost += static_cast<uint64_t>(metric_sum(m, "netwatch_events_lost_total"));
     }

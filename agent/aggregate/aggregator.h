@@ -25,7 +25,7 @@ struct AggregatorConfig {
   uint64_t flow_idle_ns = 600'000'000'000ULL;        // 10 min without connections or updates
 };
 
-// The aggregation as plain data: what a checkpoint saves (agent/checkpoint.cpp) and a fresh
+// The aggregation as plain data: what a checkpoint saves (agent/persist/checkpoint.cpp) and a fresh
 // aggregator takes back.
 struct AggregatorState {
   std::array<uint64_t, kEventTypeCount> events{};  // records applied, by type

@@ -1,5 +1,5 @@
 // One connection as plain data: what a snapshot lists (the JSON view) and what a checkpoint
-// saves. The aggregation's hot slot (Connection, agent/connection_table.h) stays private to it;
+// saves. The aggregation's hot slot (Connection, agent/aggregate/connection_table.h) stays private to it;
 // ConnectionTable converts between the two.
 #pragma once
 

@@ -109,7 +109,7 @@ class ConnectionTable {
   size_t size() const { return index_.size(); }
   uint64_t evicted_full() const { return evicted_full_; }
   uint64_t evicted_idle() const { return evicted_idle_; }
-  // The previous agent's eviction counts (agent/checkpoint.cpp): added to this one's.
+  // The previous agent's eviction counts (agent/persist/checkpoint.cpp): added to this one's.
   void add_evicted(uint64_t full, uint64_t idle) {
     evicted_full_ += full;
     evicted_idle_ += idle;

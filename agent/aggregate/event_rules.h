@@ -32,7 +32,7 @@ class EventRules {
 
   // Records applied, by type: the agent's count of events received and decoded.
   const std::array<uint64_t, kEventTypeCount>& records_by_type() const { return by_type_; }
-  // The previous agent's counts (agent/checkpoint.cpp): added to this one's.
+  // The previous agent's counts (agent/persist/checkpoint.cpp): added to this one's.
   void add_records_by_type(const std::array<uint64_t, kEventTypeCount>& counts);
 
  private:

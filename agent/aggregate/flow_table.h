@@ -87,7 +87,7 @@ class FlowTable {
     for (const auto& [key, flow] : flows_) f(flow);
   }
 
-  // Plain data for a checkpoint (agent/checkpoint.cpp).
+  // Plain data for a checkpoint (agent/persist/checkpoint.cpp).
   struct State {
     std::vector<Flow> flows;  // in for_each order
     uint64_t folded_total = 0;

@@ -22,7 +22,7 @@ class WorkloadRegistry {
   uint64_t overflows() const { return overflows_; }
   size_t size() const { return by_id_.size(); }
 
-  // Plain data for a checkpoint (agent/checkpoint.cpp).
+  // Plain data for a checkpoint (agent/persist/checkpoint.cpp).
   struct State {
     std::vector<WorkloadLabels> labels;  // by id
     uint64_t overflows = 0;

@@ -28,7 +28,7 @@ inline constexpr size_t kDefaultConnectionsLimit = 10000;
 // The ?limit= value of /api/v1/connections: an integer from 1 to kMaxConnectionsLimit.
 std::optional<size_t> parse_connections_limit(const std::string& text);
 
-// What GET /api/v1/connections asks for, from its decoded query parameters (httplib::Params).
+// What GET /api/v1/connections asks for, from its decoded query parameters (libmicrohttpd's GET arguments).
 // Parameters it does not know are ignored, as HTTP APIs do; a repeated limit is ambiguous and,
 // like a malformed one, an error (nullopt).
 struct ConnectionsQuery {

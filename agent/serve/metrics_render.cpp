@@ -61,7 +61,7 @@ constexpr FlowFamily kBytesReceived = {"netwatch_tcp_bytes_received_total", "Pay
 
 // The text path for the flow families, which carry ~49 series per flow: a scrape's cost is here.
 // It writes into one string the bytes prometheus::TextSerializer would write for the same
-// families (tests/unit/metrics_render_test.cpp builds those as its oracle and compares), with each flow's label block built once instead of a label
+// families (tests/unit/serve/metrics_render_test.cpp builds those as its oracle and compares), with each flow's label block built once instead of a label
 // vector and ostream formatting per series.
 
 // As TextSerializer writes a double: "%.16g" (its precision is max_digits10 - 1), "Nan", "+Inf".

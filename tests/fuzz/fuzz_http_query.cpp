@@ -1,7 +1,8 @@
 // The query string of GET /api/v1/connections as a client can send it: split and percent-decoded
-// by httplib's own parser (the one the server runs on every request), then read by the agent's
-// parse_connections_query(). Beyond not crashing, what is accepted must be within the bounds the
-// README promises: a limit from 1 to 100000, and exactly one limit parameter or none.
+// by cpp-httplib's query parser (a stand-in: the server itself takes libmicrohttpd's GET
+// arguments), then read by the agent's parse_connections_query(). Beyond not crashing, what is
+// accepted must be within the bounds the README promises: a limit from 1 to 100000, and exactly
+// one limit parameter or none.
 #include <httplib.h>
 
 #include <cstddef>

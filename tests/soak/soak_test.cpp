@@ -35,8 +35,7 @@
 #include <regex>
 #include <thread>
 
-#include "bench/agent_under_test.h"
-#include "bench/child_process.h"
+#include "bench/agent_readings.h"
 #include "bench/churn.h"
 #include "tests/support/agent_process.h"
 
@@ -116,9 +115,10 @@ TEST(Soak, rss_and_fds_stay_flat_under_churn_and_scrapes_with_no_error) {
   });
   const std::string base = "http://127.0.0.1:" + std::to_string(kAgentPort);
   auto wrk = [&](const std::string& path) {
-    return netwatch::bench::ChildProcess::spawn({"wrk", "--threads", "1", "--connections",
-                                                 std::to_string(kWrkConnections), "--duration",
-                                                 std::to_string(seconds) + "s", "--timeout", "10s", base + path});
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{"wrk", "--threads", "1", "--connections", std::to_string(kWrkConnections),
+                                 "--duration", std::to_string(seconds) + "s", "--timeout", "10s", base + path},
+        kBackgroundProgram);
   };
   auto wrk_metrics = wrk("/metrics");
   auto wrk_connections = wrk("/api/v1/connections?limit=100");
@@ -140,9 +140,12 @@ TEST(Soak, rss_and_fds_stay_flat_under_churn_and_scrapes_with_no_error) {
   }
   stop = true;
   churner.join();
-  std::atomic<bool> no_stop{false};
-  auto metrics_exit = wrk_metrics->wait(30s, no_stop);
-  auto connections_exit = wrk_connections->wait(30s, no_stop);
+  auto wrk_exit = [](ChildProcess& wrk) -> std::optional<int> {
+    auto status = wrk.wait(30s);
+    return status ? std::optional<int>(status->shell_code()) : std::nullopt;
+  };
+  auto metrics_exit = wrk_exit(*wrk_metrics);
+  auto connections_exit = wrk_exit(*wrk_connections);
   ASSERT_FALSE(died) << "the agent exited during the soak: " << agent.process().stderr_text();
   if (churn_error) std::rethrow_exception(churn_error);
 

@@ -53,10 +53,11 @@ std::optional<double> find_sample(const std::vector<Sample>& samples, const std:
   return std::nullopt;
 }
 
-int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body) {
+int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body,
+             std::chrono::seconds read_timeout) {
   httplib::Client client(host, port);
   client.set_connection_timeout(2);
-  client.set_read_timeout(10);
+  client.set_read_timeout(read_timeout.count());
   auto res = client.Get(path.c_str());
   if (!res) {  // no HTTP answer at all: say why, for the test's message
     if (body) *body = "no response: " + httplib::to_string(res.error());
@@ -82,27 +83,42 @@ int PinDirForTest::cleanup(std::string* stderr_text) const {
   return status && status->exited ? status->code : -1;
 }
 
+namespace {
+AgentOptions on_host(const std::string& host) {
+  AgentOptions options;
+  options.host = host;
+  return options;
+}
+}  // namespace
+
 AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra, const std::string& host)
-    : port_(port), host_(host) {
+    : AgentProcess(port, extra, on_host(host)) {}
+
+AgentProcess::AgentProcess(uint16_t port, const std::vector<std::string>& extra, const AgentOptions& options)
+    : port_(port), options_(options) {
+  const std::string& host = options.host;
   std::string listen = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  std::vector<std::string> argv = {NETWATCH_BINARY, "agent", "--listen", listen, "--status-interval", "0"};
+  std::vector<std::string> argv = {options.binary};
+  argv.insert(argv.end(), options.global_flags.begin(), options.global_flags.end());
+  argv.insert(argv.end(), {"agent", "--listen", listen, "--status-interval", "0"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   if (std::find(extra.begin(), extra.end(), "--pin-dir") == extra.end()) {
     own_pins_ = std::make_unique<PinDirForTest>();
     argv.insert(argv.end(), {"--pin-dir", own_pins_->path()});
   }
-  child_ = std::make_unique<ChildProcess>(argv);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  child_ = std::make_unique<ChildProcess>(argv, options.child);
+  auto deadline = std::chrono::steady_clock::now() + options.ready_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (http_get(host_, port, "/healthz", nullptr) == 200) {
+    if (options.stop && *options.stop) throw std::runtime_error("interrupted while the agent started");
+    if (http_get(host, port, "/healthz", nullptr) == 200) {
       child_->read_lines(std::chrono::milliseconds(0));  // what it logged while starting, for the tests
       return;
     }
     if (auto status = child_->wait(std::chrono::milliseconds(100)))
-      throw std::runtime_error("agent exited early (code " + std::to_string(status->code) +
-                               "): " + child_->stderr_text());
+      throw std::runtime_error("agent exited early (code " + std::to_string(status->code) + "): " + child_->output());
   }
-  throw std::runtime_error("agent not ready after 15 s: " + child_->stderr_text());
+  throw std::runtime_error("agent not ready after " + std::to_string(options.ready_timeout.count()) +
+                           " s: " + child_->output());
 }
 
 AgentProcess::~AgentProcess() {
@@ -115,18 +131,17 @@ std::optional<ExitStatus> AgentProcess::stop() {
   return child_->wait(std::chrono::seconds(10));
 }
 
-std::string AgentProcess::metrics_text() {
+std::string AgentProcess::get(const std::string& path) const {
   std::string body;
-  int status = http_get(host_, port_, "/metrics", &body);
-  if (status != 200) throw std::runtime_error("/metrics answered " + std::to_string(status));
+  int status = http_get(options_.host, port_, path, &body, options_.http_timeout);
+  if (status != 200)
+    throw std::runtime_error(path + " answered " + std::to_string(status) + ": " + body +
+                             "; the agent said: " + child_->output());
   return body;
 }
 
 nlohmann::json AgentProcess::connections() {
-  std::string body;
-  int status = http_get(host_, port_, "/api/v1/connections", &body);
-  if (status != 200) throw std::runtime_error("/api/v1/connections answered " + std::to_string(status));
-  return nlohmann::json::parse(body);
+  return nlohmann::json::parse(get("/api/v1/connections"));
 }
 
 }  // namespace nwtest

@@ -1,7 +1,9 @@
-// The real `netwatch agent` as a child process, and what tests read from it: /metrics parsed
-// into samples, /api/v1/connections as JSON.
+// The real `netwatch agent` as a child process of a test or a benchmark, and what they read from
+// it: /metrics as text or parsed into samples, /api/v1/connections as JSON.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -26,7 +28,8 @@ std::optional<double> find_sample(const std::vector<Sample>& samples, const std:
                                   const std::map<std::string, std::string>& labels);
 
 // HTTP GET on loopback; returns the status code (0 when no answer came: body then says why).
-int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body);
+int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body,
+             std::chrono::seconds read_timeout = std::chrono::seconds(10));
 
 // A pin directory of a test's own under /sys/fs/bpf; `netwatch cleanup` removes it on
 // destruction, so a failed assertion leaves no program attached.
@@ -44,25 +47,41 @@ class PinDirForTest {
   std::string path_;
 };
 
+// How an agent is started besides its `agent` flags; the defaults are the tests'.
+struct AgentOptions {
+  std::string binary = NETWATCH_BINARY;
+  std::string host = "127.0.0.1";           // numeric: "127.0.0.1" or "::1"
+  std::vector<std::string> global_flags;    // before `agent`, e.g. {"--log-level", "warn"}
+  ChildOptions child;                       // output to pipes (the tests) or a memory file
+  std::chrono::seconds ready_timeout{15};   // for /healthz to answer 200
+  std::chrono::seconds http_timeout{10};    // read timeout of each GET
+  const std::atomic<bool>* stop = nullptr;  // set: stop waiting for /healthz and throw
+};
+
 class AgentProcess {
  public:
-  // Starts `netwatch agent --listen <host>:<port>` plus `extra` flags and waits for /healthz.
-  // host is numeric: "127.0.0.1" or "::1". Without --pin-dir in `extra` the agent pins to a
-  // directory of its own, removed when it stops.
+  // Starts `netwatch agent --listen <host>:<port> --status-interval 0` plus `extra` flags and
+  // waits for /healthz; throws std::runtime_error with the agent's output when it exits first or
+  // is not ready in time. Without --pin-dir in `extra` the agent pins to a directory of its own,
+  // removed when it stops.
+  AgentProcess(uint16_t port, const std::vector<std::string>& extra, const AgentOptions& options);
   AgentProcess(uint16_t port, const std::vector<std::string>& extra = {}, const std::string& host = "127.0.0.1");
   ~AgentProcess();
 
   // SIGTERM, and the exit status (nullopt: still running after 10 s).
   std::optional<ExitStatus> stop();
   uint16_t port() const { return port_; }
-  std::string metrics_text();
+  pid_t pid() const { return child_->pid(); }
+  // GET on the agent; throws std::runtime_error unless it answers 200.
+  std::string get(const std::string& path) const;
+  std::string metrics_text() const { return get("/metrics"); }
   std::vector<Sample> metrics() { return parse_exposition(metrics_text()); }
   nlohmann::json connections();
   ChildProcess& process() { return *child_; }
 
  private:
   uint16_t port_;
-  std::string host_;
+  AgentOptions options_;
   std::unique_ptr<PinDirForTest> own_pins_;
   std::unique_ptr<ChildProcess> child_;
 };

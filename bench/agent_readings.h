@@ -1,6 +1,6 @@
-// The real `netwatch agent` as a child of a benchmark, and what benchmarks read from it: /metrics,
-// its CPU time and memory from /proc, and the BPF maps it holds. Benchmarks measure the binary a
-// node would run, not a library built into the benchmark.
+// The real `netwatch agent` as a child of a benchmark (tests/support/agent_process.h), and what
+// benchmarks read from it: sums over /metrics, its CPU time and memory from /proc, and the BPF
+// maps it holds. Benchmarks measure the binary a node would run, not a library built into them.
 #pragma once
 
 #include <sys/types.h>
@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/child_process.h"
+#include "tests/support/agent_process.h"
 
 namespace CLI {
 class App;
@@ -47,27 +47,10 @@ struct MapMemory {
 // The maps a process holds open (their ids from /proc/<pid>/fdinfo), described by bpftool.
 std::vector<MapMemory> maps_held_by(pid_t pid);
 
-class AgentUnderTest {
- public:
-  // Starts the agent and returns once /healthz answers 200; throws FatalError (with the agent's
-  // output) when it exits or is not ready within 20 s.
-  static std::unique_ptr<AgentUnderTest> start(const AgentCommand& command, const std::atomic<bool>& stop);
-  ~AgentUnderTest();  // stop()
-
-  pid_t pid() const { return process_->pid(); }
-  uint16_t port() const { return port_; }
-  // GET on the agent; throws FatalError unless it answers 200.
-  std::string get(const std::string& path) const;
-  std::string metrics() const { return get("/metrics"); }
-  ProcessUsage usage() const { return process_usage(pid()); }
-  // SIGTERM, then waits for the probes to be released; idempotent.
-  void stop();
-
- private:
-  AgentUnderTest(std::unique_ptr<ChildProcess> process, uint16_t port) : process_(std::move(process)), port_(port) {}
-  std::unique_ptr<ChildProcess> process_;
-  uint16_t port_;
-};
+// Starts the agent (no pins: a run leaves nothing attached for the next; output in a memory file;
+// a process group) and returns once /healthz answers 200; throws when the port is taken, or with
+// the agent's output when it exits or is not ready within 20 s.
+std::unique_ptr<nwtest::AgentProcess> start_agent(const AgentCommand& command, const std::atomic<bool>& stop);
 
 // Sum over every sample of one metric in Prometheus text (all label sets); 0 when absent.
 double metric_sum(std::string_view exposition, std::string_view name);

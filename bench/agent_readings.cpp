@@ -1,6 +1,5 @@
-#include "bench/agent_under_test.h"
+#include "bench/agent_readings.h"
 
-#include <httplib.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -11,8 +10,8 @@
 #include <sstream>
 #include <thread>
 
-#include "util/log.h"
 #include "bench/loopback_load.h"
+#include "util/log.h"
 
 namespace netwatch::bench {
 namespace {
@@ -22,16 +21,6 @@ uint64_t status_kib(const std::string& status, const std::string& key) {
   size_t at = status.find(key + ":");
   if (at == std::string::npos) return 0;
   return std::strtoull(status.c_str() + at + key.size() + 1, nullptr, 10) * 1024;
-}
-
-// Status and body of a GET on loopback; status 0 when the agent did not answer.
-std::pair<int, std::string> http_get(uint16_t port, const std::string& path) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(30);
-  auto res = client.Get(path.c_str());
-  if (!res) return {0, {}};
-  return {res->status, std::move(res->body)};
 }
 
 }  // namespace
@@ -77,7 +66,7 @@ std::vector<MapMemory> maps_held_by(pid_t pid) {
   }
   std::vector<MapMemory> maps;
   for (uint32_t id : ids) {
-    auto j = nlohmann::json::parse(run_command({"bpftool", "--json", "map", "show", "id", std::to_string(id)}));
+    auto j = nlohmann::json::parse(nwtest::run_command({"bpftool", "--json", "map", "show", "id", std::to_string(id)}));
     maps.push_back({id, j.value("name", ""), j.value("type", ""), j.value("max_entries", uint64_t{0}),
                     j.value("bytes_memlock", uint64_t{0})});
   }
@@ -92,46 +81,24 @@ void add_agent_options(CLI::App& app, AgentCommand& agent) {
                  "one more `netwatch agent` argument (repeatable), e.g. --agent-flag=--ring-size=8192");
 }
 
-std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& command, const std::atomic<bool>& stop) {
+std::unique_ptr<nwtest::AgentProcess> start_agent(const AgentCommand& command, const std::atomic<bool>& stop) {
   if (is_listening(command.port))
     throw FatalError("127.0.0.1:" + std::to_string(command.port) + " is in use; pick another --agent-port");
-  std::vector<std::string> argv = {command.binary,
-                                   "--log-level",
-                                   "warn",
-                                   "agent",
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(command.port),
-                                   "--status-interval",
-                                   "0",
-                                   "--pin-dir",  // a benchmark run leaves nothing attached for the next
-                                   ""};
-  argv.insert(argv.end(), command.flags.begin(), command.flags.end());
-  std::unique_ptr<AgentUnderTest> agent(new AgentUnderTest(ChildProcess::spawn(argv), command.port));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (true) {
+  std::vector<std::string> flags = {"--pin-dir", ""};  // a benchmark run leaves nothing attached for the next
+  flags.insert(flags.end(), command.flags.begin(), command.flags.end());
+  nwtest::AgentOptions options;
+  options.binary = command.binary;
+  options.global_flags = {"--log-level", "warn"};
+  options.child = nwtest::kBackgroundProgram;
+  options.ready_timeout = std::chrono::seconds(20);
+  options.http_timeout = std::chrono::seconds(30);  // /metrics at 50k series under wrk
+  options.stop = &stop;
+  try {
+    return std::make_unique<nwtest::AgentProcess>(command.port, flags, options);
+  } catch (const std::runtime_error&) {
     if (stop) throw FatalError("interrupted", 130);
-    if (http_get(command.port, "/healthz").first == 200) return agent;
-    if (auto code = agent->process_->exit_code())
-      throw FatalError("the agent exited (code " + std::to_string(*code) + "): " + agent->process_->output());
-    if (std::chrono::steady_clock::now() > deadline)
-      throw FatalError("the agent was not ready after 20 s: " + agent->process_->output());
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    throw;
   }
-}
-
-AgentUnderTest::~AgentUnderTest() {
-  stop();
-}
-
-std::string AgentUnderTest::get(const std::string& path) const {
-  auto [status, body] = http_get(port_, path);
-  if (status != 200)
-    throw FatalError("GET " + path + " on the agent answered " + std::to_string(status) + ": " + process_->output());
-  return body;
-}
-
-void AgentUnderTest::stop() {
-  process_->stop();
 }
 
 double metric_sum(std::string_view text, std::string_view name) {
@@ -163,7 +130,7 @@ size_t series_count(std::string_view text) {
 }
 
 std::string default_netwatch_binary() {
-  return NW_NETWATCH_BINARY;
+  return NETWATCH_BINARY;
 }
 
 }  // namespace netwatch::bench
