@@ -41,7 +41,7 @@ ProcessUsage process_usage(pid_t pid) {
   std::ifstream stat_file(proc + "/stat");
   std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
   size_t paren = stat.rfind(')');  // comm may hold spaces; the fields after it do not
-  if (paren == std::string::npos) throw FatalError("cannot read " + proc + "/stat: the process is gone");
+  if (paren == std::string::npos) throw util::FatalError("cannot read " + proc + "/stat: the process is gone");
   std::istringstream fields(stat.substr(paren + 2));
   std::string field;
   uint64_t utime = 0, stime = 0;
@@ -94,7 +94,7 @@ void add_agent_options(CLI::App& app, AgentCommand& agent) {
 
 std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& command, const std::atomic<bool>& stop) {
   if (is_listening(command.port))
-    throw FatalError("127.0.0.1:" + std::to_string(command.port) + " is in use; pick another --agent-port");
+    throw util::FatalError("127.0.0.1:" + std::to_string(command.port) + " is in use; pick another --agent-port");
   std::vector<std::string> argv = {command.binary,
                                    "--log-level",
                                    "warn",
@@ -109,12 +109,12 @@ std::unique_ptr<AgentUnderTest> AgentUnderTest::start(const AgentCommand& comman
   std::unique_ptr<AgentUnderTest> agent(new AgentUnderTest(ChildProcess::spawn(argv), command.port));
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (true) {
-    if (stop) throw FatalError("interrupted", 130);
+    if (stop) throw util::FatalError("interrupted", 130);
     if (http_get(command.port, "/healthz").first == 200) return agent;
     if (auto code = agent->process_->exit_code())
-      throw FatalError("the agent exited (code " + std::to_string(*code) + "): " + agent->process_->output());
+      throw util::FatalError("the agent exited (code " + std::to_string(*code) + "): " + agent->process_->output());
     if (std::chrono::steady_clock::now() > deadline)
-      throw FatalError("the agent was not ready after 20 s: " + agent->process_->output());
+      throw util::FatalError("the agent was not ready after 20 s: " + agent->process_->output());
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -126,7 +126,7 @@ AgentUnderTest::~AgentUnderTest() {
 std::string AgentUnderTest::get(const std::string& path) const {
   auto [status, body] = http_get(port_, path);
   if (status != 200)
-    throw FatalError("GET " + path + " on the agent answered " + std::to_string(status) + ": " + process_->output());
+    throw util::FatalError("GET " + path + " on the agent answered " + std::to_string(status) + ": " + process_->output());
   return body;
 }
 

@@ -13,11 +13,11 @@
 
 namespace netwatch::bench {
 
-std::atomic<bool> g_stop{false};
+std::atomic<bool> daemon::g_stop{false};
 
 void install_stop_signals() {
   struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop = true; };
+  sa.sa_handler = [](int) { daemon::g_stop = true; };
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
@@ -26,7 +26,7 @@ void install_stop_signals() {
 int guarded_main(const char* name, const std::function<int()>& body) {
   try {
     return body();
-  } catch (const FatalError& e) {
+  } catch (const util::FatalError& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     return e.exit_code();
   } catch (const std::exception& e) {
@@ -37,9 +37,9 @@ int guarded_main(const char* name, const std::function<int()>& body) {
 
 void sleep_unless_stopped(std::chrono::milliseconds d) {
   auto deadline = std::chrono::steady_clock::now() + d;
-  while (!g_stop && std::chrono::steady_clock::now() < deadline)
+  while (!daemon::g_stop && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::min(std::chrono::milliseconds(20), d));
-  if (g_stop) throw FatalError("interrupted", 130);
+  if (daemon::g_stop) throw util::FatalError("interrupted", 130);
 }
 
 std::string machine_line() {

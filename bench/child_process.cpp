@@ -30,13 +30,13 @@ int decode_status(int status) {
 }  // namespace
 
 std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::vector<std::string>& argv) {
-  if (argv.empty()) throw FatalError("spawn: empty command");
+  if (argv.empty()) throw util::FatalError("spawn: empty command");
   int output_fd = memfd_create(argv[0].c_str(), MFD_CLOEXEC);
-  if (output_fd < 0) throw FatalError(std::string("memfd_create failed: ") + std::strerror(errno));
+  if (output_fd < 0) throw util::FatalError(std::string("memfd_create failed: ") + std::strerror(errno));
   int exec_pipe[2];  // closes on a successful exec; carries errno when exec fails
   if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
     close(output_fd);
-    throw FatalError(std::string("pipe2 failed: ") + std::strerror(errno));
+    throw util::FatalError(std::string("pipe2 failed: ") + std::strerror(errno));
   }
   // Built before fork: the child of a threaded parent may only make async-signal-safe calls.
   std::vector<char*> args;
@@ -50,7 +50,7 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::vector<std::string>
     close(output_fd);
     close(exec_pipe[0]);
     close(exec_pipe[1]);
-    throw FatalError(std::string("fork failed: ") + std::strerror(err));
+    throw util::FatalError(std::string("fork failed: ") + std::strerror(err));
   }
   if (pid == 0) {
     setpgid(0, 0);
@@ -75,10 +75,10 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::vector<std::string>
   std::unique_ptr<ChildProcess> child(new ChildProcess(pid, output_fd, argv[0]));
   if (n == sizeof(err)) {
     child->stop();
-    throw FatalError("cannot run " + argv[0] + ": " + std::strerror(err) +
+    throw util::FatalError("cannot run " + argv[0] + ": " + std::strerror(err) +
                      (err == ENOENT ? " (install the benchmark's packages: scripts/install-deps.sh)" : ""));
   }
-  log_info("started " + join(argv) + " as pid " + std::to_string(pid));
+  util::log_info("started " + join(argv) + " as pid " + std::to_string(pid));
   return child;
 }
 
@@ -126,7 +126,7 @@ void ChildProcess::stop() {
   kill(-pid_, SIGTERM);
   for (int i = 0; i < 100 && !exit_code(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   if (exit_code()) return;
-  log_warn(name_ + " (pid " + std::to_string(pid_) + ") ignored SIGTERM; killing it");
+  util::log_warn(name_ + " (pid " + std::to_string(pid_) + ") ignored SIGTERM; killing it");
   kill(-pid_, SIGKILL);
   int status = 0;
   if (waitpid(pid_, &status, 0) == pid_) exit_code_ = decode_status(status);
@@ -137,8 +137,8 @@ std::string run_command(const std::vector<std::string>& argv) {
   auto child = ChildProcess::spawn(argv);
   auto code = child->wait(std::chrono::seconds(30), never);
   std::string out = child->output();
-  if (!code) throw FatalError(join(argv) + " did not finish in 30 s");
-  if (*code != 0) throw FatalError(join(argv) + " failed (exit " + std::to_string(*code) + "): " + out);
+  if (!code) throw util::FatalError(join(argv) + " did not finish in 30 s");
+  if (*code != 0) throw util::FatalError(join(argv) + " failed (exit " + std::to_string(*code) + "): " + out);
   return out;
 }
 

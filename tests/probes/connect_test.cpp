@@ -11,8 +11,8 @@
 namespace nwtest {
 namespace {
 
-using netwatch::AttachVariant;
-using netwatch::Direction;
+using netwatch::kernel::AttachVariant;
+using netwatch::event::Direction;
 
 class ConnectTest : public KernelTest {};
 

@@ -13,7 +13,7 @@
 #include "transport/event_reader.h"
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::transport {
 namespace {
 
 nw_event raw(uint8_t type, uint64_t cookie) {
@@ -40,22 +40,22 @@ nw_event raw(uint8_t type, uint64_t cookie) {
 
 // Records through the real reader into the real aggregator, as the agent runs them.
 struct Pipeline {
-  Aggregator aggregator{AggregatorConfig{}, [](uint64_t cgroup) {
-                          return cgroup == 42 ? WorkloadLabels{"shop", "cart-1", "app"} : WorkloadLabels{};
+  aggregate::Aggregator aggregator{aggregate::AggregatorConfig{}, [](uint64_t cgroup) {
+                          return cgroup == 42 ? k8s::WorkloadLabels{"shop", "cart-1", "app"} : k8s::WorkloadLabels{};
                         }};
   EventReader reader{aggregator};
 
   void deliver(const nw_event& r) { reader.deliver(&r, sizeof(r)); }
-  std::vector<ConnectionView> connections() {
+  std::vector<aggregate::ConnectionView> connections() {
     reader.flush();
     return aggregator.snapshot(0, 0)->connections;
   }
 };
 
-void expect_identity_of(const nw_event& r, const ConnectionView& v) {
-  const ConnectionRow& c = v.connection;
+void expect_identity_of(const nw_event& r, const aggregate::ConnectionView& v) {
+  const aggregate::ConnectionRow& c = v.connection;
   EXPECT_EQ(c.cookie, r.cookie);
-  EXPECT_EQ(c.direction, Direction::outbound);
+  EXPECT_EQ(c.direction, event::Direction::outbound);
   EXPECT_EQ(c.local.to_string(), "10.0.0.1");
   EXPECT_EQ(c.remote.to_string(), "10.9.8.7");
   EXPECT_EQ(c.local_port, 40001);
@@ -66,7 +66,7 @@ void expect_identity_of(const nw_event& r, const ConnectionView& v) {
   EXPECT_EQ(v.workload.pod, "cart-1");
 }
 
-TEST(EventRecord, a_connection_first_seen_in_an_rtt_sample_has_its_identity_decoded) {
+TEST(event::EventRecord, a_connection_first_seen_in_an_rtt_sample_has_its_identity_decoded) {
   Pipeline p;
   nw_event r = raw(NW_EV_RTT, 7);
   p.deliver(r);
@@ -81,7 +81,7 @@ TEST(EventRecord, a_connection_first_seen_in_an_rtt_sample_has_its_identity_deco
   EXPECT_EQ(flows[0].workload.pod, "cart-1");
 }
 
-TEST(EventRecord, every_first_record_type_decodes_the_identity) {
+TEST(event::EventRecord, every_first_record_type_decodes_the_identity) {
   for (uint8_t type : {NW_EV_CONNECT, NW_EV_ACCEPT, NW_EV_RETRANSMIT, NW_EV_RTT}) {
     Pipeline p;
     nw_event r = raw(type, 9);
@@ -94,7 +94,7 @@ TEST(EventRecord, every_first_record_type_decodes_the_identity) {
   }
 }
 
-TEST(EventRecord, an_ipv4_mapped_first_record_is_stored_as_ipv4) {
+TEST(event::EventRecord, an_ipv4_mapped_first_record_is_stored_as_ipv4) {
   Pipeline p;
   nw_event r = raw(NW_EV_RTT, 3);
   r.family = AF_INET6;
@@ -109,7 +109,7 @@ TEST(EventRecord, an_ipv4_mapped_first_record_is_stored_as_ipv4) {
   EXPECT_EQ(conns[0].connection.remote.family, 4);
 }
 
-TEST(EventRecord, later_records_update_the_counters_and_keep_the_first_identity) {
+TEST(event::EventRecord, later_records_update_the_counters_and_keep_the_first_identity) {
   Pipeline p;
   p.deliver(raw(NW_EV_CONNECT, 5));
   nw_event later = raw(NW_EV_RTT, 5);
@@ -129,10 +129,10 @@ TEST(EventRecord, later_records_update_the_counters_and_keep_the_first_identity)
   EXPECT_EQ(conns[0].connection.last_ns, later.ts_ns);
 }
 
-TEST(EventRecord, sinks_without_on_records_get_every_field_decoded) {
-  struct Collector : EventSink {
-    std::vector<Event> events;
-    void on_event(const Event& e) override { events.push_back(e); }
+TEST(event::EventRecord, sinks_without_on_records_get_every_field_decoded) {
+  struct Collector : event::EventSink {
+    std::vector<event::Event> events;
+    void on_event(const event::Event& e) override { events.push_back(e); }
   } sink;
   EventReader reader(sink);
   nw_event r = raw(NW_EV_RETRANSMIT, 11);
@@ -140,9 +140,9 @@ TEST(EventRecord, sinks_without_on_records_get_every_field_decoded) {
   reader.deliver(&r, sizeof(r));
   reader.flush();
   ASSERT_EQ(sink.events.size(), 1u);
-  auto expected = decode_event(&r, sizeof(r));
+  auto expected = event::decode_event(&r, sizeof(r));
   ASSERT_TRUE(expected);
-  const Event& e = sink.events[0];
+  const event::Event& e = sink.events[0];
   EXPECT_EQ(e.comm_view(), "cu?[2Jrl?");
   EXPECT_EQ(e.saddr.to_string(), "10.0.0.1");
   EXPECT_EQ(e.daddr.to_string(), "10.9.8.7");
@@ -155,25 +155,25 @@ TEST(EventRecord, sinks_without_on_records_get_every_field_decoded) {
   EXPECT_EQ(e, *expected);
 }
 
-TEST(EventRecord, encode_then_decode_gives_the_event_back) {
+TEST(event::EventRecord, encode_then_decode_gives_the_event_back) {
   for (const char* peer : {"10.9.8.7", "2001:db8::7"}) {
-    Event e = test::EventBuilder(EventType::close, 99).peer(peer).stats(3, 40, 5000, 6000, 700).cgroup(8);
+    event::Event e = test::EventBuilder(event::EventType::close, 99).peer(peer).stats(3, 40, 5000, 6000, 700).cgroup(8);
     e.pid = 31;
     e.netns_ino = 4026531840u;
     std::memcpy(e.comm.data(), "nginx", 6);
     e.duration_ns = 123;
     e.segs = 2;
     e.error = 0;
-    Event back;
+    event::Event back;
     nw_event raw;
-    EventRecord::encode(e, raw).decode(back);
+    event::EventRecord::encode(e, raw).decode(back);
     EXPECT_EQ(back, e) << peer;
   }
 }
 
 // Within one batch a close frees a slot that a new connection takes at once; a late record of
 // the closed cookie must then neither find the new connection nor revive the old one.
-TEST(EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
+TEST(event::EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
   auto build = [] {
     std::vector<nw_event> rs;
     for (uint64_t cookie = 1; cookie <= 4; ++cookie) rs.push_back(raw(NW_EV_CONNECT, cookie));
@@ -218,4 +218,4 @@ TEST(EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::transport
