@@ -43,16 +43,16 @@ int run(Options opt) {
   std::printf("agent --rtt-interval %s; load: iperf3 127.0.0.1:%u and %.0f connections/s for %d s\n\n",
               opt.rtt_interval.c_str(), opt.iperf_port, opt.churn_rate, opt.seconds);
   std::fflush(stdout);
-  auto agent = AgentUnderTest::start(opt.agent, daemon::g_stop);
+  auto agent = AgentUnderTest::start(opt.agent, g_stop);
   ChurnLoad churn;
   // The load runs 2 s longer on each side than the window, so the window sees it steady.
-  IperfPair iperf({opt.iperf_port, std::chrono::seconds(opt.seconds + 4), std::nullopt, std::nullopt}, daemon::g_stop);
+  IperfPair iperf({opt.iperf_port, std::chrono::seconds(opt.seconds + 4), std::nullopt, std::nullopt}, g_stop);
   iperf.start_client();
   ChurnResult churned;
   std::exception_ptr churn_error;
   std::jthread churner([&] {  // joined on every way out; the churn ends with its duration or g_stop
     try {
-      churned = churn.run({opt.churn_threads, 1, opt.churn_rate, std::chrono::seconds(opt.seconds + 4)}, daemon::g_stop);
+      churned = churn.run({opt.churn_threads, 1, opt.churn_rate, std::chrono::seconds(opt.seconds + 4)}, g_stop);
     } catch (...) {
       churn_error = std::current_exception();
     }
@@ -61,7 +61,7 @@ int run(Options opt) {
   Reading a = read(*agent);
   sleep_unless_stopped(std::chrono::milliseconds(opt.seconds * 1000));
   Reading b = read(*agent);
-  iperf.wait(daemon::g_stop);
+  iperf.wait(g_stop);
   churner.join();
   if (churn_error) std::rethrow_exception(churn_error);
 
@@ -103,6 +103,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.seconds = 2;
   netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
-  daemon::install_stop_signals();
+  install_stop_signals();
   return guarded_main("netwatch_agent_cpu", [&] { return run(opt); });
 }

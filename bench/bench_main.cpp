@@ -13,11 +13,11 @@
 
 namespace netwatch::bench {
 
-std::atomic<bool> daemon::g_stop{false};
+std::atomic<bool> g_stop{false};
 
 void install_stop_signals() {
   struct sigaction sa {};
-  sa.sa_handler = [](int) { daemon::g_stop = true; };
+  sa.sa_handler = [](int) { g_stop = true; };
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
@@ -37,9 +37,9 @@ int guarded_main(const char* name, const std::function<int()>& body) {
 
 void sleep_unless_stopped(std::chrono::milliseconds d) {
   auto deadline = std::chrono::steady_clock::now() + d;
-  while (!daemon::g_stop && std::chrono::steady_clock::now() < deadline)
+  while (!g_stop && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::min(std::chrono::milliseconds(20), d));
-  if (daemon::g_stop) throw util::FatalError("interrupted", 130);
+  if (g_stop) throw util::FatalError("interrupted", 130);
 }
 
 std::string machine_line() {

@@ -9,7 +9,7 @@
 
 namespace netwatch::bench {
 
-extern std::atomic<bool> daemon::g_stop;
+extern std::atomic<bool> g_stop;
 
 // Installs the SIGINT/SIGTERM handlers that set g_stop.
 void install_stop_signals();

@@ -43,11 +43,11 @@ AgentCounters read_counters(const AgentUnderTest& agent) {
 }
 
 void fixed_rate_run(const Options& opt, ChurnLoad& load) {
-  auto agent = AgentUnderTest::start(opt.agent, daemon::g_stop);
+  auto agent = AgentUnderTest::start(opt.agent, g_stop);
   sleep_unless_stopped(std::chrono::milliseconds(1500));  // a published snapshot to start from
   AgentCounters before = read_counters(*agent);
   ProcessUsage cpu_before = agent->usage();
-  ChurnResult r = load.run({opt.threads, opt.acceptors, opt.fixed_rate, ms(opt.fixed_seconds)}, daemon::g_stop);
+  ChurnResult r = load.run({opt.threads, opt.acceptors, opt.fixed_rate, ms(opt.fixed_seconds)}, g_stop);
   ProcessUsage cpu_after = agent->usage();
   // One publish interval plus a drain: every event of the window is counted in the next snapshot.
   sleep_unless_stopped(std::chrono::milliseconds(2000));
@@ -73,7 +73,7 @@ void fixed_rate_run(const Options& opt, ChurnLoad& load) {
 int run(const Options& opt) {
   ChurnLoad load(opt.acceptors);
   if (opt.load_only) {
-    ChurnResult r = load.run({opt.threads, opt.acceptors, opt.fixed_rate, ms(opt.fixed_seconds)}, daemon::g_stop);
+    ChurnResult r = load.run({opt.threads, opt.acceptors, opt.fixed_rate, ms(opt.fixed_seconds)}, g_stop);
     std::printf("%llu connections in %.2f s: %.0f connections/s, %llu connect errors\n",
                 static_cast<unsigned long long>(r.connections), r.seconds, r.per_second(),
                 static_cast<unsigned long long>(r.failures));
@@ -85,8 +85,8 @@ int run(const Options& opt) {
   std::fflush(stdout);
   auto samples = run_pairs(opt.pairs, [&](bool with_agent) {
     std::unique_ptr<AgentUnderTest> agent;
-    if (with_agent) agent = AgentUnderTest::start(opt.agent, daemon::g_stop);
-    return load.run({opt.threads, opt.acceptors, 0, ms(opt.seconds)}, daemon::g_stop).per_second();
+    if (with_agent) agent = AgentUnderTest::start(opt.agent, g_stop);
+    return load.run({opt.threads, opt.acceptors, 0, ms(opt.seconds)}, g_stop).per_second();
   });
   std::fputs(
       render_pairs("short connections per second (max rate), with the agent / without", samples, 1, "conn/s", 0.95)
@@ -122,6 +122,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.pairs = 1, opt.seconds = 1, opt.fixed_seconds = 2;
   netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
-  daemon::install_stop_signals();
+  install_stop_signals();
   return guarded_main("netwatch_churn", [&] { return run(opt); });
 }

@@ -175,7 +175,7 @@ int run(const Options& opt) {
               flags.c_str(), opt.tracked, opt.steps, per_worker);
   std::fflush(stdout);
 
-  auto agent = AgentUnderTest::start(opt.agent, daemon::g_stop);
+  auto agent = AgentUnderTest::start(opt.agent, g_stop);
   Point idle = settle_and_read(*agent, opt.idle_seconds);
   std::vector<MapMemory> maps = maps_held_by(agent->pid());
   std::string before = agent->metrics();
@@ -267,6 +267,6 @@ int main(int argc, char** argv) {
   if (smoke) opt.tracked = 2000, opt.steps = 1, opt.idle_seconds = 2;
   opt.agent.flags.insert(opt.agent.flags.begin(), {"--max-connections", std::to_string(opt.max_connections)});
   netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
-  daemon::install_stop_signals();
+  install_stop_signals();
   return guarded_main("netwatch_memory", [&] { return run(opt); });
 }

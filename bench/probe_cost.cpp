@@ -191,7 +191,7 @@ int run(const Options& opt) {
           measured.push_back({&hook, peer.peer->label, id});
   }
 
-  IperfPair stream({opt.port, std::chrono::seconds(opt.seconds), std::nullopt, std::nullopt}, daemon::g_stop);
+  IperfPair stream({opt.port, std::chrono::seconds(opt.seconds), std::nullopt, std::nullopt}, g_stop);
   std::unique_ptr<InputLoss> loss;
   std::unique_ptr<IperfPair> lossy;
   if (opt.loss_one_in) {
@@ -200,7 +200,7 @@ int run(const Options& opt) {
     lossy = std::make_unique<IperfPair>(
         IperfFlow{lossy_port, std::chrono::seconds(opt.seconds), opt.lossy_bitrate, opt.lossy_segment_bytes,
                   opt.lossy_streams},
-        daemon::g_stop);
+        g_stop);
   }
 
   auto before = snapshot(measured);
@@ -208,9 +208,9 @@ int run(const Options& opt) {
   stream.start_client();
   if (lossy) lossy->start_client();
   sleep_unless_stopped(std::chrono::milliseconds(opt.seconds * 1000 / 2));
-  uint32_t connects = connect_burst(opt.connects, daemon::g_stop);
-  stream.wait(daemon::g_stop);
-  if (lossy) lossy->wait(daemon::g_stop);
+  uint32_t connects = connect_burst(opt.connects, g_stop);
+  stream.wait(g_stop);
+  if (lossy) lossy->wait(g_stop);
   auto after = snapshot(measured);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -87,7 +87,7 @@ double wrk_number(const std::string& out, const std::string& pattern) {
 
 int run(const Options& opt) {
   std::printf("netwatch_scrape: %s\n", machine_line().c_str());
-  auto agent = AgentUnderTest::start(opt.agent, daemon::g_stop);
+  auto agent = AgentUnderTest::start(opt.agent, g_stop);
   visit_peers(opt);
   sleep_unless_stopped(std::chrono::milliseconds(2500));  // published, with every flow
   std::string text = agent->metrics();
@@ -146,6 +146,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.peers = 50, opt.seconds = 2;
   netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
-  daemon::install_stop_signals();
+  install_stop_signals();
   return guarded_main("netwatch_scrape", [&] { return run(opt); });
 }

@@ -28,10 +28,10 @@ int run(const Options& opt) {
   uint64_t agent_events = 0, agent_lost = 0;
   auto samples = run_pairs(opt.pairs, [&](bool with_agent) {
     std::unique_ptr<AgentUnderTest> agent;
-    if (with_agent) agent = AgentUnderTest::start(opt.agent, daemon::g_stop);
-    IperfPair iperf({opt.port, std::chrono::seconds(opt.seconds), std::nullopt, std::nullopt}, daemon::g_stop);
+    if (with_agent) agent = AgentUnderTest::start(opt.agent, g_stop);
+    IperfPair iperf({opt.port, std::chrono::seconds(opt.seconds), std::nullopt, std::nullopt}, g_stop);
     iperf.start_client();
-    iperf.wait(daemon::g_stop);
+    iperf.wait(g_stop);
     if (agent) {
       std::string m = agent->metrics();
       agent_events += static_cast<uint64_t>(metric_sum(m, "netwatch_events_total"));
@@ -65,6 +65,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.pairs = 1, opt.seconds = 1;
   netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
-  daemon::install_stop_signals();
+  install_stop_signals();
   return guarded_main("netwatch_throughput", [&] { return run(opt); });
 }

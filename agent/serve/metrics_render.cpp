@@ -109,12 +109,12 @@ std::string label_block(const aggregate::FlowView& f) {
 }
 
 // ",le=\"2.5e-05\"", ... ",le=\"+Inf\"": the bucket labels, formatted once.
-const std::array<std::string, kLatencyBucketsSeconds.size() + 1>& le_labels() {
+const std::array<std::string, aggregate::kLatencyBucketsSeconds.size() + 1>& le_labels() {
   static const auto labels = [] {
-    std::array<std::string, kLatencyBucketsSeconds.size() + 1> l;
-    for (size_t i = 0; i <= kLatencyBucketsSeconds.size(); ++i) {
+    std::array<std::string, aggregate::kLatencyBucketsSeconds.size() + 1> l;
+    for (size_t i = 0; i <= aggregate::kLatencyBucketsSeconds.size(); ++i) {
       l[i] = ",le=\"";
-      append_double(l[i], i < kLatencyBucketsSeconds.size() ? kLatencyBucketsSeconds[i]
+      append_double(l[i], i < aggregate::kLatencyBucketsSeconds.size() ? aggregate::kLatencyBucketsSeconds[i]
                                                             : std::numeric_limits<double>::infinity());
       l[i] += '"';
     }
@@ -207,10 +207,10 @@ class FlowTextWriter {
     append_double(out_, static_cast<double>(h.sum_ns) / 1e9);
     out_ += '\n';
     uint64_t cumulative = 0;
-    for (size_t i = 0; i <= kLatencyBucketsSeconds.size(); ++i) {
+    for (size_t i = 0; i <= aggregate::kLatencyBucketsSeconds.size(); ++i) {
       cumulative += h.buckets[i];
       series(f, "_bucket", labels, le_labels()[i]);
-      append_uint(out_, i < kLatencyBucketsSeconds.size() ? cumulative : h.count);
+      append_uint(out_, i < aggregate::kLatencyBucketsSeconds.size() ? cumulative : h.count);
       out_ += '\n';
     }
   }

@@ -65,7 +65,7 @@ bool connect_loopback(uint16_t port) {
   return ok;
 }
 
-TEST(k8s::PodLabels, real_cgroup_and_real_probes_give_the_pods_labels) {
+TEST(PodLabels, real_cgroup_and_real_probes_give_the_pods_labels) {
   ASSERT_EQ(geteuid(), 0u) << "needs root: makes cgroups and loads BPF";
   std::optional<std::string> mount = k8s::find_cgroup2_mount("/sys/fs/cgroup");
   ASSERT_TRUE(mount) << "no cgroup2 mount at or below /sys/fs/cgroup";

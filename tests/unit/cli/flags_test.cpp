@@ -24,7 +24,7 @@ TEST(Duration, parses_units) {
   EXPECT_FALSE(cli::parse_duration_ns("99999999999999s"));
 }
 
-TEST(util::ListenAddress, accepts_ipv4_and_bracketed_ipv6) {
+TEST(ListenAddress, accepts_ipv4_and_bracketed_ipv6) {
   auto a = util::parse_listen_address("127.0.0.1:9464");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->host, "127.0.0.1");
@@ -35,7 +35,7 @@ TEST(util::ListenAddress, accepts_ipv4_and_bracketed_ipv6) {
   EXPECT_EQ(b->port, 0);
 }
 
-TEST(util::ListenAddress, rejects_malformed) {
+TEST(ListenAddress, rejects_malformed) {
   for (const char* bad : {"9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:9464", "[::1]", "host:80",
                           "1.2.3.4:9x", "[::1]:123456", ":9464", "[1.2.3.4]:80"})
     EXPECT_FALSE(util::parse_listen_address(bad)) << bad;
@@ -48,7 +48,7 @@ TEST(ConnectionsLimit, bounds_the_query_parameter) {
     EXPECT_FALSE(serve::parse_connections_limit(bad)) << bad;
 }
 
-TEST(serve::ConnectionsQuery, limit_is_optional_single_and_bounded_and_other_parameters_are_ignored) {
+TEST(ConnectionsQuery, limit_is_optional_single_and_bounded_and_other_parameters_are_ignored) {
   using Params = std::multimap<std::string, std::string>;
   EXPECT_EQ(serve::parse_connections_query(Params{})->limit, serve::kDefaultConnectionsLimit);
   EXPECT_EQ(serve::parse_connections_query(Params{{"limit", "7"}, {"sort", "rtt"}})->limit, 7u);

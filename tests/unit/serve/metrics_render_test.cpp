@@ -36,9 +36,9 @@ ClientMetric oracle_histogram(std::vector<ClientMetric::Label> labels, const agg
   m.histogram.sample_count = h.count;
   m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
   uint64_t cumulative = 0;
-  for (size_t i = 0; i < kLatencyBucketsSeconds.size(); ++i) {
+  for (size_t i = 0; i < aggregate::kLatencyBucketsSeconds.size(); ++i) {
     cumulative += h.buckets[i];
-    m.histogram.bucket.push_back({cumulative, kLatencyBucketsSeconds[i]});
+    m.histogram.bucket.push_back({cumulative, aggregate::kLatencyBucketsSeconds[i]});
   }
   m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
   return m;

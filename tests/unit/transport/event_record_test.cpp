@@ -66,7 +66,7 @@ void expect_identity_of(const nw_event& r, const aggregate::ConnectionView& v) {
   EXPECT_EQ(v.workload.pod, "cart-1");
 }
 
-TEST(event::EventRecord, a_connection_first_seen_in_an_rtt_sample_has_its_identity_decoded) {
+TEST(EventRecord, a_connection_first_seen_in_an_rtt_sample_has_its_identity_decoded) {
   Pipeline p;
   nw_event r = raw(NW_EV_RTT, 7);
   p.deliver(r);
@@ -81,7 +81,7 @@ TEST(event::EventRecord, a_connection_first_seen_in_an_rtt_sample_has_its_identi
   EXPECT_EQ(flows[0].workload.pod, "cart-1");
 }
 
-TEST(event::EventRecord, every_first_record_type_decodes_the_identity) {
+TEST(EventRecord, every_first_record_type_decodes_the_identity) {
   for (uint8_t type : {NW_EV_CONNECT, NW_EV_ACCEPT, NW_EV_RETRANSMIT, NW_EV_RTT}) {
     Pipeline p;
     nw_event r = raw(type, 9);
@@ -94,7 +94,7 @@ TEST(event::EventRecord, every_first_record_type_decodes_the_identity) {
   }
 }
 
-TEST(event::EventRecord, an_ipv4_mapped_first_record_is_stored_as_ipv4) {
+TEST(EventRecord, an_ipv4_mapped_first_record_is_stored_as_ipv4) {
   Pipeline p;
   nw_event r = raw(NW_EV_RTT, 3);
   r.family = AF_INET6;
@@ -109,7 +109,7 @@ TEST(event::EventRecord, an_ipv4_mapped_first_record_is_stored_as_ipv4) {
   EXPECT_EQ(conns[0].connection.remote.family, 4);
 }
 
-TEST(event::EventRecord, later_records_update_the_counters_and_keep_the_first_identity) {
+TEST(EventRecord, later_records_update_the_counters_and_keep_the_first_identity) {
   Pipeline p;
   p.deliver(raw(NW_EV_CONNECT, 5));
   nw_event later = raw(NW_EV_RTT, 5);
@@ -129,7 +129,7 @@ TEST(event::EventRecord, later_records_update_the_counters_and_keep_the_first_id
   EXPECT_EQ(conns[0].connection.last_ns, later.ts_ns);
 }
 
-TEST(event::EventRecord, sinks_without_on_records_get_every_field_decoded) {
+TEST(EventRecord, sinks_without_on_records_get_every_field_decoded) {
   struct Collector : event::EventSink {
     std::vector<event::Event> events;
     void on_event(const event::Event& e) override { events.push_back(e); }
@@ -155,7 +155,7 @@ TEST(event::EventRecord, sinks_without_on_records_get_every_field_decoded) {
   EXPECT_EQ(e, *expected);
 }
 
-TEST(event::EventRecord, encode_then_decode_gives_the_event_back) {
+TEST(EventRecord, encode_then_decode_gives_the_event_back) {
   for (const char* peer : {"10.9.8.7", "2001:db8::7"}) {
     event::Event e = test::EventBuilder(event::EventType::close, 99).peer(peer).stats(3, 40, 5000, 6000, 700).cgroup(8);
     e.pid = 31;
@@ -173,7 +173,7 @@ TEST(event::EventRecord, encode_then_decode_gives_the_event_back) {
 
 // Within one batch a close frees a slot that a new connection takes at once; a late record of
 // the closed cookie must then neither find the new connection nor revive the old one.
-TEST(event::EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
+TEST(EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
   auto build = [] {
     std::vector<nw_event> rs;
     for (uint64_t cookie = 1; cookie <= 4; ++cookie) rs.push_back(raw(NW_EV_CONNECT, cookie));
