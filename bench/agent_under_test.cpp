@@ -126,7 +126,8 @@ AgentUnderTest::~AgentUnderTest() {
 std::string AgentUnderTest::get(const std::string& path) const {
   auto [status, body] = http_get(port_, path);
   if (status != 200)
-    throw util::FatalError("GET " + path + " on the agent answered " + std::to_string(status) + ": " + process_->output());
+    throw util::FatalError("GET " + path + " on the agent answered " + std::to_string(status) + ": " +
+                           process_->output());
   return body;
 }
 

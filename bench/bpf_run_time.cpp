@@ -37,7 +37,7 @@ RunTimeAccounting::RunTimeAccounting() {
   sysctl_old_ = read_sysctl();
   if (!sysctl_old_ || !write_sysctl("1"))
     throw util::FatalError(std::string("cannot turn on BPF run-time accounting: BPF_ENABLE_STATS failed (") +
-                     std::strerror(err) + ") and " + kStatsSysctl + " is not writable; run as root");
+                           std::strerror(err) + ") and " + kStatsSysctl + " is not writable; run as root");
 }
 
 RunTimeAccounting::~RunTimeAccounting() {

@@ -38,7 +38,8 @@ std::unique_ptr<CandidateObject> CandidateObject::load(const std::string& path) 
     std::string_view sec = bpf_program__section_name(prog);
     if (sec.rfind(kTpBtf, 0) != 0) continue;
     bpf_link* link = bpf_program__attach(prog);
-    if (!link) throw util::FatalError("attaching candidate program " + std::string(bpf_program__name(prog)) + " failed");
+    if (!link)
+      throw util::FatalError("attaching candidate program " + std::string(bpf_program__name(prog)) + " failed");
     cand->links_.push_back(link);
     cand->programs_.push_back(
         {bpf_program__name(prog), std::string(sec.substr(kTpBtf.size())), program_id(bpf_program__fd(prog))});

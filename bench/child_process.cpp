@@ -76,7 +76,7 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::vector<std::string>
   if (n == sizeof(err)) {
     child->stop();
     throw util::FatalError("cannot run " + argv[0] + ": " + std::strerror(err) +
-                     (err == ENOENT ? " (install the benchmark's packages: scripts/install-deps.sh)" : ""));
+                           (err == ENOENT ? " (install the benchmark's packages: scripts/install-deps.sh)" : ""));
   }
   util::log_info("started " + join(argv) + " as pid " + std::to_string(pid));
   return child;

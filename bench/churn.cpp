@@ -118,7 +118,7 @@ ChurnResult ChurnLoad::run(const ChurnOptions& options, const std::atomic<bool>&
   }
   if (result.connections == 0 && !stop)
     throw util::FatalError("churn: no connection to 127.0.0.1:" + std::to_string(port_) + " completed (" +
-                     std::to_string(result.failures) + " connect errors)");
+                           std::to_string(result.failures) + " connect errors)");
   return result;
 }
 

@@ -32,7 +32,8 @@ IperfPair::IperfPair(const IperfFlow& flow, const std::atomic<bool>& stop) : flo
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!is_listening(flow.port)) {
     if (server_->exit_code() || stop || std::chrono::steady_clock::now() > deadline)
-      throw util::FatalError("iperf3 server on port " + std::to_string(flow.port) + " did not start: " + server_->output());
+      throw util::FatalError("iperf3 server on port " + std::to_string(flow.port) +
+                             " did not start: " + server_->output());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -62,8 +63,8 @@ void IperfPair::wait(const std::atomic<bool>& stop) {
   if (!code) throw util::FatalError("iperf3 client on port " + std::to_string(flow_.port) + " did not finish");
   nlohmann::json report = nlohmann::json::parse(out, nullptr, false);
   if (*code != 0 || report.is_discarded() || report.contains("error"))
-    throw util::FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " + std::to_string(*code) +
-                     "): " + (report.contains("error") ? report["error"].dump() : out));
+    throw util::FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " +
+                           std::to_string(*code) + "): " + (report.contains("error") ? report["error"].dump() : out));
   received_bps_ = report["end"]["sum_received"].value("bits_per_second", 0.0);
 }
 
@@ -88,7 +89,7 @@ InputLoss::~InputLoss() {
     run_command({"nft", "delete", "table", "inet", table_});
   } catch (const std::exception& e) {
     util::log_error(std::string("could not delete the nftables table: ") + e.what() + "; run: nft delete table inet " +
-              table_);
+                    table_);
   }
 }
 

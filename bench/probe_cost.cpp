@@ -137,7 +137,7 @@ void warn_on_uneven_hits(const CostRun& run) {
       uint64_t hi = std::max(a.hits, b.hits), lo = std::min(a.hits, b.hits);
       if (hi > 100 && static_cast<double>(hi - lo) > 0.01 * static_cast<double>(hi))
         util::log_warn(a.tracepoint + ": " + a.source + " saw " + std::to_string(a.hits) + " hits, " + b.source + " " +
-                 std::to_string(b.hits) + "; the programs were not all attached for the whole window");
+                       std::to_string(b.hits) + "; the programs were not all attached for the whole window");
     }
 }
 

@@ -38,8 +38,8 @@ uint64_t duration_flag(const std::string& flag, const std::string& value, uint64
   auto ns = parse_duration_ns(value);
   if (!ns || *ns < min_ns)
     throw util::FatalError("--" + flag + " '" + value + "' is not a duration of at least " +
-                         std::to_string(min_ns / 1000000) + "ms (e.g. 30s, 5m)",
-                     util::kExitUsage);
+                               std::to_string(min_ns / 1000000) + "ms (e.g. 30s, 5m)",
+                           util::kExitUsage);
   return *ns;
 }
 
@@ -47,10 +47,12 @@ daemon::AgentOptions agent_options(const AgentFlags& flags) {
   daemon::AgentOptions options;
   auto listen = util::parse_listen_address(flags.listen);
   if (!listen)
-    throw util::FatalError("--listen '" + flags.listen + "' is not HOST:PORT with a numeric IPv4 or [IPv6] host", util::kExitUsage);
+    throw util::FatalError("--listen '" + flags.listen + "' is not HOST:PORT with a numeric IPv4 or [IPv6] host",
+                           util::kExitUsage);
   options.listen = *listen;
   if (flags.max_connections < 1 || flags.max_flows < 10 || flags.max_workloads < 1)
-    throw util::FatalError("--max-connections and --max-workloads must be at least 1, --max-flows at least 10", util::kExitUsage);
+    throw util::FatalError("--max-connections and --max-workloads must be at least 1, --max-flows at least 10",
+                           util::kExitUsage);
   aggregate::AggregatorConfig& config = options.aggregation;
   config.max_connections = flags.max_connections;
   config.max_flows = flags.max_flows;
@@ -74,7 +76,8 @@ daemon::AgentOptions agent_options(const AgentFlags& flags) {
   options.http_limits = flags.http;
   options.http_limits.head_timeout_ns = duration_flag("http-head-timeout", flags.http_head_timeout, 100'000'000);
   options.http_limits.idle_timeout_ns = duration_flag("http-idle-timeout", flags.http_idle_timeout, 1'000'000'000);
-  if (std::string why = serve::validate_http_limits(options.http_limits); !why.empty()) throw util::FatalError(why, util::kExitUsage);
+  if (std::string why = serve::validate_http_limits(options.http_limits); !why.empty())
+    throw util::FatalError(why, util::kExitUsage);
   return options;
 }
 

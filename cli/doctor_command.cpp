@@ -29,7 +29,8 @@ const char* status_name(Status s) { return s == Status::ok ? "ok" : s == Status:
 
 // Loads and attaches one variant for real, then releases it: the only honest test.
 Check try_variant(kernel::AttachVariant variant, kernel::Transport transport) {
-  std::string name = "load " + std::string(kernel::variant_name(variant)) + " + " + std::string(kernel::transport_name(transport));
+  std::string name =
+      "load " + std::string(kernel::variant_name(variant)) + " + " + std::string(kernel::transport_name(transport));
   try {
     kernel::ProbeOptions options;
     options.variant = variant;
@@ -55,11 +56,15 @@ int run_doctor() {
                      (p.cap_sys_admin ? " CAP_SYS_ADMIN" : "");
   checks.push_back({"privileges", p.can_load_tracing() ? Status::ok : Status::fail,
                     p.can_load_tracing() ? caps : caps + ": needs CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN"});
-  sandbox::SeccompDenial seccomp = sandbox::seccomp_denial();  // a filter's EPERM would otherwise pass for a missing feature below
-  checks.push_back({"seccomp", seccomp.bpf ? Status::fail : seccomp.any() ? Status::warn : Status::ok,
-                    seccomp.any()             ? seccomp.message()
+  sandbox::SeccompDenial seccomp =
+      sandbox::seccomp_denial();  // a filter's EPERM would otherwise pass for a missing feature below
+  checks.push_back({"seccomp",
+                    seccomp.bpf     ? Status::fail
+                    : seccomp.any() ? Status::warn
+                                    : Status::ok,
+                    seccomp.any()                      ? seccomp.message()
                     : sandbox::seccomp_filter_active() ? "a filter is active; it allows bpf() and perf_event_open()"
-                                              : "no filter"});
+                                                       : "no filter"});
 
   bool btf = kernel::has_vmlinux_btf();
   checks.push_back({"BTF", btf ? Status::ok : Status::fail,
@@ -96,7 +101,8 @@ int run_doctor() {
   auto cgroup2 = kernel::cgroup2_mount();
   checks.push_back({"cgroup2", cgroup2 ? Status::ok : Status::warn,
                     cgroup2 ? *cgroup2 : "not mounted: pod labels unavailable"});
-  checks.push_back({"bpf_stats", Status::ok, kernel::bpf_stats_enabled() ? "on (run_time_ns counted)" : "off (optional)"});
+  checks.push_back(
+      {"bpf_stats", Status::ok, kernel::bpf_stats_enabled() ? "on (run_time_ns counted)" : "off (optional)"});
 
   std::string would_use;
   if (p.can_load_tracing() && btf) {

@@ -99,8 +99,11 @@ std::string event_to_text(const event::Event& e, const util::WallClock& clock) {
   std::string detail;
   const event::TcpStats& s = e.stats;
   switch (e.type) {
-    case event::EventType::connect: detail = "latency=" + human_duration(e.latency_ns); break;
-    case event::EventType::accept: break;
+    case event::EventType::connect:
+      detail = "latency=" + human_duration(e.latency_ns);
+      break;
+    case event::EventType::accept:
+      break;
     case event::EventType::connect_failed:
       detail = "error=" + event::connect_failure_name(e.error) + " after=" + human_duration(e.latency_ns) +
                " retrans=" + std::to_string(s.total_retrans) + "/" + std::to_string(s.segs_out);

@@ -33,10 +33,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "netwatch: %s; see netwatch --help\n", e.what());
     return util::kExitUsage;
   }
-  util::set_log_level(level == "debug" ? util::LogLevel::debug
-                : level == "warn" ? util::LogLevel::warn
-                : level == "error" ? util::LogLevel::error
-                                   : util::LogLevel::info);
+  util::set_log_level(level == "debug"   ? util::LogLevel::debug
+                      : level == "warn"  ? util::LogLevel::warn
+                      : level == "error" ? util::LogLevel::error
+                                         : util::LogLevel::info);
 
   try {
     for (const cli::Command& command : commands)

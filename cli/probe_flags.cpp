@@ -53,17 +53,18 @@ kernel::ProbeOptions ProbeFlags::probe_options() const {
   auto rtt = parse_duration_ns(rtt_interval);
   if (!rtt || *rtt < 1'000'000)
     throw util::FatalError("--rtt-interval '" + rtt_interval + "' is not a duration of at least 1ms (e.g. 1s, 250ms)",
-                     util::kExitUsage);
+                           util::kExitUsage);
   o.rtt_interval_ns = *rtt;
   auto retrans = retrans_interval == "0" ? std::optional<uint64_t>(0) : parse_duration_ns(retrans_interval);
   if (!retrans)
     throw util::FatalError("--retrans-interval '" + retrans_interval + "' is not a duration (e.g. 1s, 250ms, or 0)",
-                     util::kExitUsage);
+                           util::kExitUsage);
   o.retrans_interval_ns = *retrans;
   bool pow2 = ring_size_kib >= 4 && ring_size_kib <= (1u << 20) && (ring_size_kib & (ring_size_kib - 1)) == 0;
   if (!pow2)
-    throw util::FatalError("--ring-size " + std::to_string(ring_size_kib) + " must be a power of two between 4 and 1048576 KiB",
-                     util::kExitUsage);
+    throw util::FatalError(
+        "--ring-size " + std::to_string(ring_size_kib) + " must be a power of two between 4 and 1048576 KiB",
+        util::kExitUsage);
   o.ring_bytes = ring_size_kib * 1024u;
   return o;
 }
@@ -71,7 +72,8 @@ kernel::ProbeOptions ProbeFlags::probe_options() const {
 transport::ReaderOptions ProbeFlags::reader_options() const {
   auto drain = parse_duration_ns(drain_interval);
   if (!drain || *drain < 1'000'000 || *drain > 10'000'000'000ULL)
-    throw util::FatalError("--drain-interval '" + drain_interval + "' must be a duration between 1ms and 10s", util::kExitUsage);
+    throw util::FatalError("--drain-interval '" + drain_interval + "' must be a duration between 1ms and 10s",
+                           util::kExitUsage);
   transport::ReaderOptions r;
   r.drain_interval_ms = static_cast<int>(*drain / 1'000'000);
   return r;

@@ -24,7 +24,7 @@ struct ProbeFlags {
   std::string drain_interval = "100ms";
   uint32_t ring_size_kib = 4096;
 
-  kernel::ProbeOptions probe_options() const;    // throws FatalError(exit 2) on a bad value
+  kernel::ProbeOptions probe_options() const;       // throws FatalError(exit 2) on a bad value
   transport::ReaderOptions reader_options() const;  // likewise
 };
 

@@ -60,16 +60,17 @@ ViewState initial_state(const TopFlags& flags) {
   ViewState state = top::default_view_state();
   auto interval = parse_duration_ns(flags.interval);
   if (!interval || *interval < kMinIntervalNs || *interval > kMaxIntervalNs)
-    throw util::FatalError("--interval '" + flags.interval + "' must be a duration between 100ms and 60m (e.g. 1s, 500ms)",
-                     util::kExitUsage);
+    throw util::FatalError(
+        "--interval '" + flags.interval + "' must be a duration between 100ms and 60m (e.g. 1s, 500ms)",
+        util::kExitUsage);
   state.interval_ns = *interval;
   if (!flags.sort.empty()) {
     auto c = top::find_column(top::connection_columns(), flags.sort);
     auto f = top::find_column(top::flow_columns(), flags.sort);
     if (!c && !f)
       throw util::FatalError("--sort '" + flags.sort + "' is not a column; connections: " + column_keys(false) +
-                           "; flows: " + column_keys(true),
-                       util::kExitUsage);
+                                 "; flows: " + column_keys(true),
+                             util::kExitUsage);
     if (c) state.connection_sort = *c;
     if (f) state.flow_sort = *f;
     if (!c) state.view = top::View::flows;  // a flow-only column: start in the flow view
@@ -215,7 +216,8 @@ int run_top(const TopFlags& flags) {
     if (!url) throw util::FatalError("--agent '" + flags.agent + "': " + why, util::kExitUsage);
   }
   if (!flags.once && !flags.json && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
-    throw util::FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts", util::kExitUsage);
+    throw util::FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts",
+                           util::kExitUsage);
 
   daemon::install_stop_signals();
   struct sigaction hup {};

@@ -30,7 +30,9 @@ struct TraceFlags {
 class TracePrinter : public event::EventSink {
  public:
   TracePrinter(const TraceFlags& flags, std::set<event::EventType> types)
-      : flags_(flags), types_(std::move(types)), ports_(flags.ports.begin(), flags.ports.end()),
+      : flags_(flags),
+        types_(std::move(types)),
+        ports_(flags.ports.begin(), flags.ports.end()),
         pids_(flags.pids.begin(), flags.pids.end()) {}
 
   void on_event(const event::Event& e) override {
@@ -60,8 +62,9 @@ int run_trace(const TraceFlags& flags) {
   for (const std::string& name : flags.types) {
     auto t = event::parse_event_type(name);
     if (!t)
-      throw util::FatalError("--type '" + name + "' is not one of connect, accept, connect_failed, retransmit, rtt, close",
-                       util::kExitUsage);
+      throw util::FatalError(
+          "--type '" + name + "' is not one of connect, accept, connect_failed, retransmit, rtt, close",
+          util::kExitUsage);
     types.insert(*t);
   }
   std::optional<uint64_t> duration_ns;
@@ -89,13 +92,14 @@ int run_trace(const TraceFlags& flags) {
   event::KernelCounters counters = probes->counters();
   if (counters.total_lost())
     util::log_warn(std::to_string(counters.total_lost()) +
-             " events were lost because the event buffer was full; raise --ring-size or lower --drain-interval");
+                   " events were lost because the event buffer was full; raise --ring-size or lower --drain-interval");
   if (counters.state_full)
     util::log_warn(std::to_string(counters.state_full) + " sockets were not tracked: per-socket state was full");
   if (counters.listeners_full)
     util::log_warn(std::to_string(counters.listeners_full) +
-             " listening sockets got no owner (the listener map was full): their connections have pid 0");
-  if (reader.decode_errors()) util::log_warn(std::to_string(reader.decode_errors()) + " malformed records were dropped");
+                   " listening sockets got no owner (the listener map was full): their connections have pid 0");
+  if (reader.decode_errors())
+    util::log_warn(std::to_string(reader.decode_errors()) + " malformed records were dropped");
   return 0;
 }
 

@@ -28,7 +28,9 @@ void Aggregator::on_event(const event::Event& event) {
   on_records({&record, 1});
 }
 
-void Aggregator::on_records(std::span<const event::EventRecord> records) { rules_.apply(records); }
+void Aggregator::on_records(std::span<const event::EventRecord> records) {
+  rules_.apply(records);
+}
 
 void Aggregator::expire(uint64_t now_mono_ns) {
   connections_.expire_idle(now_mono_ns, config_.connection_idle_ns);

@@ -198,7 +198,7 @@ void EventRules::apply(std::span<const event::EventRecord> records) {
     case event::EventType::retransmit:
       if (!c) {
         c = &add(r, r.state() == event::kTcpSynSent);  // a retransmitted SYN is the connection's start
-        if (r.state() != event::kTcpSynSent) {  // count this one: start from before it
+        if (r.state() != event::kTcpSynSent) {         // count this one: start from before it
           c->base.retransmits = r.stats().total_retrans - r.segs();
           c->seen.retransmits = c->base.retransmits;
         }

@@ -33,7 +33,7 @@ struct ConnectionView {
 
 struct AgentHealth {
   std::array<uint64_t, event::kEventTypeCount> events{};  // received and decoded, by type
-  event::KernelCounters kernel;                            // produced and lost in the kernel
+  event::KernelCounters kernel;                           // produced and lost in the kernel
   uint64_t drains = 0;
   uint64_t decode_errors = 0;
   uint64_t evicted_full = 0;

@@ -30,7 +30,7 @@ serve::HttpSecurity http_security(const AgentOptions& options) {
     std::ifstream file(options.basic_auth_password_file);
     if (!file || !std::getline(file, s.basic_auth_password) || s.basic_auth_password.empty())
       throw util::FatalError("cannot read a password from the first line of " + options.basic_auth_password_file,
-                       util::kExitUsage);
+                             util::kExitUsage);
     s.basic_auth_user = options.basic_auth_user;
     if (s.tls_cert_file.empty()) util::log_warn("basic auth without TLS sends the password in clear text");
   }
@@ -42,7 +42,8 @@ std::unique_ptr<k8s::PodResolver> make_pod_resolver(const AgentOptions& options)
   if (!mount) {
     std::string what = "no cgroup2 mount at or below " + options.cgroup_root;
     if (options.cgroup_root_given)
-      throw util::FatalError(what + " (--cgroup-root): pod labels need cgroup v2; point it at the cgroup2 mount", util::kExitUsage);
+      throw util::FatalError(what + " (--cgroup-root): pod labels need cgroup v2; point it at the cgroup2 mount",
+                             util::kExitUsage);
     util::log_warn(what + ": pod labels are off");
     return nullptr;
   }
@@ -96,7 +97,8 @@ int run_agent(const AgentOptions& options) {
   pipeline_options.node = node_env ? node_env : "";
   serve::SnapshotStore store;
   serve::HttpSecurity security = http_security(options);
-  serve::HttpServer http(store, options.listen, security, options.http_limits);  // before the probes: a port in use leaves nothing attached
+  serve::HttpServer http(store, options.listen, security,
+                         options.http_limits);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
   std::unique_ptr<k8s::PodResolver> pods = make_pod_resolver(options);
   Pipeline pipeline(pipeline_options, std::move(pods));
@@ -110,8 +112,8 @@ int run_agent(const AgentOptions& options) {
   http.start();
   const std::string& host = options.listen.host;
   util::log_info(std::string(security.tls_cert_file.empty() ? "serving http://" : "serving https://") +
-           (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(http.port()) +
-           "/metrics and /api/v1/connections");
+                 (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(http.port()) +
+                 "/metrics and /api/v1/connections");
 
   uint64_t last_publish = util::monotonic_ns();
   StatusLine status(pipeline_options.node.empty() ? "" : "node=" + pipeline_options.node + " ", last_publish);
@@ -131,7 +133,7 @@ int run_agent(const AgentOptions& options) {
   if (kernel::PinDir* pins = pipeline.probes().pins()) {
     pipeline.store_checkpoint();
     util::log_info("stopping: the probes stay attached in " + pins->path() +
-             " for the next agent (`netwatch cleanup` removes them)");
+                   " for the next agent (`netwatch cleanup` removes them)");
   } else {
     util::log_info("stopping: releasing probes");
   }

@@ -20,7 +20,7 @@ struct AgentOptions {
   std::string tls_cert, tls_key;
   std::string basic_auth_user, basic_auth_password_file;
   serve::HttpLimits http_limits;  // connection caps, deadlines and size limits (serve/http_limits.h), checked
-  kernel::ProbeOptions probes;  // with the pin directory, where the checkpoint goes too
+  kernel::ProbeOptions probes;    // with the pin directory, where the checkpoint goes too
   transport::ReaderOptions reader;
   aggregate::AggregatorConfig aggregation;
   uint64_t publish_interval_ns = 1'000'000'000;

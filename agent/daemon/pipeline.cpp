@@ -54,7 +54,8 @@ void Pipeline::continue_from_checkpoint() {
   std::optional<persist::Restored> restored = bytes ? persist::restore_checkpoint(*bytes, aggregator_) : std::nullopt;
   if (!restored) {
     if (probes_->adopted())
-      util::log_warn("the previous agent left no checkpoint (it did not stop cleanly): exported counters restart from zero");
+      util::log_warn(
+          "the previous agent left no checkpoint (it did not stop cleanly): exported counters restart from zero");
     return;
   }
   base_ = restored->base;
@@ -63,7 +64,7 @@ void Pipeline::continue_from_checkpoint() {
     base_.programs.clear();
   }
   util::log_info("continuing from the previous agent's checkpoint: " + std::to_string(restored->connections) +
-           " connections, " + std::to_string(restored->flows) + " flows");
+                 " connections, " + std::to_string(restored->flows) + " flows");
 }
 
 void Pipeline::store_checkpoint() {
@@ -75,7 +76,8 @@ void Pipeline::store_checkpoint() {
   if (pins->store_checkpoint(bytes))
     util::log_info("checkpoint stored in " + pins->path() + " (" + std::to_string(bytes.size()) + " bytes)");
   else
-    util::log_error("storing the checkpoint in " + pins->path() + " failed: the next agent's counters restart from zero");
+    util::log_error("storing the checkpoint in " + pins->path() +
+                    " failed: the next agent's counters restart from zero");
 }
 
 }  // namespace netwatch::daemon

@@ -60,7 +60,7 @@ class Pipeline {
   std::unique_ptr<k8s::PodResolver> pods_;
   std::unique_ptr<kernel::ProbeSet> probes_;
   aggregate::Aggregator aggregator_;
-  persist::CounterBase base_;                     // counters the previous agent exported, added to ours
+  persist::CounterBase base_;                       // counters the previous agent exported, added to ours
   std::unique_ptr<transport::EventReader> reader_;  // last: it feeds the aggregator from the probes
   util::WallClock clock_;
 };

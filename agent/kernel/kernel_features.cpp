@@ -148,10 +148,10 @@ void require_load_privileges() {
   Privileges p = read_privileges();
   if (p.can_load_tracing()) return;
   throw util::FatalError(p.root ? "missing CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) needed to load BPF programs; "
-                            "grant them to the process or container"
-                          : "must run as root or with CAP_BPF and CAP_PERFMON to load BPF programs; "
-                            "try: sudo netwatch ...",
-                   util::kExitUsage);
+                                  "grant them to the process or container"
+                                : "must run as root or with CAP_BPF and CAP_PERFMON to load BPF programs; "
+                                  "try: sudo netwatch ...",
+                         util::kExitUsage);
 }
 
 void require_btf() {

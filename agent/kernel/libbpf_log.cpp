@@ -32,7 +32,8 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
     }
   }
   // While a diagnosis listens, its one-line reason speaks for the warnings: they go to debug.
-  util::log(level == LIBBPF_WARN && !t_diagnosis ? util::LogLevel::warn : util::LogLevel::debug, "libbpf: " + std::string(line));
+  util::log(level == LIBBPF_WARN && !t_diagnosis ? util::LogLevel::warn : util::LogLevel::debug,
+            "libbpf: " + std::string(line));
   return 0;
 }
 

@@ -81,17 +81,19 @@ PinDir::PinDir(std::string path) : path_(std::move(path)) {
   if (path_.rfind("/sys/fs/bpf/", 0) == 0)
     if (auto err = ensure_bpffs()) throw util::FatalError(*err, util::kExitUsage);
   if (!on_bpffs(path_))
-    throw util::FatalError("--pin-dir " + path_ +
-                         " is not on a bpffs mount; use a directory under /sys/fs/bpf, or --pin-dir '' to pin nothing",
-                     util::kExitUsage);
+    throw util::FatalError(
+        "--pin-dir " + path_ +
+            " is not on a bpffs mount; use a directory under /sys/fs/bpf, or --pin-dir '' to pin nothing",
+        util::kExitUsage);
   if (!make_dir(path_) || !make_dir(path_ + "/maps") || !make_dir(path_ + "/links"))
-    throw util::FatalError("creating " + path_ + " failed: " + errstr() + "; is bpffs writable here?", util::kExitUsage);
+    throw util::FatalError("creating " + path_ + " failed: " + errstr() + "; is bpffs writable here?",
+                           util::kExitUsage);
   lock_fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (lock_fd_ < 0) throw util::FatalError("opening " + path_ + " failed: " + errstr());
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     close(lock_fd_);
     throw util::FatalError("another netwatch agent is using " + path_ + "; stop it, or give this one its own --pin-dir",
-                     util::kExitUsage);
+                           util::kExitUsage);
   }
   try {
     checkpoint_fd_ = open_checkpoint_map(path_ + "/checkpoint");

@@ -93,7 +93,8 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
 
   Transport transport = options.transport.value_or(has_ringbuf() ? Transport::ringbuf : Transport::perfbuf);
   if (transport == Transport::ringbuf && !has_ringbuf())
-    throw util::FatalError("this kernel has no BPF ring buffer (v5.8+); use --transport=perfbuf or auto", util::kExitUsage);
+    throw util::FatalError("this kernel has no BPF ring buffer (v5.8+); use --transport=perfbuf or auto",
+                           util::kExitUsage);
   std::unique_ptr<PinDir> pins = options.pin_dir.empty() ? nullptr : std::make_unique<PinDir>(options.pin_dir);
 
   if (options.variant == AttachVariant::tracepoint)
@@ -107,13 +108,13 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
     } catch (const util::FatalError& e) {
       if (sk_storage) {
         util::log_info(std::string("tp_btf with socket storage does not load here (") + e.what() +
-                 "); trying tp_btf with per-socket state in a hash");
+                       "); trying tp_btf with per-socket state in a hash");
         btf_error = e.what();
       } else if (options.variant) {
         throw util::FatalError(btf_error + "; without socket storage: " + e.what(), util::kExitUsage);
       } else {
-        util::log_warn(std::string("tp_btf probes unavailable (") + btf_error + "; without socket storage: " + e.what() +
-                 "); falling back to tracepoints");
+        util::log_warn(std::string("tp_btf probes unavailable (") + btf_error +
+                       "; without socket storage: " + e.what() + "); falling back to tracepoints");
       }
     }
   }
@@ -177,8 +178,8 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
     if (!adopt) {
       if (found || !pinned_links.empty())
         util::log_warn("replacing the probes pinned in " + pins->path() + ": " +
-                 (found ? "another netwatch build or configuration pinned them"
-                        : "the set is incomplete (a start was interrupted)"));
+                       (found ? "another netwatch build or configuration pinned them"
+                              : "the set is incomplete (a start was interrupted)"));
       pins->clear_probes();
     }
     bpf_map* map;
@@ -196,8 +197,8 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
     if (int err = netwatch_bpf__load(skel)) {
       std::string why = diagnosis.reason();
       throw util::FatalError("loading the " + std::string(variant_name(variant)) + " programs failed: " + errstr(err) +
-                           (why.empty() ? "" : ": " + why) + " (--log-level=debug shows the verifier log)",
-                       util::kExitUsage);
+                                 (why.empty() ? "" : ": " + why) + " (--log-level=debug shows the verifier log)",
+                             util::kExitUsage);
     }
     if (adopt) {
       set->adopt(pinned_links);
@@ -213,8 +214,8 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
   }
   set->adopted_ = adopt;
   util::log_info(std::string(adopt ? "probes adopted from " + set->pins_->path() + ": " : "probes attached: ") +
-           "variant=" + std::string(variant_name(variant)) + " transport=" + std::string(transport_name(transport)) +
-           " state=" + std::string(set->state_placement()));
+                 "variant=" + std::string(variant_name(variant)) + " transport=" +
+                 std::string(transport_name(transport)) + " state=" + std::string(set->state_placement()));
   return set;
 }
 
@@ -227,7 +228,8 @@ void ProbeSet::attach() {
     std::string name = bpf_program__name(prog);
     bpf_link* link = bpf_program__attach(prog);
     if (!link)
-      throw util::FatalError("attaching " + name + " (" + bpf_program__section_name(prog) + ") failed: " + errstr(errno));
+      throw util::FatalError("attaching " + name + " (" + bpf_program__section_name(prog) +
+                             ") failed: " + errstr(errno));
     attached_.push_back({name, link, dup(bpf_program__fd(prog))});
     if (pins_ && bpf_link__pin(link, pins_->link_path(name).c_str()) != 0)
       throw util::FatalError("pinning " + pins_->link_path(name) + " failed: " + errstr(errno));

@@ -174,8 +174,12 @@ void add_named_counts(std::array<uint64_t, N>& to, const json& from, NameOf name
   for (size_t i = 0; i < N; ++i) to[i] += field(from, std::string(name_of(i)).c_str());
 }
 
-std::string_view event_name(size_t i) { return event::event_type_name(static_cast<event::EventType>(i)); }
-std::string_view result_name(size_t i) { return aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(i)); }
+std::string_view event_name(size_t i) {
+  return event::event_type_name(static_cast<event::EventType>(i));
+}
+std::string_view result_name(size_t i) {
+  return aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(i));
+}
 
 json histogram_json(const aggregate::LatencyHistogram& h) {
   return {{"count", h.count}, {"sum_ns", h.sum_ns}, {"buckets", h.buckets}};
@@ -351,7 +355,8 @@ void CounterBase::add_to(aggregate::AgentHealth& h) const {
   h.kernel.state_spilled += kernel.state_spilled;
   h.kernel.listeners_full += kernel.listeners_full;
   for (event::ProgramStats& p : h.programs) {
-    auto old = std::find_if(programs.begin(), programs.end(), [&](const event::ProgramStats& o) { return o.name == p.name; });
+    auto old =
+        std::find_if(programs.begin(), programs.end(), [&](const event::ProgramStats& o) { return o.name == p.name; });
     if (old == programs.end()) continue;
     p.run_cnt += old->run_cnt;
     p.run_time_ns += old->run_time_ns;
@@ -368,7 +373,8 @@ void CounterBase::add_to(aggregate::AgentHealth& h) const {
 
 std::vector<uint8_t> save_checkpoint(const aggregate::Aggregator& aggregator, const aggregate::AgentHealth& health) {
   json programs = json::object();
-  for (const event::ProgramStats& p : health.programs) programs[p.name] = {{"run_cnt", p.run_cnt}, {"run_time_ns", p.run_time_ns}};
+  for (const event::ProgramStats& p : health.programs)
+    programs[p.name] = {{"run_cnt", p.run_cnt}, {"run_time_ns", p.run_time_ns}};
   const event::KernelCounters& k = health.kernel;
   json j = {{"format", kFormat},
             {"aggregator", aggregator_json(aggregator.save())},
@@ -396,7 +402,7 @@ std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, aggre
     int format = j.at("format").get<int>();
     if (format < kOldestFormat || format > kFormat) {
       util::log_warn("the previous agent's checkpoint has format " + j.at("format").dump() + ", this agent reads " +
-               std::to_string(kOldestFormat) + " to " + std::to_string(kFormat) + ": counters restart from zero");
+                     std::to_string(kOldestFormat) + " to " + std::to_string(kFormat) + ": counters restart from zero");
       return std::nullopt;
     }
     // Everything is read first: a malformed checkpoint throws before the aggregator changes.
@@ -409,7 +415,7 @@ std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, aggre
     return Restored{std::move(p.base), p.aggregator.connections.size(), p.aggregator.flows.flows.size()};
   } catch (const std::exception& e) {  // json's errors, and the readers' own, before anything changes
     util::log_warn(std::string("the previous agent's checkpoint is unreadable (") + e.what() +
-             "): counters restart from zero");
+                   "): counters restart from zero");
     return std::nullopt;
   }
 }

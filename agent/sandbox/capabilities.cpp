@@ -38,7 +38,8 @@ void drop_all_capabilities() {
   if (!none || cap_set_proc(none.get()) != 0) fail("effective, permitted and inheritable sets");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     throw util::FatalError(std::string("setting no_new_privs failed: ") + std::strerror(errno));
-  util::log_info(bounding ? "dropped all capabilities" : "dropped all capabilities (the bounding set is the runtime's)");
+  util::log_info(bounding ? "dropped all capabilities"
+                          : "dropped all capabilities (the bounding set is the runtime's)");
 }
 
 }  // namespace netwatch::sandbox

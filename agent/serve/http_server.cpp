@@ -216,8 +216,8 @@ HttpServer::HttpServer(SnapshotStore& store, const util::ListenAddress& address,
     tls_key_pem_ = read_file(security.tls_key_file);
     if (!usable_tls_pair(tls_cert_pem_, tls_key_pem_))
       throw util::FatalError("cannot use the TLS certificate " + security.tls_cert_file + " and key " +
-                           security.tls_key_file + ": unreadable, not PEM, or they do not match",
-                       util::kExitUsage);
+                                 security.tls_key_file + ": unreadable, not PEM, or they do not match",
+                             util::kExitUsage);
   }
   if (!security.basic_auth_user.empty())
     expected_authorization_ = "Basic " + base64(security.basic_auth_user + ":" + security.basic_auth_password);
@@ -227,8 +227,8 @@ HttpServer::HttpServer(SnapshotStore& store, const util::ListenAddress& address,
     std::string where = (address.host.find(':') != std::string::npos ? "[" + address.host + "]" : address.host) + ":" +
                         std::to_string(address.port);
     throw util::FatalError("cannot listen on " + where + ": " + std::strerror(errno) +
-                         " (is another agent running? choose another --listen address)",
-                     util::kExitUsage);
+                               " (is another agent running? choose another --listen address)",
+                           util::kExitUsage);
   }
   port_ = bound_port(listen_fd_);
 }

@@ -115,7 +115,7 @@ const std::array<std::string, aggregate::kLatencyBucketsSeconds.size() + 1>& le_
     for (size_t i = 0; i <= aggregate::kLatencyBucketsSeconds.size(); ++i) {
       l[i] = ",le=\"";
       append_double(l[i], i < aggregate::kLatencyBucketsSeconds.size() ? aggregate::kLatencyBucketsSeconds[i]
-                                                            : std::numeric_limits<double>::infinity());
+                                                                       : std::numeric_limits<double>::infinity());
       l[i] += '"';
     }
     return l;
@@ -128,7 +128,8 @@ const std::array<std::string, aggregate::kConnectResultCount>& result_labels() {
   static const auto labels = [] {
     std::array<std::string, aggregate::kConnectResultCount> l;
     for (int r = 0; r < aggregate::kConnectResultCount; ++r)
-      l[r] = ",result=\"" + std::string(aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(r))) + "\"";
+      l[r] =
+          ",result=\"" + std::string(aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(r))) + "\"";
     return l;
   }();
   return labels;
@@ -228,7 +229,8 @@ void render_health(const aggregate::Snapshot& s, std::vector<MetricFamily>& out)
   auto lost = family("netwatch_events_lost_total", "Events the kernel could not deliver: the buffer was full",
                      MetricType::Counter);
   for (int t = 1; t < event::kEventTypeCount; ++t) {
-    std::vector<ClientMetric::Label> l = {{"type", std::string(event::event_type_name(static_cast<event::EventType>(t)))}};
+    std::vector<ClientMetric::Label> l = {
+        {"type", std::string(event::event_type_name(static_cast<event::EventType>(t)))}};
     events.metric.push_back(value(l, double(h.events[t]), MetricType::Counter));
     produced.metric.push_back(value(l, double(h.kernel.emitted[t] + h.kernel.lost[t]), MetricType::Counter));
     lost.metric.push_back(value(std::move(l), double(h.kernel.lost[t]), MetricType::Counter));

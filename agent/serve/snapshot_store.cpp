@@ -12,7 +12,8 @@ std::shared_ptr<const aggregate::Snapshot> SnapshotStore::latest() const {
   return latest_;
 }
 
-std::shared_ptr<const aggregate::Snapshot> SnapshotStore::request_connections(size_t limit, std::chrono::milliseconds timeout) {
+std::shared_ptr<const aggregate::Snapshot> SnapshotStore::request_connections(size_t limit,
+                                                                              std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   if (closed_) return nullptr;
   auto request = std::make_shared<Request>();

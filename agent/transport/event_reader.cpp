@@ -62,7 +62,9 @@ EventReader::EventReader(const kernel::ProbeSet& probes, event::EventSink& sink,
   if (!perf_) throw util::FatalError(std::string("creating the perf buffer reader failed: ") + std::strerror(errno));
 }
 
-EventReader::EventReader(RingLayout ring, event::EventSink& sink) : sink_(sink) { ring_.emplace(ring); }
+EventReader::EventReader(RingLayout ring, event::EventSink& sink) : sink_(sink) {
+  ring_.emplace(ring);
+}
 
 EventReader::EventReader(event::EventSink& sink) : sink_(sink) {}
 

@@ -115,7 +115,7 @@ std::unique_ptr<daemon::Pipeline> start_pipeline(const ProbeFlags& flags) {
   } catch (const util::FatalError& e) {
     if (e.exit_code() == util::kExitUsage && std::strstr(e.what(), "CAP_BPF"))
       throw util::FatalError(std::string(e.what()) + "; or read a running agent: netwatch top --agent http://HOST:9464",
-                       util::kExitUsage);
+                             util::kExitUsage);
     throw;
   }
 }
@@ -168,12 +168,16 @@ std::optional<AgentUrl> parse_agent_url(const std::string& text, std::string* wh
   auto host_port = util::parse_host_port(rest, 1, &error);
   if (!host_port) {
     switch (error) {
-      case util::HostPortError::unclosed_bracket: return bad("unclosed [ in the IPv6 address");
+      case util::HostPortError::unclosed_bracket:
+        return bad("unclosed [ in the IPv6 address");
       case util::HostPortError::no_port:
         return bad(rest.starts_with('[') ? "it needs a port: http://[IPv6]:PORT" : "it needs a port: http://HOST:PORT");
-      case util::HostPortError::unbracketed_ipv6: return bad("an IPv6 address goes in brackets: http://[::1]:9464");
-      case util::HostPortError::no_host: return bad("the host is missing");
-      case util::HostPortError::port_out_of_range: break;
+      case util::HostPortError::unbracketed_ipv6:
+        return bad("an IPv6 address goes in brackets: http://[::1]:9464");
+      case util::HostPortError::no_host:
+        return bad("the host is missing");
+      case util::HostPortError::port_out_of_range:
+        break;
     }
     return bad("the port must be a number between 1 and 65535");
   }

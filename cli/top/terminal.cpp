@@ -85,7 +85,8 @@ TerminalSize terminal_size(int fd) {
 std::unique_ptr<Terminal> Terminal::open() {
   termios saved;
   if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO) || tcgetattr(STDIN_FILENO, &saved) != 0)
-    throw util::FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts", util::kExitUsage);
+    throw util::FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts",
+                           util::kExitUsage);
   if (g_wake[0] < 0 && pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) != 0)
     throw util::FatalError(std::string("pipe2: ") + std::strerror(errno));
   std::unique_ptr<Terminal> t(new Terminal(saved));

@@ -19,7 +19,8 @@ class ClosedBeforeEstablishedTest : public KernelTest {};
 uint64_t connects_labelled(const AgentTotals& totals, const std::string& result) {
   uint64_t n = 0;
   for (int r = 0; r < netwatch::aggregate::kConnectResultCount; ++r)
-    if (netwatch::aggregate::connect_result_name(static_cast<netwatch::aggregate::ConnectResult>(r)) == result) n += totals.connects[r];
+    if (netwatch::aggregate::connect_result_name(static_cast<netwatch::aggregate::ConnectResult>(r)) == result)
+      n += totals.connects[r];
   return n;
 }
 

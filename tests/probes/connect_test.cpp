@@ -11,8 +11,8 @@
 namespace nwtest {
 namespace {
 
-using netwatch::kernel::AttachVariant;
 using netwatch::event::Direction;
+using netwatch::kernel::AttachVariant;
 
 class ConnectTest : public KernelTest {};
 

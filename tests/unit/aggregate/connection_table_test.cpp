@@ -94,7 +94,7 @@ TEST_F(TableTest, a_32_bit_kernel_counter_that_wraps_keeps_counting) {
   rules.apply(EventBuilder(event::EventType::connect, 1));
   rules.apply(EventBuilder(event::EventType::rtt, 1).stats(0x7ffffff0u, 0x7ffffff0u));  // growth < 2^31 per event
   rules.apply(EventBuilder(event::EventType::rtt, 1).stats(0xeffffff0u, 0xeffffff0u));
-  rules.apply(EventBuilder(event::EventType::rtt, 1).stats(0x10, 0x10));  // past the wrap
+  rules.apply(EventBuilder(event::EventType::rtt, 1).stats(0x10, 0x10));                // past the wrap
   rules.apply(EventBuilder(event::EventType::rtt, 1).stats(0xeffffff8u, 0xeffffff8u));  // late: before the wrap
   const FlowStats& f = flow(event::Direction::outbound, "10.0.0.2", 80);
   EXPECT_EQ(f.segments_sent, 0x1'0000'0010u);
@@ -106,8 +106,11 @@ TEST_F(TableTest, a_32_bit_kernel_counter_that_wraps_keeps_counting) {
 
 TEST_F(TableTest, connection_first_seen_mid_life_counts_only_growth) {
   // Existed before netwatch: its first event carries history that is not ours to count.
-  rules.apply(EventBuilder(event::EventType::rtt, 9, event::Direction::unknown).ports(45000, 443).stats(7, 1000, 1 << 20));
-  rules.apply(EventBuilder(event::EventType::rtt, 9, event::Direction::unknown).ports(45000, 443).stats(8, 1010, (1 << 20) + 10));
+  rules.apply(
+      EventBuilder(event::EventType::rtt, 9, event::Direction::unknown).ports(45000, 443).stats(7, 1000, 1 << 20));
+  rules.apply(EventBuilder(event::EventType::rtt, 9, event::Direction::unknown)
+                  .ports(45000, 443)
+                  .stats(8, 1010, (1 << 20) + 10));
   const FlowStats& f = flow(event::Direction::unknown, "10.0.0.2", 443);  // the non-ephemeral end is the service
   EXPECT_EQ(f.retransmits, 1u);
   EXPECT_EQ(f.segments_sent, 10u);
@@ -260,7 +263,8 @@ TEST_F(TableTest, late_events_of_a_closed_connection_are_ignored) {
 }
 
 TEST_F(TableTest, synack_retransmit_without_socket_counts_in_the_inbound_flow) {
-  rules.apply(EventBuilder(event::EventType::retransmit, 0, event::Direction::inbound).state(3).segs(1).ports(443, 50000));
+  rules.apply(
+      EventBuilder(event::EventType::retransmit, 0, event::Direction::inbound).state(3).segs(1).ports(443, 50000));
   EXPECT_EQ(flow(event::Direction::inbound, "10.0.0.2", 443).retransmits, 1u);
   EXPECT_EQ(table.size(), 0u);
 }

@@ -28,7 +28,8 @@ TEST(EventJson, common_fields_and_local_remote_ends) {
 
 TEST(EventJson, each_type_carries_its_own_fields) {
   util::WallClock clock;
-  auto failed = cli::event_to_json(EventBuilder(event::EventType::connect_failed, 1).error(ETIMEDOUT).stats(2, 3), clock);
+  auto failed =
+      cli::event_to_json(EventBuilder(event::EventType::connect_failed, 1).error(ETIMEDOUT).stats(2, 3), clock);
   EXPECT_EQ(failed["error"], "ETIMEDOUT");
   EXPECT_EQ(failed["total_retrans"], 2);
   EXPECT_EQ(failed["segs_out"], 3);

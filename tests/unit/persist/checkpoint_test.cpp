@@ -25,8 +25,10 @@ k8s::WorkloadLabels pods(uint64_t cgroup) {
 void traffic(aggregate::Aggregator& agg) {
   agg.on_event(EventBuilder(event::EventType::connect, 1).cgroup(42).latency(3'000'000).at(10'000'000'000));
   agg.on_event(EventBuilder(event::EventType::rtt, 1).cgroup(42).stats(2, 40, 4000, 100, 250).at(11'000'000'000));
-  agg.on_event(EventBuilder(event::EventType::accept, 2, event::Direction::inbound).peer("2001:db8::7").at(10'500'000'000));
-  agg.on_event(EventBuilder(event::EventType::rtt, 2, event::Direction::inbound).peer("2001:db8::7").stats(0, 9, 900, 50, 80));
+  agg.on_event(
+      EventBuilder(event::EventType::accept, 2, event::Direction::inbound).peer("2001:db8::7").at(10'500'000'000));
+  agg.on_event(
+      EventBuilder(event::EventType::rtt, 2, event::Direction::inbound).peer("2001:db8::7").stats(0, 9, 900, 50, 80));
   agg.on_event(EventBuilder(event::EventType::connect_failed, 3).peer("10.9.9.9").error(ECONNREFUSED));
   agg.on_event(EventBuilder(event::EventType::connect, 4).latency(1'000'000).at(10'600'000'000));
   agg.on_event(EventBuilder(event::EventType::close, 4).stats(1, 12, 1200, 30).at(10'700'000'000));

@@ -100,9 +100,12 @@ TEST(MetricsText, is_what_prometheus_cpp_writes_for_every_kind_of_flow) {
   });
   uint64_t cookie = 1;
   for (int i = 0; i < 40; ++i, ++cookie) {
-    event::Direction dir = i % 3 == 0 ? event::Direction::inbound : i % 3 == 1 ? event::Direction::outbound : event::Direction::unknown;
+    event::Direction dir = i % 3 == 0   ? event::Direction::inbound
+                           : i % 3 == 1 ? event::Direction::outbound
+                                        : event::Direction::unknown;
     std::string peer = i % 4 == 0 ? "2001:db8::" + std::to_string(i) : "10.9.0." + std::to_string(i);
-    agg.on_event(EventBuilder(dir == event::Direction::inbound ? event::EventType::accept : event::EventType::connect, cookie, dir)
+    agg.on_event(EventBuilder(dir == event::Direction::inbound ? event::EventType::accept : event::EventType::connect,
+                              cookie, dir)
                      .peer(peer)
                      .ports(40000, uint16_t(80 + i % 7))
                      .cgroup(uint64_t(i))
@@ -113,8 +116,9 @@ TEST(MetricsText, is_what_prometheus_cpp_writes_for_every_kind_of_flow) {
             .ports(40000, uint16_t(80 + i % 7))
             .cgroup(uint64_t(i))
             .stats(uint32_t(i), 1000 + uint32_t(i), (1ULL << 54) + 12345 * uint64_t(i), 333, uint32_t(i) * 997'003));
-    agg.on_event(
-        EventBuilder(event::EventType::connect_failed, 1000 + cookie).peer(peer).error(i % 2 ? ECONNREFUSED : ETIMEDOUT));
+    agg.on_event(EventBuilder(event::EventType::connect_failed, 1000 + cookie)
+                     .peer(peer)
+                     .error(i % 2 ? ECONNREFUSED : ETIMEDOUT));
   }
   auto snapshot = agg.snapshot(1, 1);
   ASSERT_GE(int(snapshot->health.stage), 2);
@@ -127,7 +131,9 @@ TEST(MetricsText, an_empty_snapshot_is_what_prometheus_cpp_writes) {
 }
 
 TEST(MetricsText, a_newline_in_a_label_value_is_escaped) {
-  aggregate::Aggregator agg(aggregate::AggregatorConfig{}, [](uint64_t) { return k8s::WorkloadLabels{"ns", "pod\nname", "c"}; });
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{}, [](uint64_t) {
+    return k8s::WorkloadLabels{"ns", "pod\nname", "c"};
+  });
   agg.on_event(EventBuilder(event::EventType::connect, 1).cgroup(5));
   std::string text = render_metrics_text(*agg.snapshot(1, 1));
   EXPECT_NE(text.find("pod=\"pod\\nname\""), std::string::npos);

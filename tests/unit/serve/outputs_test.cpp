@@ -45,7 +45,8 @@ TEST(MetricsRender, flow_counters_carry_the_contract_labels) {
 TEST(MetricsRender, folded_flows_say_other) {
   aggregate::Aggregator agg(aggregate::AggregatorConfig{.max_flows = 10});
   for (uint64_t i = 1; i <= 30; ++i)
-    agg.on_event(EventBuilder(event::EventType::connect, i).peer("10.2.0." + std::to_string(i)).ports(40000, uint16_t(i)));
+    agg.on_event(
+        EventBuilder(event::EventType::connect, i).peer("10.2.0." + std::to_string(i)).ports(40000, uint16_t(i)));
   std::string text = render_metrics_text(*agg.snapshot(1, 1));
   EXPECT_NE(text.find("peer=\"other\",port=\"other\""), std::string::npos);
   EXPECT_NE(text.find("netwatch_series_budget_stage 2"), std::string::npos);

@@ -21,7 +21,8 @@ TEST(SnapshotJsonText, is_the_document_snapshot_to_json_dumps) {
     return cgroup == 2 ? k8s::WorkloadLabels{"ns", "pod-\xff\xfe", "c"} : k8s::WorkloadLabels{};
   });
   for (uint64_t i = 1; i <= 20; ++i)
-    agg.on_event(EventBuilder(event::EventType::connect, i).cgroup(i % 3).peer("10.1.0." + std::to_string(i)).at(i * 1000));
+    agg.on_event(
+        EventBuilder(event::EventType::connect, i).cgroup(i % 3).peer("10.1.0." + std::to_string(i)).at(i * 1000));
   agg.on_event(EventBuilder(event::EventType::rtt, 3).stats(1, 50, 7000, 9, 250).at(50'000));
   auto s = agg.snapshot(100'000, 1'700'000'000'000'000'000);
   for (size_t limit : {size_t{1}, size_t{5}, size_t{20}, size_t{100}})

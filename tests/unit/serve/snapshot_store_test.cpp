@@ -70,7 +70,8 @@ TEST(SnapshotStore, tracked_connections_is_the_total_not_the_listed) {
 
 TEST(SnapshotStore, an_aggregator_snapshot_lists_the_most_recent_and_counts_all) {
   aggregate::Aggregator agg(aggregate::AggregatorConfig{});
-  for (uint64_t i = 1; i <= 5; ++i) agg.on_event(test::EventBuilder(event::EventType::connect, i).at(i * 1'000'000'000));
+  for (uint64_t i = 1; i <= 5; ++i)
+    agg.on_event(test::EventBuilder(event::EventType::connect, i).at(i * 1'000'000'000));
   auto s = agg.snapshot(10'000'000'000, 0, 2);
   ASSERT_EQ(s->connections.size(), 2u);
   EXPECT_EQ(s->connections[0].connection.cookie, 4u);

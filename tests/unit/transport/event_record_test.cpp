@@ -40,9 +40,10 @@ nw_event raw(uint8_t type, uint64_t cookie) {
 
 // Records through the real reader into the real aggregator, as the agent runs them.
 struct Pipeline {
-  aggregate::Aggregator aggregator{aggregate::AggregatorConfig{}, [](uint64_t cgroup) {
-                          return cgroup == 42 ? k8s::WorkloadLabels{"shop", "cart-1", "app"} : k8s::WorkloadLabels{};
-                        }};
+  aggregate::Aggregator aggregator{
+      aggregate::AggregatorConfig{}, [](uint64_t cgroup) {
+        return cgroup == 42 ? k8s::WorkloadLabels{"shop", "cart-1", "app"} : k8s::WorkloadLabels{};
+      }};
   EventReader reader{aggregator};
 
   void deliver(const nw_event& r) { reader.deliver(&r, sizeof(r)); }
