@@ -19,7 +19,7 @@
 #include "cli/top/keys.h"
 #include "cli/top/model.h"
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 namespace {
 
 std::string data_path(const std::string& name) {
@@ -592,4 +592,4 @@ TEST(TopKeys, scrolling_stays_within_the_rows) {
 }
 
 }  // namespace
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top
