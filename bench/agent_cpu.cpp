@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: a 2 s window");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.seconds = 2;
-  netwatch::set_log_level(netwatch::LogLevel::warn);
+  netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
   install_stop_signals();
   return guarded_main("netwatch_agent_cpu", [&] { return run(opt); });
 }

@@ -30,7 +30,7 @@ ProcessUsage process_usage(pid_t pid) {
   std::ifstream stat_file(proc + "/stat");
   std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
   size_t paren = stat.rfind(')');  // comm may hold spaces; the fields after it do not
-  if (paren == std::string::npos) throw FatalError("cannot read " + proc + "/stat: the process is gone");
+  if (paren == std::string::npos) throw util::FatalError("cannot read " + proc + "/stat: the process is gone");
   std::istringstream fields(stat.substr(paren + 2));
   std::string field;
   uint64_t utime = 0, stime = 0;
@@ -83,7 +83,7 @@ void add_agent_options(CLI::App& app, AgentCommand& agent) {
 
 std::unique_ptr<nwtest::AgentProcess> start_agent(const AgentCommand& command, const std::atomic<bool>& stop) {
   if (is_listening(command.port))
-    throw FatalError("127.0.0.1:" + std::to_string(command.port) + " is in use; pick another --agent-port");
+    throw util::FatalError("127.0.0.1:" + std::to_string(command.port) + " is in use; pick another --agent-port");
   std::vector<std::string> flags = {"--pin-dir", ""};  // a benchmark run leaves nothing attached for the next
   flags.insert(flags.end(), command.flags.begin(), command.flags.end());
   nwtest::AgentOptions options;
@@ -96,7 +96,7 @@ std::unique_ptr<nwtest::AgentProcess> start_agent(const AgentCommand& command, c
   try {
     return std::make_unique<nwtest::AgentProcess>(command.port, flags, options);
   } catch (const std::runtime_error&) {
-    if (stop) throw FatalError("interrupted", 130);
+    if (stop) throw util::FatalError("interrupted", 130);
     throw;
   }
 }

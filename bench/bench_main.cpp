@@ -26,7 +26,7 @@ void install_stop_signals() {
 int guarded_main(const char* name, const std::function<int()>& body) {
   try {
     return body();
-  } catch (const FatalError& e) {
+  } catch (const util::FatalError& e) {
     std::fprintf(stderr, "%s: %s\n", name, e.what());
     return e.exit_code();
   } catch (const std::exception& e) {
@@ -39,7 +39,7 @@ void sleep_unless_stopped(std::chrono::milliseconds d) {
   auto deadline = std::chrono::steady_clock::now() + d;
   while (!g_stop && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::min(std::chrono::milliseconds(20), d));
-  if (g_stop) throw FatalError("interrupted", 130);
+  if (g_stop) throw util::FatalError("interrupted", 130);
 }
 
 std::string machine_line() {

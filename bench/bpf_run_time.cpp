@@ -36,14 +36,14 @@ RunTimeAccounting::RunTimeAccounting() {
   int err = errno;
   sysctl_old_ = read_sysctl();
   if (!sysctl_old_ || !write_sysctl("1"))
-    throw FatalError(std::string("cannot turn on BPF run-time accounting: BPF_ENABLE_STATS failed (") +
-                     std::strerror(err) + ") and " + kStatsSysctl + " is not writable; run as root");
+    throw util::FatalError(std::string("cannot turn on BPF run-time accounting: BPF_ENABLE_STATS failed (") +
+                           std::strerror(err) + ") and " + kStatsSysctl + " is not writable; run as root");
 }
 
 RunTimeAccounting::~RunTimeAccounting() {
   if (stats_fd_ >= 0) close(stats_fd_);
   if (sysctl_old_ && !write_sysctl(*sysctl_old_))
-    log_warn(std::string("could not restore ") + kStatsSysctl + " to " + *sysctl_old_);
+    util::log_warn(std::string("could not restore ") + kStatsSysctl + " to " + *sysctl_old_);
 }
 
 std::optional<ProgramRunTime> read_run_time(uint32_t prog_id) {

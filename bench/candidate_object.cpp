@@ -22,7 +22,7 @@ int ignore_record(void*, void*, size_t) {
 
 std::unique_ptr<CandidateObject> CandidateObject::load(const std::string& path) {
   bpf_object* obj = bpf_object__open_file(path.c_str(), nullptr);
-  if (!obj) throw FatalError("opening candidate " + path + " failed: " + std::strerror(errno));
+  if (!obj) throw util::FatalError("opening candidate " + path + " failed: " + std::strerror(errno));
   std::string label = std::filesystem::path(path).filename().string();
   if (auto dot = label.find('.'); dot != std::string::npos) label.resize(dot);
   std::unique_ptr<CandidateObject> cand(new CandidateObject(obj, "cand:" + label));
@@ -33,12 +33,13 @@ std::unique_ptr<CandidateObject> CandidateObject::load(const std::string& path) 
     bpf_program__set_autoload(prog, sec.rfind(kTpBtf, 0) == 0);
   }
   if (int err = bpf_object__load(obj))
-    throw FatalError("loading candidate " + path + " failed: " + std::strerror(-err) + " (--verbose shows why)");
+    throw util::FatalError("loading candidate " + path + " failed: " + std::strerror(-err) + " (--verbose shows why)");
   bpf_object__for_each_program(prog, obj) {
     std::string_view sec = bpf_program__section_name(prog);
     if (sec.rfind(kTpBtf, 0) != 0) continue;
     bpf_link* link = bpf_program__attach(prog);
-    if (!link) throw FatalError("attaching candidate program " + std::string(bpf_program__name(prog)) + " failed");
+    if (!link)
+      throw util::FatalError("attaching candidate program " + std::string(bpf_program__name(prog)) + " failed");
     cand->links_.push_back(link);
     cand->programs_.push_back(
         {bpf_program__name(prog), std::string(sec.substr(kTpBtf.size())), program_id(bpf_program__fd(prog))});
@@ -46,7 +47,7 @@ std::unique_ptr<CandidateObject> CandidateObject::load(const std::string& path) 
   if (bpf_map* events = bpf_object__find_map_by_name(obj, "events");
       events && bpf_map__type(events) == BPF_MAP_TYPE_RINGBUF) {
     cand->ring_ = ring_buffer__new(bpf_map__fd(events), ignore_record, nullptr, nullptr);
-    if (!cand->ring_) throw FatalError("reading candidate " + path + "'s ring buffer failed");
+    if (!cand->ring_) throw util::FatalError("reading candidate " + path + "'s ring buffer failed");
   }
   return cand;
 }

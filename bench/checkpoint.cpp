@@ -12,7 +12,7 @@
 namespace netwatch::bench {
 namespace {
 
-std::unique_ptr<Aggregator> aggregate(size_t live) {
+std::unique_ptr<aggregate::Aggregator> aggregate(size_t live) {
   return aggregate_synthetic(live, 1000, 2 * live);
 }
 
@@ -20,7 +20,7 @@ void BM_SaveCheckpoint(benchmark::State& state) {
   auto aggregator = aggregate(static_cast<size_t>(state.range(0)));
   size_t bytes = 0;
   for (auto _ : state) {
-    std::vector<uint8_t> checkpoint = save_checkpoint(*aggregator, AgentHealth{});
+    std::vector<uint8_t> checkpoint = persist::save_checkpoint(*aggregator, aggregate::AgentHealth{});
     bytes = checkpoint.size();
     benchmark::DoNotOptimize(checkpoint.data());
   }
@@ -31,12 +31,12 @@ BENCHMARK(BM_SaveCheckpoint)->ArgName("live")->Arg(1000)->Arg(100000)->Arg(10000
 
 void BM_RestoreCheckpoint(benchmark::State& state) {
   const size_t live = static_cast<size_t>(state.range(0));
-  std::vector<uint8_t> checkpoint = save_checkpoint(*aggregate(live), AgentHealth{});
+  std::vector<uint8_t> checkpoint = persist::save_checkpoint(*aggregate(live), aggregate::AgentHealth{});
   for (auto _ : state) {
     state.PauseTiming();
-    auto fresh = std::make_unique<Aggregator>(AggregatorConfig{.max_connections = live + 16});
+    auto fresh = std::make_unique<aggregate::Aggregator>(aggregate::AggregatorConfig{.max_connections = live + 16});
     state.ResumeTiming();
-    std::optional<Restored> restored = restore_checkpoint(checkpoint, *fresh);
+    std::optional<persist::Restored> restored = persist::restore_checkpoint(checkpoint, *fresh);
     if (!restored || restored->connections != live) state.SkipWithError("restored a different number of connections");
     state.PauseTiming();
     fresh.reset();  // freeing is not restoring

@@ -41,7 +41,7 @@ ThreadCount churn_thread(uint16_t port, Clock::duration interval, Clock::time_po
       next += interval;
     }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw FatalError(std::string("socket: ") + std::strerror(errno));
+    if (fd < 0) throw util::FatalError(std::string("socket: ") + std::strerror(errno));
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
       ++count.failures;
     } else {
@@ -65,7 +65,7 @@ ChurnLoad::ChurnLoad(unsigned acceptors) {
       listen(listener_, 4096) != 0 || getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     int err = errno;
     if (listener_ >= 0) close(listener_);
-    throw FatalError(std::string("churn: listening on 127.0.0.1 failed: ") + std::strerror(err));
+    throw util::FatalError(std::string("churn: listening on 127.0.0.1 failed: ") + std::strerror(err));
   }
   port_ = ntohs(addr.sin_port);
   for (unsigned i = 0; i < std::max(1u, acceptors); ++i)
@@ -117,8 +117,8 @@ ChurnResult ChurnLoad::run(const ChurnOptions& options, const std::atomic<bool>&
     result.failures += c.failures;
   }
   if (result.connections == 0 && !stop)
-    throw FatalError("churn: no connection to 127.0.0.1:" + std::to_string(port_) + " completed (" +
-                     std::to_string(result.failures) + " connect errors)");
+    throw util::FatalError("churn: no connection to 127.0.0.1:" + std::to_string(port_) + " completed (" +
+                           std::to_string(result.failures) + " connect errors)");
   return result;
 }
 

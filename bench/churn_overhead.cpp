@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: 1 pair of 1 s, 2 s at the fixed rate");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.pairs = 1, opt.seconds = 1, opt.fixed_seconds = 2;
-  netwatch::set_log_level(netwatch::LogLevel::warn);
+  netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
   install_stop_signals();
   return guarded_main("netwatch_churn", [&] { return run(opt); });
 }

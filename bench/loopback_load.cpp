@@ -27,14 +27,14 @@ std::string sys_error(const std::string& what) {
 
 IperfPair::IperfPair(const IperfFlow& flow, const std::atomic<bool>& stop) : flow_(flow) {
   if (is_listening(flow.port))
-    throw FatalError("127.0.0.1:" + std::to_string(flow.port) + " is already in use; pick another --port");
+    throw util::FatalError("127.0.0.1:" + std::to_string(flow.port) + " is already in use; pick another --port");
   server_ = std::make_unique<nwtest::ChildProcess>(
       std::vector<std::string>{"iperf3", "--server", "--bind", "127.0.0.1", "--port", std::to_string(flow.port)},
       nwtest::kBackgroundProgram);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!is_listening(flow.port)) {
     if (server_->exit_status() || stop || std::chrono::steady_clock::now() > deadline)
-      throw FatalError("iperf3 server on port " + std::to_string(flow.port) + " did not start: " + server_->output());
+      throw util::FatalError("iperf3 server on port " + std::to_string(flow.port) + " did not start: " + server_->output());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -59,12 +59,12 @@ void IperfPair::start_client() {
 
 void IperfPair::wait(const std::atomic<bool>& stop) {
   auto status = client_->wait(flow_.duration + std::chrono::seconds(15), &stop);
-  if (stop) throw FatalError("interrupted", 130);
+  if (stop) throw util::FatalError("interrupted", 130);
   std::string out = client_->output();
-  if (!status) throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " did not finish");
+  if (!status) throw util::FatalError("iperf3 client on port " + std::to_string(flow_.port) + " did not finish");
   nlohmann::json report = nlohmann::json::parse(out, nullptr, false);
   if (status->shell_code() != 0 || report.is_discarded() || report.contains("error"))
-    throw FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " +
+    throw util::FatalError("iperf3 client on port " + std::to_string(flow_.port) + " failed (exit " +
                      std::to_string(status->shell_code()) +
                      "): " + (report.contains("error") ? report["error"].dump() : out));
   received_bps_ = report["end"]["sum_received"].value("bits_per_second", 0.0);
@@ -90,8 +90,8 @@ InputLoss::~InputLoss() {
   try {
     nwtest::run_command({"nft", "delete", "table", "inet", table_});
   } catch (const std::exception& e) {
-    log_error(std::string("could not delete the nftables table: ") + e.what() + "; run: nft delete table inet " +
-              table_);
+    util::log_error(std::string("could not delete the nftables table: ") + e.what() + "; run: nft delete table inet " +
+                    table_);
   }
 }
 
@@ -109,30 +109,30 @@ void InputLoss::remove_leftovers() {
     const std::string pid = (*it)[1];
     if (access(("/proc/" + pid).c_str(), F_OK) == 0) continue;  // a live run's
     std::string table = kTablePrefix + pid;
-    log_warn("deleting nftables table inet " + table + " left by an earlier run");
+    util::log_warn("deleting nftables table inet " + table + " left by an earlier run");
     nwtest::run_command({"nft", "delete", "table", "inet", table});
   }
 }
 
 uint32_t connect_burst(uint32_t count, const std::atomic<bool>& stop) {
-  Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (listener.get() < 0) throw FatalError(sys_error("socket"));
+  util::Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (listener.get() < 0) throw util::FatalError(sys_error("socket"));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
   if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listener.get(), 128) != 0 ||
       getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw FatalError(sys_error("listening on 127.0.0.1"));
+    throw util::FatalError(sys_error("listening on 127.0.0.1"));
 
   uint32_t done = 0;
   for (; done < count && !stop; ++done) {
-    Fd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (client.get() < 0) throw FatalError(sys_error("socket"));
+    util::Fd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (client.get() < 0) throw util::FatalError(sys_error("socket"));
     if (connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
-      throw FatalError(sys_error("connect to 127.0.0.1:" + std::to_string(ntohs(addr.sin_port))));
-    Fd server(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (server.get() < 0) throw FatalError(sys_error("accept"));
+      throw util::FatalError(sys_error("connect to 127.0.0.1:" + std::to_string(ntohs(addr.sin_port))));
+    util::Fd server(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (server.get() < 0) throw util::FatalError(sys_error("accept"));
   }
   return done;
 }

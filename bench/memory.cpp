@@ -116,11 +116,11 @@ class LoopbackConnections {
 
   void start_worker(size_t count) {
     int report[2], hold_pipe[2];
-    if (pipe2(report, O_CLOEXEC) != 0 || pipe2(hold_pipe, O_CLOEXEC) != 0) throw FatalError(sys_error("pipe2"));
+    if (pipe2(report, O_CLOEXEC) != 0 || pipe2(hold_pipe, O_CLOEXEC) != 0) throw util::FatalError(sys_error("pipe2"));
     uint32_t source = 0x7f000100u + 1 + static_cast<uint32_t>(workers_.size());  // 127.0.1.1, .2, ...
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0) throw FatalError(sys_error("fork"));
+    if (pid < 0) throw util::FatalError(sys_error("fork"));
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(1);
@@ -136,7 +136,7 @@ class LoopbackConnections {
     ssize_t n = read(report[0], answer.data(), answer.size());
     close(report[0]);
     answer.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    if (answer != "ok") throw FatalError("a connection-holding worker failed: " + answer);
+    if (answer != "ok") throw util::FatalError("a connection-holding worker failed: " + answer);
   }
 
   std::vector<Worker> workers_;
@@ -151,7 +151,7 @@ size_t connections_per_worker() {
   setrlimit(RLIMIT_NOFILE, &r);
   getrlimit(RLIMIT_NOFILE, &r);
   size_t fds = r.rlim_cur == RLIM_INFINITY ? 1'000'000 : static_cast<size_t>(r.rlim_cur);
-  if (fds < 256) throw FatalError("the open-file limit (" + std::to_string(fds) + ") is too low");
+  if (fds < 256) throw util::FatalError("the open-file limit (" + std::to_string(fds) + ") is too low");
   return std::min<size_t>((fds - 128) / 2, 20000);  // 20000 per 127.0.1.x source: inside the port range
 }
 
@@ -266,7 +266,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.tracked = 2000, opt.steps = 1, opt.idle_seconds = 2;
   opt.agent.flags.insert(opt.agent.flags.begin(), {"--max-connections", std::to_string(opt.max_connections)});
-  netwatch::set_log_level(netwatch::LogLevel::warn);
+  netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
   install_stop_signals();
   return guarded_main("netwatch_memory", [&] { return run(opt); });
 }

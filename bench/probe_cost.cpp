@@ -59,9 +59,9 @@ struct Options {
   std::vector<std::string> candidates;  // .bpf.o files
 };
 
-class EventCounter : public EventSink {
+class EventCounter : public event::EventSink {
  public:
-  void on_event(const Event&) override { ++events_; }
+  void on_event(const event::Event&) override { ++events_; }
   uint64_t events() const { return events_; }
 
  private:
@@ -74,9 +74,9 @@ struct EmptyDeleter {
 
 std::unique_ptr<empty_bpf, EmptyDeleter> start_empty_programs() {
   std::unique_ptr<empty_bpf, EmptyDeleter> skel(empty_bpf__open_and_load());
-  if (!skel) throw FatalError(std::string("loading the empty programs failed: ") + std::strerror(errno));
+  if (!skel) throw util::FatalError(std::string("loading the empty programs failed: ") + std::strerror(errno));
   if (int err = empty_bpf__attach(skel.get()))
-    throw FatalError(std::string("attaching the empty programs failed: ") + std::strerror(-err));
+    throw util::FatalError(std::string("attaching the empty programs failed: ") + std::strerror(-err));
   return skel;
 }
 
@@ -98,9 +98,9 @@ RunningPeer start_peer(const BpftracePeer& peer) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (true) {
     if (running.process->exit_status())
-      throw FatalError(std::string(peer.label) + " exited: " + running.process->output());
+      throw util::FatalError(std::string(peer.label) + " exited: " + running.process->output());
     if (std::chrono::steady_clock::now() > deadline)
-      throw FatalError(std::string(peer.label) + " did not load in 60 s: " + running.process->output());
+      throw util::FatalError(std::string(peer.label) + " did not load in 60 s: " + running.process->output());
     running.ids = programs_held_by(running.process->pid());
     size_t on_tracepoints = 0;
     for (uint32_t id : running.ids)
@@ -139,8 +139,8 @@ void warn_on_uneven_hits(const CostRun& run) {
       if (a.tracepoint != b.tracepoint || &a >= &b) continue;
       uint64_t hi = std::max(a.hits, b.hits), lo = std::min(a.hits, b.hits);
       if (hi > 100 && static_cast<double>(hi - lo) > 0.01 * static_cast<double>(hi))
-        log_warn(a.tracepoint + ": " + a.source + " saw " + std::to_string(a.hits) + " hits, " + b.source + " " +
-                 std::to_string(b.hits) + "; the programs were not all attached for the whole window");
+        util::log_warn(a.tracepoint + ": " + a.source + " saw " + std::to_string(a.hits) + " hits, " + b.source + " " +
+                       std::to_string(b.hits) + "; the programs were not all attached for the whole window");
     }
 }
 
@@ -154,9 +154,9 @@ int run(const Options& opt) {
   // Candidates attach before netwatch: any bias of going first goes against a proposed change.
   std::vector<std::unique_ptr<CandidateObject>> candidates;
   for (const std::string& path : opt.candidates) candidates.push_back(CandidateObject::load(path));
-  auto probes = ProbeSet::start(ProbeOptions{});
+  auto probes = kernel::ProbeSet::start(kernel::ProbeOptions{});
   EventCounter counter;
-  EventReader reader(*probes, counter);
+  transport::EventReader reader(*probes, counter);
   std::atomic<bool> drain_failed{false};
   std::string drain_error;
   // Drains on netwatch's own timer so the ring never fills and the ACK path stays wakeup-free.
@@ -179,7 +179,7 @@ int run(const Options& opt) {
 
   std::vector<Measured> measured;
   for (const Hook& hook : kHooks) {
-    for (const ProgramStats& s : probes->program_stats())
+    for (const event::ProgramStats& s : probes->program_stats())
       if (s.name == hook.netwatch_prog) measured.push_back({&hook, kNetwatch, s.id});
     for (const auto& c : candidates)
       for (const CandidateObject::Program& p : c->programs())
@@ -222,7 +222,7 @@ int run(const Options& opt) {
   for (RunningPeer& peer : peers) peer.process->stop();
   drainer.request_stop();
   drainer.join();
-  if (drain_failed) throw FatalError("draining netwatch's events failed: " + drain_error);
+  if (drain_failed) throw util::FatalError("draining netwatch's events failed: " + drain_error);
   reader.drain();
 
   CostRun result;
@@ -247,7 +247,7 @@ int run(const Options& opt) {
     if (hook.peer) result.peer_for_path[hook.path] = hook.peer;
   for (const Measured& m : measured) {
     if (!before.count(m.id) || !after.count(m.id))
-      throw FatalError(m.source + " program on " + m.hook->tracepoint + " disappeared during the run");
+      throw util::FatalError(m.source + " program on " + m.hook->tracepoint + " disappeared during the run");
     const ProgramRunTime &b = before[m.id], &a = after[m.id];
     result.programs.push_back({m.hook->path, m.hook->tracepoint, m.source, a.name, m.id, a.run_cnt - b.run_cnt,
                                a.run_time_ns - b.run_time_ns});
@@ -265,7 +265,7 @@ int run(const Options& opt) {
   // A path the load should have exercised but did not means the benchmark is broken, not fast.
   for (const PathVerdict& v : verdicts)
     if (v.target_peer && !v.measured && (v.path != "retransmit" || opt.loss_one_in))
-      throw FatalError("no hits on the " + v.path + " path (" + v.tracepoint + "): nothing was measured");
+      throw util::FatalError("no hits on the " + v.path + " path (" + v.tracepoint + "): nothing was measured");
   if (opt.check)
     for (const PathVerdict& v : verdicts)
       if (v.target_peer && v.measured && !v.met(targets)) return 1;
@@ -311,7 +311,7 @@ int main(int argc, char** argv) {
     opt.seconds = 2;
     opt.connects = 200;
   }
-  set_log_level(opt.verbose ? LogLevel::info : LogLevel::warn);
+  util::set_log_level(opt.verbose ? util::LogLevel::info : util::LogLevel::warn);
 
   bench::install_stop_signals();
   return bench::guarded_main("netwatch_probe_cost", [&] { return bench::run(opt); });

@@ -17,16 +17,16 @@ namespace {
 constexpr size_t kFlows = 1150;
 
 // An aggregator after traffic over kFlows flows from `live` connections.
-std::unique_ptr<Aggregator> aggregate(size_t live) {
+std::unique_ptr<aggregate::Aggregator> aggregate(size_t live) {
   return aggregate_synthetic(live, kFlows, 10 * live);
 }
 
 void BM_RenderMetricsText(benchmark::State& state) {
   auto aggregator = aggregate(20000);
-  std::shared_ptr<const Snapshot> snapshot = aggregator->snapshot(1, 1);
+  std::shared_ptr<const aggregate::Snapshot> snapshot = aggregator->snapshot(1, 1);
   size_t series = 0, bytes = 0;
   for (auto _ : state) {
-    std::string text = render_metrics_text(*snapshot);
+    std::string text = serve::render_metrics_text(*snapshot);
     bytes = text.size();
     benchmark::DoNotOptimize(text.data());
     state.PauseTiming();

@@ -29,8 +29,8 @@ constexpr size_t kFlows = 1000;  // under the default series budget's full-detai
 constexpr size_t kBatch = 8192;         // events per drain: about 1.3 MiB of ring buffer
 constexpr size_t kRingBytes = 4u << 20;  // the agent's default ring size
 
-AggregatorConfig config_for(size_t live) {
-  AggregatorConfig c;
+aggregate::AggregatorConfig config_for(size_t live) {
+  aggregate::AggregatorConfig c;
   c.max_connections = live + 16;  // every live connection tracked, none evicted
   return c;
 }
@@ -55,9 +55,9 @@ struct Replay {
       while (!ring.write(&e, sizeof(e))) reader.drain();
   }
 
-  Aggregator aggregator;
-  MemoryRing ring;
-  EventReader reader;
+  aggregate::Aggregator aggregator;
+  transport::MemoryRing ring;
+  transport::EventReader reader;
   SyntheticTraffic traffic;
   std::vector<nw_event> batch;
 };
@@ -83,8 +83,8 @@ BENCHMARK(BM_Replay)->ArgName("live")->Arg(1000)->Arg(100000)->Arg(1000000)->Uni
 // callback per record that copies it (EventReader::deliver), consumer_pos released after each.
 void BM_ReplayCopied(benchmark::State& state) {
   Replay replay(static_cast<size_t>(state.range(0)));
-  EventReader copier(replay.aggregator);
-  RingConsumer ring(replay.ring.layout());
+  transport::EventReader copier(replay.aggregator);
+  transport::RingConsumer ring(replay.ring.layout());
   uint64_t events = 0;
   for (auto _ : state) {
     state.PauseTiming();

@@ -51,19 +51,19 @@ void visit_peers(const Options& opt) {
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0 ||
         listen(listener, 8) != 0)
-      throw FatalError(sys_error("listening on 127.1.x.y:" + std::to_string(opt.peer_port)));
+      throw util::FatalError(sys_error("listening on 127.1.x.y:" + std::to_string(opt.peer_port)));
     int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in local{};
     local.sin_family = AF_INET;
     local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (client < 0 || bind(client, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0 ||
         connect(client, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0)
-      throw FatalError(sys_error("connect to 127.1.x.y"));
+      throw util::FatalError(sys_error("connect to 127.1.x.y"));
     int accepted = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-    if (accepted < 0) throw FatalError(sys_error("accept"));
+    if (accepted < 0) throw util::FatalError(sys_error("accept"));
     ssize_t sent = write(client, "x", 1);  // a data segment and its ACK: an RTT sample
     char byte;
-    if (sent != 1 || read(accepted, &byte, 1) != 1) throw FatalError(sys_error("one byte over the connection"));
+    if (sent != 1 || read(accepted, &byte, 1) != 1) throw util::FatalError(sys_error("one byte over the connection"));
     close(client);
     close(accepted);
     close(listener);
@@ -74,7 +74,7 @@ void visit_peers(const Options& opt) {
 double wrk_percentile_ms(const std::string& out, const std::string& percent) {
   std::smatch m;
   std::regex line("\\s" + percent + "%\\s+([0-9.]+)(us|ms|s)\\b");
-  if (!std::regex_search(out, m, line)) throw FatalError("no " + percent + "% latency in wrk's output: " + out);
+  if (!std::regex_search(out, m, line)) throw util::FatalError("no " + percent + "% latency in wrk's output: " + out);
   double v = std::stod(m[1]);
   return m[2] == "us" ? v / 1000 : m[2] == "s" ? v * 1000 : v;
 }
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   app.add_flag("--smoke", smoke, "a short run that checks the benchmark works: 50 peers, 2 s of wrk");
   CLI11_PARSE(app, argc, argv);
   if (smoke) opt.peers = 50, opt.seconds = 2;
-  netwatch::set_log_level(netwatch::LogLevel::warn);
+  netwatch::util::set_log_level(netwatch::util::LogLevel::warn);
   install_stop_signals();
   return guarded_main("netwatch_scrape", [&] { return run(opt); });
 }

@@ -115,11 +115,11 @@ void SyntheticTraffic::next(size_t n, std::vector<nw_event>& out) {
   }
 }
 
-std::unique_ptr<Aggregator> aggregate_synthetic(size_t live, size_t flows, size_t records) {
-  AggregatorConfig config;
+std::unique_ptr<aggregate::Aggregator> aggregate_synthetic(size_t live, size_t flows, size_t records) {
+  aggregate::AggregatorConfig config;
   config.max_connections = live + 16;
-  auto aggregator = std::make_unique<Aggregator>(config);
-  EventReader reader(*aggregator);
+  auto aggregator = std::make_unique<aggregate::Aggregator>(config);
+  transport::EventReader reader(*aggregator);
   SyntheticTraffic traffic(live, flows);
   for (const nw_event& e : traffic.opening()) reader.deliver(&e, sizeof(e));
   std::vector<nw_event> events;

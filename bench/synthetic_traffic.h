@@ -67,6 +67,6 @@ class SyntheticTraffic {
 // A real aggregator (capacity live + 16) after `live` connections over `flows` flows opened and
 // `records` records of the steady mix, through the real reader: what render and checkpoint
 // benchmarks measure on.
-std::unique_ptr<Aggregator> aggregate_synthetic(size_t live, size_t flows, size_t records);
+std::unique_ptr<aggregate::Aggregator> aggregate_synthetic(size_t live, size_t flows, size_t records);
 
 }  // namespace netwatch::bench

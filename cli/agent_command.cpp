@@ -27,31 +27,33 @@ struct AgentFlags {
   std::string pod_log_dir = "/var/log/pods";
   std::string container_log_dir;  // empty: "containers" beside pod_log_dir
   bool cgroup_root_given = false;
-  std::string pin_dir = PinDir::kDefault;
+  std::string pin_dir = kernel::PinDir::kDefault;
   std::string tls_cert, tls_key;
   std::string basic_auth_user, basic_auth_password_file;
-  HttpLimits http;
+  serve::HttpLimits http;
   std::string http_head_timeout = "5s", http_idle_timeout = "10s";
 };
 
 uint64_t duration_flag(const std::string& flag, const std::string& value, uint64_t min_ns) {
   auto ns = parse_duration_ns(value);
   if (!ns || *ns < min_ns)
-    throw FatalError("--" + flag + " '" + value + "' is not a duration of at least " +
-                         std::to_string(min_ns / 1000000) + "ms (e.g. 30s, 5m)",
-                     kExitUsage);
+    throw util::FatalError("--" + flag + " '" + value + "' is not a duration of at least " +
+                               std::to_string(min_ns / 1000000) + "ms (e.g. 30s, 5m)",
+                           util::kExitUsage);
   return *ns;
 }
 
-AgentOptions agent_options(const AgentFlags& flags) {
-  AgentOptions options;
-  auto listen = parse_listen_address(flags.listen);
+daemon::AgentOptions agent_options(const AgentFlags& flags) {
+  daemon::AgentOptions options;
+  auto listen = util::parse_listen_address(flags.listen);
   if (!listen)
-    throw FatalError("--listen '" + flags.listen + "' is not HOST:PORT with a numeric IPv4 or [IPv6] host", kExitUsage);
+    throw util::FatalError("--listen '" + flags.listen + "' is not HOST:PORT with a numeric IPv4 or [IPv6] host",
+                           util::kExitUsage);
   options.listen = *listen;
   if (flags.max_connections < 1 || flags.max_flows < 10 || flags.max_workloads < 1)
-    throw FatalError("--max-connections and --max-workloads must be at least 1, --max-flows at least 10", kExitUsage);
-  AggregatorConfig& config = options.aggregation;
+    throw util::FatalError("--max-connections and --max-workloads must be at least 1, --max-flows at least 10",
+                           util::kExitUsage);
+  aggregate::AggregatorConfig& config = options.aggregation;
   config.max_connections = flags.max_connections;
   config.max_flows = flags.max_flows;
   config.max_workloads = flags.max_workloads;
@@ -74,7 +76,8 @@ AgentOptions agent_options(const AgentFlags& flags) {
   options.http_limits = flags.http;
   options.http_limits.head_timeout_ns = duration_flag("http-head-timeout", flags.http_head_timeout, 100'000'000);
   options.http_limits.idle_timeout_ns = duration_flag("http-idle-timeout", flags.http_idle_timeout, 1'000'000'000);
-  if (std::string why = validate_http_limits(options.http_limits); !why.empty()) throw FatalError(why, kExitUsage);
+  if (std::string why = serve::validate_http_limits(options.http_limits); !why.empty())
+    throw util::FatalError(why, util::kExitUsage);
   return options;
 }
 
@@ -135,7 +138,7 @@ Command add_agent_command(CLI::App& parent) {
                   "bpffs directory where probes, maps and a checkpoint outlive a restart ('': pin nothing)")
       ->capture_default_str();
   add_probe_flags(*app, flags->probe);
-  return {app, [flags] { return run_agent(agent_options(*flags)); }};
+  return {app, [flags] { return daemon::run_agent(agent_options(*flags)); }};
 }
 
 }  // namespace netwatch::cli

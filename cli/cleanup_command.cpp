@@ -15,13 +15,13 @@ namespace netwatch::cli {
 namespace {
 
 void remove_pins(const std::string& pin_dir) {
-  if (!on_bpffs(pin_dir) || access(pin_dir.c_str(), F_OK) != 0) {
-    log_info("nothing pinned at " + pin_dir);
+  if (!kernel::on_bpffs(pin_dir) || access(pin_dir.c_str(), F_OK) != 0) {
+    util::log_info("nothing pinned at " + pin_dir);
     return;
   }
-  PinDir pins(pin_dir);  // takes the lock: refuses while an agent runs there
+  kernel::PinDir pins(pin_dir);  // takes the lock: refuses while an agent runs there
   pins.remove_all();
-  log_info("removed " + pin_dir + ": netwatch's programs are detached");
+  util::log_info("removed " + pin_dir + ": netwatch's programs are detached");
 }
 
 // The chart's cleanup mode runs this as a DaemonSet, whose pods must keep running: after the
@@ -32,10 +32,10 @@ int run_cleanup(const std::string& pin_dir, bool wait) {
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   if (wait) sigprocmask(SIG_BLOCK, &stop, nullptr);  // before the work: a signal during it is kept
-  require_load_privileges();
+  kernel::require_load_privileges();
   remove_pins(pin_dir);
   if (!wait) return 0;
-  log_info("cleanup done; waiting for SIGTERM");
+  util::log_info("cleanup done; waiting for SIGTERM");
   int signal = 0;
   sigwait(&stop, &signal);
   return 0;
@@ -44,7 +44,7 @@ int run_cleanup(const std::string& pin_dir, bool wait) {
 }  // namespace
 
 Command add_cleanup_command(CLI::App& parent) {
-  auto pin_dir = std::make_shared<std::string>(PinDir::kDefault);
+  auto pin_dir = std::make_shared<std::string>(kernel::PinDir::kDefault);
   CLI::App* app =
       parent.add_subcommand("cleanup", "Detach and remove the probes a stopped agent left pinned (needs root)");
   auto wait = std::make_shared<bool>(false);

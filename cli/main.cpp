@@ -31,17 +31,17 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "netwatch: %s; see netwatch --help\n", e.what());
-    return kExitUsage;
+    return util::kExitUsage;
   }
-  set_log_level(level == "debug" ? LogLevel::debug
-                : level == "warn" ? LogLevel::warn
-                : level == "error" ? LogLevel::error
-                                   : LogLevel::info);
+  util::set_log_level(level == "debug"   ? util::LogLevel::debug
+                      : level == "warn"  ? util::LogLevel::warn
+                      : level == "error" ? util::LogLevel::error
+                                         : util::LogLevel::info);
 
   try {
     for (const cli::Command& command : commands)
       if (command.app->parsed()) return command.run();
-  } catch (const FatalError& e) {
+  } catch (const util::FatalError& e) {
     std::fprintf(stderr, "netwatch: %s\n", e.what());
     return e.exit_code();
   }

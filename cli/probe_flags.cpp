@@ -44,35 +44,37 @@ void add_probe_flags(CLI::App& app, ProbeFlags& flags) {
       ->capture_default_str();
 }
 
-ProbeOptions ProbeFlags::probe_options() const {
-  ProbeOptions o;
-  if (attach == "tp_btf") o.variant = AttachVariant::tp_btf;
-  if (attach == "tracepoint") o.variant = AttachVariant::tracepoint;
-  if (transport == "ringbuf") o.transport = Transport::ringbuf;
-  if (transport == "perfbuf") o.transport = Transport::perfbuf;
+kernel::ProbeOptions ProbeFlags::probe_options() const {
+  kernel::ProbeOptions o;
+  if (attach == "tp_btf") o.variant = kernel::AttachVariant::tp_btf;
+  if (attach == "tracepoint") o.variant = kernel::AttachVariant::tracepoint;
+  if (transport == "ringbuf") o.transport = kernel::Transport::ringbuf;
+  if (transport == "perfbuf") o.transport = kernel::Transport::perfbuf;
   auto rtt = parse_duration_ns(rtt_interval);
   if (!rtt || *rtt < 1'000'000)
-    throw FatalError("--rtt-interval '" + rtt_interval + "' is not a duration of at least 1ms (e.g. 1s, 250ms)",
-                     kExitUsage);
+    throw util::FatalError("--rtt-interval '" + rtt_interval + "' is not a duration of at least 1ms (e.g. 1s, 250ms)",
+                           util::kExitUsage);
   o.rtt_interval_ns = *rtt;
   auto retrans = retrans_interval == "0" ? std::optional<uint64_t>(0) : parse_duration_ns(retrans_interval);
   if (!retrans)
-    throw FatalError("--retrans-interval '" + retrans_interval + "' is not a duration (e.g. 1s, 250ms, or 0)",
-                     kExitUsage);
+    throw util::FatalError("--retrans-interval '" + retrans_interval + "' is not a duration (e.g. 1s, 250ms, or 0)",
+                           util::kExitUsage);
   o.retrans_interval_ns = *retrans;
   bool pow2 = ring_size_kib >= 4 && ring_size_kib <= (1u << 20) && (ring_size_kib & (ring_size_kib - 1)) == 0;
   if (!pow2)
-    throw FatalError("--ring-size " + std::to_string(ring_size_kib) + " must be a power of two between 4 and 1048576 KiB",
-                     kExitUsage);
+    throw util::FatalError(
+        "--ring-size " + std::to_string(ring_size_kib) + " must be a power of two between 4 and 1048576 KiB",
+        util::kExitUsage);
   o.ring_bytes = ring_size_kib * 1024u;
   return o;
 }
 
-ReaderOptions ProbeFlags::reader_options() const {
+transport::ReaderOptions ProbeFlags::reader_options() const {
   auto drain = parse_duration_ns(drain_interval);
   if (!drain || *drain < 1'000'000 || *drain > 10'000'000'000ULL)
-    throw FatalError("--drain-interval '" + drain_interval + "' must be a duration between 1ms and 10s", kExitUsage);
-  ReaderOptions r;
+    throw util::FatalError("--drain-interval '" + drain_interval + "' must be a duration between 1ms and 10s",
+                           util::kExitUsage);
+  transport::ReaderOptions r;
   r.drain_interval_ms = static_cast<int>(*drain / 1'000'000);
   return r;
 }

@@ -24,8 +24,8 @@ struct ProbeFlags {
   std::string drain_interval = "100ms";
   uint32_t ring_size_kib = 4096;
 
-  ProbeOptions probe_options() const;    // throws FatalError(exit 2) on a bad value
-  ReaderOptions reader_options() const;  // likewise
+  kernel::ProbeOptions probe_options() const;       // throws FatalError(exit 2) on a bad value
+  transport::ReaderOptions reader_options() const;  // likewise
 };
 
 void add_probe_flags(CLI::App& app, ProbeFlags& flags);

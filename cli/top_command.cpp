@@ -25,7 +25,7 @@
 namespace netwatch::cli {
 namespace {
 
-using Clock = MonotonicClock;
+using Clock = util::MonotonicClock;
 using namespace std::chrono_literals;
 using top::TopSnapshot;
 using top::ViewState;
@@ -60,16 +60,17 @@ ViewState initial_state(const TopFlags& flags) {
   ViewState state = top::default_view_state();
   auto interval = parse_duration_ns(flags.interval);
   if (!interval || *interval < kMinIntervalNs || *interval > kMaxIntervalNs)
-    throw FatalError("--interval '" + flags.interval + "' must be a duration between 100ms and 60m (e.g. 1s, 500ms)",
-                     kExitUsage);
+    throw util::FatalError(
+        "--interval '" + flags.interval + "' must be a duration between 100ms and 60m (e.g. 1s, 500ms)",
+        util::kExitUsage);
   state.interval_ns = *interval;
   if (!flags.sort.empty()) {
     auto c = top::find_column(top::connection_columns(), flags.sort);
     auto f = top::find_column(top::flow_columns(), flags.sort);
     if (!c && !f)
-      throw FatalError("--sort '" + flags.sort + "' is not a column; connections: " + column_keys(false) +
-                           "; flows: " + column_keys(true),
-                       kExitUsage);
+      throw util::FatalError("--sort '" + flags.sort + "' is not a column; connections: " + column_keys(false) +
+                                 "; flows: " + column_keys(true),
+                             util::kExitUsage);
     if (c) state.connection_sort = *c;
     if (f) state.flow_sort = *f;
     if (!c) state.view = top::View::flows;  // a flow-only column: start in the flow view
@@ -96,11 +97,11 @@ TopSnapshot take(SnapshotSource& source, int family) {
 bool wait_pumping(SnapshotSource& source, uint64_t ns) {
   auto until = Clock::now() + std::chrono::nanoseconds(ns);
   auto step = std::chrono::milliseconds(source.pump_interval_ms() ? source.pump_interval_ms() : 50);
-  while (!g_stop && Clock::now() < until) {
+  while (!daemon::g_stop && Clock::now() < until) {
     std::this_thread::sleep_for(std::min<Clock::duration>(step, until - Clock::now()));
     source.pump();
   }
-  return !g_stop;
+  return !daemon::g_stop;
 }
 
 int print_json(SnapshotSource& source, bool standalone, uint64_t interval_ns) {
@@ -110,9 +111,9 @@ int print_json(SnapshotSource& source, bool standalone, uint64_t interval_ns) {
     document = source.fetch();
     top::parse_snapshot(document);  // a document the view could not read is an error here too
   } catch (const SourceError& e) {
-    throw FatalError(e.what(), 1);
+    throw util::FatalError(e.what(), 1);
   } catch (const top::SnapshotError& e) {
-    throw FatalError(std::string(e.what()) + " (from " + source.describe() + ")", 1);
+    throw util::FatalError(std::string(e.what()) + " (from " + source.describe() + ")", 1);
   }
   std::string text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::printf("%s\n", text.c_str());
@@ -140,7 +141,7 @@ int print_once(SnapshotSource& source, ViewState state, bool standalone, int fam
     for (const std::string& line : top::render(second, state, width, 0, false)) std::printf("%s\n", line.c_str());
     return 0;
   } catch (const SourceError& e) {
-    throw FatalError(e.what(), 1);
+    throw util::FatalError(e.what(), 1);
   }
 }
 
@@ -151,13 +152,13 @@ int run_interactive(SnapshotSource& source, ViewState state, int family) {
   try {
     shown = take(source, family);
   } catch (const SourceError& e) {
-    throw FatalError(e.what(), 1);
+    throw util::FatalError(e.what(), 1);
   }
   std::unique_ptr<Terminal> terminal = Terminal::open();
   bool color = color_wanted(STDOUT_FILENO);
   auto next_refresh = Clock::now() + std::chrono::nanoseconds(state.interval_ns);
   bool dirty = true;
-  while (!g_stop) {
+  while (!daemon::g_stop) {
     if (Terminal::suspend_requested()) {
       terminal->suspend();
       dirty = true;
@@ -212,14 +213,15 @@ int run_top(const TopFlags& flags) {
   if (!flags.agent.empty()) {
     std::string why;
     url = parse_agent_url(flags.agent, &why);
-    if (!url) throw FatalError("--agent '" + flags.agent + "': " + why, kExitUsage);
+    if (!url) throw util::FatalError("--agent '" + flags.agent + "': " + why, util::kExitUsage);
   }
   if (!flags.once && !flags.json && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
-    throw FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts", kExitUsage);
+    throw util::FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts",
+                           util::kExitUsage);
 
-  install_stop_signals();
+  daemon::install_stop_signals();
   struct sigaction hup {};
-  hup.sa_handler = [](int) { g_stop = true; };  // the terminal closed: unwind and restore like Ctrl-C
+  hup.sa_handler = [](int) { daemon::g_stop = true; };  // the terminal closed: unwind and restore like Ctrl-C
   sigemptyset(&hup.sa_mask);
   sigaction(SIGHUP, &hup, nullptr);
 
@@ -229,11 +231,11 @@ int run_top(const TopFlags& flags) {
     if (flags.json) return print_json(*source, standalone, state.interval_ns);
     if (flags.once) return print_once(*source, state, standalone, flags.family);
     return run_interactive(*source, state, flags.family);
-  } catch (const FatalError&) {
+  } catch (const util::FatalError&) {
     throw;
   } catch (const std::exception& e) {
     // Anything else still unwinds through the Terminal's destructor first.
-    throw FatalError(std::string("top: ") + e.what(), 1);
+    throw util::FatalError(std::string("top: ") + e.what(), 1);
   }
 }
 

@@ -27,13 +27,15 @@ struct TraceFlags {
   uint64_t count = 0;
 };
 
-class TracePrinter : public EventSink {
+class TracePrinter : public event::EventSink {
  public:
-  TracePrinter(const TraceFlags& flags, std::set<EventType> types)
-      : flags_(flags), types_(std::move(types)), ports_(flags.ports.begin(), flags.ports.end()),
+  TracePrinter(const TraceFlags& flags, std::set<event::EventType> types)
+      : flags_(flags),
+        types_(std::move(types)),
+        ports_(flags.ports.begin(), flags.ports.end()),
         pids_(flags.pids.begin(), flags.pids.end()) {}
 
-  void on_event(const Event& e) override {
+  void on_event(const event::Event& e) override {
     if (!types_.empty() && !types_.count(e.type)) return;
     if (!ports_.empty() && !ports_.count(e.sport) && !ports_.count(e.dport)) return;
     if (!pids_.empty() && !pids_.count(e.pid)) return;
@@ -48,54 +50,56 @@ class TracePrinter : public EventSink {
 
  private:
   const TraceFlags& flags_;
-  std::set<EventType> types_;
+  std::set<event::EventType> types_;
   std::set<uint16_t> ports_;
   std::set<uint32_t> pids_;
-  WallClock clock_;
+  util::WallClock clock_;
   uint64_t printed_ = 0;
 };
 
 int run_trace(const TraceFlags& flags) {
-  std::set<EventType> types;
+  std::set<event::EventType> types;
   for (const std::string& name : flags.types) {
-    auto t = parse_event_type(name);
+    auto t = event::parse_event_type(name);
     if (!t)
-      throw FatalError("--type '" + name + "' is not one of connect, accept, connect_failed, retransmit, rtt, close",
-                       kExitUsage);
+      throw util::FatalError(
+          "--type '" + name + "' is not one of connect, accept, connect_failed, retransmit, rtt, close",
+          util::kExitUsage);
     types.insert(*t);
   }
   std::optional<uint64_t> duration_ns;
   if (!flags.duration.empty() && !(duration_ns = parse_duration_ns(flags.duration)))
-    throw FatalError("--duration '" + flags.duration + "' is not a duration (e.g. 10s, 500ms)", kExitUsage);
-  ProbeOptions probe_options = flags.probe.probe_options();
-  ReaderOptions reader_options = flags.probe.reader_options();
+    throw util::FatalError("--duration '" + flags.duration + "' is not a duration (e.g. 10s, 500ms)", util::kExitUsage);
+  kernel::ProbeOptions probe_options = flags.probe.probe_options();
+  transport::ReaderOptions reader_options = flags.probe.reader_options();
 
-  install_stop_signals();
-  auto probes = ProbeSet::start(probe_options);
+  daemon::install_stop_signals();
+  auto probes = kernel::ProbeSet::start(probe_options);
   TracePrinter printer(flags, std::move(types));
-  EventReader reader(*probes, printer, reader_options);
+  transport::EventReader reader(*probes, printer, reader_options);
   if (!flags.json) std::puts(text_header().c_str());
   std::fflush(stdout);
 
-  auto deadline = MonotonicClock::now() + std::chrono::nanoseconds(duration_ns.value_or(0));
-  while (!g_stop && !printer.done()) {
+  auto deadline = util::MonotonicClock::now() + std::chrono::nanoseconds(duration_ns.value_or(0));
+  while (!daemon::g_stop && !printer.done()) {
     reader.poll();
     std::fflush(stdout);
-    if (duration_ns && MonotonicClock::now() >= deadline) break;
+    if (duration_ns && util::MonotonicClock::now() >= deadline) break;
   }
   reader.drain();
   std::fflush(stdout);
 
-  KernelCounters counters = probes->counters();
+  event::KernelCounters counters = probes->counters();
   if (counters.total_lost())
-    log_warn(std::to_string(counters.total_lost()) +
-             " events were lost because the event buffer was full; raise --ring-size or lower --drain-interval");
+    util::log_warn(std::to_string(counters.total_lost()) +
+                   " events were lost because the event buffer was full; raise --ring-size or lower --drain-interval");
   if (counters.state_full)
-    log_warn(std::to_string(counters.state_full) + " sockets were not tracked: per-socket state was full");
+    util::log_warn(std::to_string(counters.state_full) + " sockets were not tracked: per-socket state was full");
   if (counters.listeners_full)
-    log_warn(std::to_string(counters.listeners_full) +
-             " listening sockets got no owner (the listener map was full): their connections have pid 0");
-  if (reader.decode_errors()) log_warn(std::to_string(reader.decode_errors()) + " malformed records were dropped");
+    util::log_warn(std::to_string(counters.listeners_full) +
+                   " listening sockets got no owner (the listener map was full): their connections have pid 0");
+  if (reader.decode_errors())
+    util::log_warn(std::to_string(reader.decode_errors()) + " malformed records were dropped");
   return 0;
 }
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 std::string FlowView::peer_label() const {
   return key.fold >= FoldLevel::peer ? "other" : key.peer.to_string();
@@ -22,13 +22,15 @@ Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver
         return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
       }) {}
 
-void Aggregator::on_event(const Event& event) {
+void Aggregator::on_event(const event::Event& event) {
   nw_event raw;
-  EventRecord record = EventRecord::encode(event, raw);
+  event::EventRecord record = event::EventRecord::encode(event, raw);
   on_records({&record, 1});
 }
 
-void Aggregator::on_records(std::span<const EventRecord> records) { rules_.apply(records); }
+void Aggregator::on_records(std::span<const event::EventRecord> records) {
+  rules_.apply(records);
+}
 
 void Aggregator::expire(uint64_t now_mono_ns) {
   connections_.expire_idle(now_mono_ns, config_.connection_idle_ns);
@@ -96,4 +98,4 @@ void Aggregator::restore(const AggregatorState& saved) {
   workloads_.restore(saved.workloads);
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -15,7 +15,7 @@
 #include "aggregate/workload_registry.h"
 #include "event/event_sink.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 struct AggregatorConfig {
   size_t max_connections = 65536;
@@ -28,7 +28,7 @@ struct AggregatorConfig {
 // The aggregation as plain data: what a checkpoint saves (agent/persist/checkpoint.cpp) and a fresh
 // aggregator takes back.
 struct AggregatorState {
-  std::array<uint64_t, kEventTypeCount> events{};  // records applied, by type
+  std::array<uint64_t, event::kEventTypeCount> events{};  // records applied, by type
   uint64_t evicted_full = 0, evicted_idle = 0;
   WorkloadRegistry::State workloads;
   FlowTable::State flows;  // a key's workload is an id into workloads.labels
@@ -40,16 +40,16 @@ struct AggregatorState {
 };
 
 // Pod labels of a socket's cgroup; empty for host processes.
-using WorkloadResolver = std::function<WorkloadLabels(uint64_t cgroup_id)>;
+using WorkloadResolver = std::function<k8s::WorkloadLabels(uint64_t cgroup_id)>;
 
-class Aggregator final : public EventSink {
+class Aggregator final : public event::EventSink {
  public:
   explicit Aggregator(const AggregatorConfig& config, WorkloadResolver resolver = {});
 
-  void on_event(const Event& event) override;  // as the record the kernel would have sent
+  void on_event(const event::Event& event) override;  // as the record the kernel would have sent
   // Reads what changes per record straight from it, decodes a connection's identity once, and
   // prefetches the batch's connections.
-  void on_records(std::span<const EventRecord> records) override;
+  void on_records(std::span<const event::EventRecord> records) override;
   void expire(uint64_t now_mono_ns);
   // Everything but the kernel- and reader-side health, which the caller fills in. Lists the
   // `connection_limit` most recently active connections (all by default).
@@ -75,4 +75,4 @@ class Aggregator final : public EventSink {
   EventRules rules_;  // also counts the records by type
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -8,15 +8,15 @@
 
 #include "event/event.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 struct ConnectionRow {
   uint64_t cookie = 0;
-  Direction direction = Direction::unknown;
+  event::Direction direction = event::Direction::unknown;
   uint8_t state = 0;  // TCP state (TCP_ESTABLISHED = 1, ...) at the last event
   uint32_t pid = 0;
   std::array<char, 16> comm{};
-  IpAddress local, remote;
+  event::IpAddress local, remote;
   uint16_t local_port = 0, remote_port = 0;
   uint64_t cgroup_id = 0;
   uint32_t workload = 0;  // WorkloadRegistry id
@@ -34,4 +34,4 @@ struct ConnectionRow {
   } kernel;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

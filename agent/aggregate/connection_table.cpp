@@ -5,7 +5,7 @@
 #include <new>
 #include <type_traits>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 ConnectionTable::ConnectionTable(ConnectionTableLimits limits) : limits_(limits) {
   // Address space only (pages are touched as connections arrive), so slots move only beyond 4M.
@@ -152,4 +152,4 @@ size_t ConnectionTable::expire_idle(uint64_t now_ns, uint64_t idle_ns) {
   return removed;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -22,7 +22,7 @@
 #include "event/event.h"
 #include "event/event_record.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 // The hot slot, private to aggregation: what leaves it is a ConnectionRow (row_of).
 // Cache-line aligned (192 bytes): the fields every event touches are then exactly two lines.
@@ -48,8 +48,8 @@ struct alignas(64) Connection {
   uint8_t state = 0;  // TCP state (TCP_ESTABLISHED = 1, ...) at the last event
 
   // Who it is: decoded from its first record.
-  Direction direction = Direction::unknown;
-  IpAddress local, remote;
+  event::Direction direction = event::Direction::unknown;
+  event::IpAddress local, remote;
   uint16_t local_port = 0, remote_port = 0;
   uint32_t pid = 0;
   std::array<char, 16> comm{};
@@ -82,7 +82,7 @@ class ConnectionTable {
   // then connections), so their cache misses overlap instead of following one another. Returns
   // how many records live() handled.
   template <class Live, class Other>
-  size_t visit(std::span<const EventRecord> records, Live&& live, Other&& other);
+  size_t visit(std::span<const event::EventRecord> records, Live&& live, Other&& other);
 
   Connection* find(uint64_t cookie) {
     uint32_t slot = index_.find(cookie);
@@ -155,14 +155,14 @@ class ConnectionTable {
 };
 
 template <class Live, class Other>
-size_t ConnectionTable::visit(std::span<const EventRecord> records, Live&& live, Other&& other) {
+size_t ConnectionTable::visit(std::span<const event::EventRecord> records, Live&& live, Other&& other) {
   constexpr size_t kAhead = 32;  // records whose misses are in flight together
   std::array<uint32_t, kAhead> found;
   size_t handled_live = 0;
   while (!records.empty()) {
     auto batch = records.first(std::min(kAhead, records.size()));
     records = records.subspan(batch.size());
-    for (const EventRecord& r : batch) index_.prefetch(r.cookie());
+    for (const event::EventRecord& r : batch) index_.prefetch(r.cookie());
     // Locals the compiler can keep in registers (stores into connections might alias members);
     // written back, and read again, around other(), which may move the slots.
     Connection* slots = slots_.data();
@@ -179,7 +179,7 @@ size_t ConnectionTable::visit(std::span<const EventRecord> records, Live&& live,
     for (size_t i = 0; i < batch.size(); ++i) {
       // Earlier records of the batch may have closed a connection and reused its slot, or opened
       // one not found above: a slot is taken only if it still holds the cookie, else looked up.
-      const EventRecord r = batch[i];  // a copy of the view: the stores below cannot change it
+      const event::EventRecord r = batch[i];  // a copy of the view: the stores below cannot change it
       uint32_t slot = found[i];
       Connection* c = slot != CookieIndex::kNone && slots[slot].cookie == r.cookie()
                           ? &slots[slot]
@@ -227,4 +227,4 @@ inline ConnectionRow ConnectionTable::row_of(const Connection& c) {
   return r;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -1,6 +1,6 @@
 #include "aggregate/cookie_index.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 void CookieIndex::insert(uint64_t cookie, uint32_t slot) {
   if ((size_ + 1) * 2 > entries_.size()) rehash(entries_.size() * 2);  // at most half full
@@ -42,4 +42,4 @@ void CookieIndex::rehash(size_t capacity) {
     if (e.slot != kNone) insert(e.cookie, e.slot);
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

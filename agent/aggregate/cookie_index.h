@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 class CookieIndex {
  public:
@@ -47,4 +47,4 @@ class CookieIndex {
   size_t size_ = 0;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <fstream>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 namespace {
 
 // Moves a kernel counter's growth into seen and returns it. A 32-bit counter's difference is
@@ -55,13 +55,13 @@ inline void count(Connection& c, const nw_tcp_stats& now) {
 }
 
 // What every record of a live connection updates (the table stamps its recency).
-inline void touch(Connection& c, const EventRecord& r) {
+inline void touch(Connection& c, const event::EventRecord& r) {
   c.state = r.state();
   c.last_ns = r.ts_ns();
 }
 
 // An RTT sample of a live connection, most of the records: inline in the batch loop.
-inline void sample(Connection& c, const EventRecord& r) {
+inline void sample(Connection& c, const event::EventRecord& r) {
   const nw_tcp_stats& stats = r.stats();
   count(c, stats);
   // srtt, rttvar, cwnd: adjacent in both, so two moves instead of three.
@@ -79,22 +79,22 @@ inline void sample(Connection& c, const EventRecord& r) {
 EventRules::EventRules(FlowTable& flows, ConnectionTable& connections, WorkloadOf workload_of)
     : flows_(flows), connections_(connections), workload_of_(std::move(workload_of)) {}
 
-void EventRules::add_records_by_type(const std::array<uint64_t, kEventTypeCount>& counts) {
-  for (int t = 0; t < kEventTypeCount; ++t) by_type_[t] += counts[t];
+void EventRules::add_records_by_type(const std::array<uint64_t, event::kEventTypeCount>& counts) {
+  for (int t = 0; t < event::kEventTypeCount; ++t) by_type_[t] += counts[t];
 }
 
-FlowKey EventRules::flow_key(const Event& e) const {
+FlowKey EventRules::flow_key(const event::Event& e) const {
   FlowKey k;
   k.direction = e.direction;
   k.peer = e.daddr;
   switch (e.direction) {
-    case Direction::outbound:
+    case event::Direction::outbound:
       k.port = e.dport;
       break;
-    case Direction::inbound:
+    case event::Direction::inbound:
       k.port = e.sport;
       break;
-    case Direction::unknown:
+    case event::Direction::unknown:
       k.port = guess_service_port(e.sport, e.dport);
       break;
   }
@@ -102,9 +102,9 @@ FlowKey EventRules::flow_key(const Event& e) const {
   return k;
 }
 
-Connection& EventRules::add(const EventRecord& r, bool from_start) {
+Connection& EventRules::add(const event::EventRecord& r, bool from_start) {
   // Once per connection: its identity, decoded in full (the process name made printable).
-  Event e;
+  event::Event e;
   r.decode(e);
   FlowKey key = flow_key(e);
   Connection& c = connections_.insert(e.cookie, flows_.resolve(key, e.ts_ns));
@@ -126,36 +126,36 @@ Connection& EventRules::add(const EventRecord& r, bool from_start) {
   return c;
 }
 
-void EventRules::apply(std::span<const EventRecord> records) {
-  by_type_[static_cast<int>(EventType::rtt)] += connections_.visit(
+void EventRules::apply(std::span<const event::EventRecord> records) {
+  by_type_[static_cast<int>(event::EventType::rtt)] += connections_.visit(
       records,
-      [](Connection& c, const EventRecord& r) {
-        if (r.type() != EventType::rtt) return false;
+      [](Connection& c, const event::EventRecord& r) {
+        if (r.type() != event::EventType::rtt) return false;
         sample(c, r);
         return true;
       },
-      [this](const EventRecord& r, Connection* c) { apply_other(r, c); });
+      [this](const event::EventRecord& r, Connection* c) { apply_other(r, c); });
 }
 
-[[gnu::noinline]] void EventRules::apply_other(const EventRecord& r, Connection* c) {
-  EventType type = r.type();
+[[gnu::noinline]] void EventRules::apply_other(const event::EventRecord& r, Connection* c) {
+  event::EventType type = r.type();
   ++by_type_[static_cast<int>(type)];
-  if (type == EventType::retransmit && r.cookie() == 0) {
+  if (type == event::EventType::retransmit && r.cookie() == 0) {
     // A SYN-ACK retransmitted for a request sock: no connection exists yet.
-    Event e;
+    event::Event e;
     r.decode(e);
     Flow& flow = flows_.resolve(flow_key(e), e.ts_ns);
     flow.stats.retransmits += e.segs;
     return;
   }
-  if (type == EventType::connect_failed) {
+  if (type == event::EventType::connect_failed) {
     Flow* flow;
     if (c) {  // its SYN was retransmitted: the final counters hold any not yet reported
       count(*c, r.stats());
       flow = c->flow;
       connections_.release(*c, true);
     } else {
-      Event e;
+      event::Event e;
       r.decode(e);
       flow = &flows_.resolve(flow_key(e), e.ts_ns);
       // No entry: nothing of it was counted yet (its SYNs were not retransmitted, or their
@@ -177,8 +177,8 @@ void EventRules::apply(std::span<const EventRecord> records) {
   if (!c && connections_.recently_closed(r.cookie())) return;
 
   switch (type) {
-    case EventType::connect:
-    case EventType::accept:
+    case event::EventType::connect:
+    case event::EventType::accept:
       if (!c) c = &add(r, true);
       ++c->flow->stats.connects[static_cast<int>(ConnectResult::ok)];
       // The handshake's srtt, shown until the first sample, an interval on; not an observation:
@@ -189,29 +189,29 @@ void EventRules::apply(std::span<const EventRecord> records) {
         c->rttvar_us = r.stats().rttvar_us;
         c->snd_cwnd = r.stats().snd_cwnd;
       }
-      if (type == EventType::connect) {
+      if (type == event::EventType::connect) {
         c->connect_latency_ns = r.latency_ns();
         c->first_ns = r.ts_ns() - r.latency_ns();
         c->flow->stats.connect_latency.observe_ns(r.latency_ns());
       }
       break;
-    case EventType::retransmit:
+    case event::EventType::retransmit:
       if (!c) {
-        c = &add(r, r.state() == kTcpSynSent);  // a retransmitted SYN is the connection's start
-        if (r.state() != kTcpSynSent) {  // count this one: start from before it
+        c = &add(r, r.state() == event::kTcpSynSent);  // a retransmitted SYN is the connection's start
+        if (r.state() != event::kTcpSynSent) {         // count this one: start from before it
           c->base.retransmits = r.stats().total_retrans - r.segs();
           c->seen.retransmits = c->base.retransmits;
         }
       }
       count(*c, r.stats());
       break;
-    case EventType::rtt: {
+    case event::EventType::rtt: {
       Connection& live = c ? *c : add(r, false);
       sample(live, r);
       connections_.stamp(live);
       return;
     }
-    case EventType::close:
+    case event::EventType::close:
       if (c) {
         count(*c, r.stats());
         // The final srtt is an observation too: a connection shorter than --rtt-interval has no
@@ -221,11 +221,11 @@ void EventRules::apply(std::span<const EventRecord> records) {
         connections_.release(*c, true);
       }
       return;
-    case EventType::connect_failed:
+    case event::EventType::connect_failed:
       return;  // handled above
   }
   touch(*c, r);
   connections_.stamp(*c);
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -17,7 +17,7 @@
 #include "event/event_record.h"
 #include "aggregate/flow_table.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 // Who a connection belongs to, from its socket's cgroup id (pod labels), interned.
 using WorkloadOf = std::function<uint32_t(uint64_t cgroup_id)>;
@@ -26,25 +26,25 @@ class EventRules {
  public:
   EventRules(FlowTable& flows, ConnectionTable& connections, WorkloadOf workload_of);
 
-  void apply(const EventRecord& record) { apply({&record, 1}); }
+  void apply(const event::EventRecord& record) { apply({&record, 1}); }
   // Each record in order; the table overlaps the batch's cache misses (ConnectionTable::visit).
-  void apply(std::span<const EventRecord> records);
+  void apply(std::span<const event::EventRecord> records);
 
   // Records applied, by type: the agent's count of events received and decoded.
-  const std::array<uint64_t, kEventTypeCount>& records_by_type() const { return by_type_; }
+  const std::array<uint64_t, event::kEventTypeCount>& records_by_type() const { return by_type_; }
   // The previous agent's counts (agent/persist/checkpoint.cpp): added to this one's.
-  void add_records_by_type(const std::array<uint64_t, kEventTypeCount>& counts);
+  void add_records_by_type(const std::array<uint64_t, event::kEventTypeCount>& counts);
 
  private:
   // Every record but an RTT sample of a live connection (c: its connection, nullptr if not live).
-  void apply_other(const EventRecord& r, Connection* c);
-  Connection& add(const EventRecord& r, bool from_start);  // r's cookie is not in the table
-  FlowKey flow_key(const Event& e) const;
+  void apply_other(const event::EventRecord& r, Connection* c);
+  Connection& add(const event::EventRecord& r, bool from_start);  // r's cookie is not in the table
+  FlowKey flow_key(const event::Event& e) const;
 
   FlowTable& flows_;
   ConnectionTable& connections_;
   WorkloadOf workload_of_;
-  std::array<uint64_t, kEventTypeCount> by_type_{};
+  std::array<uint64_t, event::kEventTypeCount> by_type_{};
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

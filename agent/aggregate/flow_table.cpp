@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 std::string_view connect_result_name(ConnectResult r) {
   switch (r) {
@@ -31,7 +31,7 @@ ConnectResult connect_result_of(int error) {
 FlowKey FlowKey::folded(FoldLevel level) const {
   FlowKey k = *this;
   if (level > k.fold) k.fold = level;
-  if (k.fold >= FoldLevel::peer) k.peer = IpAddress{};
+  if (k.fold >= FoldLevel::peer) k.peer = event::IpAddress{};
   if (k.fold >= FoldLevel::port) k.port = 0;
   if (k.fold >= FoldLevel::workload) k.workload = 0;
   return k;
@@ -135,4 +135,4 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
   return restored;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -12,7 +12,7 @@
 #include "event/event.h"
 #include "aggregate/latency_histogram.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 // A failed connect by its sk_err; closed_before_established: sk_err 0, the application closed the
 // socket (or it was shut down) while the handshake was still under way. Append only: the order
@@ -26,11 +26,11 @@ ConnectResult connect_result_of(int error);  // errno of a failed connect
 enum class FoldLevel : uint8_t { none = 0, peer = 1, port = 2, workload = 3 };
 
 struct FlowKey {
-  Direction direction = Direction::unknown;
+  event::Direction direction = event::Direction::unknown;
   FoldLevel fold = FoldLevel::none;  // peer is "other" from FoldLevel::peer, port from ::port, ...
   uint16_t port = 0;
   uint32_t workload = 0;  // id from WorkloadRegistry; 0 = host process
-  IpAddress peer;
+  event::IpAddress peer;
 
   bool operator==(const FlowKey&) const = default;
   FlowKey folded(FoldLevel level) const;  // this key with detail removed up to level
@@ -106,4 +106,4 @@ class FlowTable {
   uint64_t folded_total_ = 0;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -1,6 +1,6 @@
 #include "aggregate/latency_histogram.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 using detail::kBoundsNs;
 
 double LatencyHistogram::quantile(double q) const {
@@ -19,4 +19,4 @@ double LatencyHistogram::quantile(double q) const {
   return kLatencyBucketsSeconds.back();
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

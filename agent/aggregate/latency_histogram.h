@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 // Upper bounds in seconds. From 25 us (loopback, same-rack RTT) through WAN round trips
 // (10-300 ms) to the SYN retransmission timeouts a failing connect waits for (1 s, 3 s, 7 s).
@@ -69,4 +69,4 @@ struct LatencyHistogram {
   double quantile(double q) const;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

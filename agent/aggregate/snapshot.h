@@ -15,11 +15,11 @@
 #include "k8s/pod_resolver_stats.h"
 #include "k8s/workload_labels.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 struct FlowView {
   FlowKey key;
-  WorkloadLabels workload;
+  k8s::WorkloadLabels workload;
   FlowStats stats;
 
   std::string peer_label() const;  // the address, or "other" once folded
@@ -28,12 +28,12 @@ struct FlowView {
 
 struct ConnectionView {
   ConnectionRow connection;
-  WorkloadLabels workload;
+  k8s::WorkloadLabels workload;
 };
 
 struct AgentHealth {
-  std::array<uint64_t, kEventTypeCount> events{};  // received and decoded, by type
-  KernelCounters kernel;                            // produced and lost in the kernel
+  std::array<uint64_t, event::kEventTypeCount> events{};  // received and decoded, by type
+  event::KernelCounters kernel;                           // produced and lost in the kernel
   uint64_t drains = 0;
   uint64_t decode_errors = 0;
   uint64_t evicted_full = 0;
@@ -44,8 +44,8 @@ struct AgentHealth {
   uint64_t folded_total = 0;
   uint64_t workload_overflows = 0;
   std::string variant, transport;
-  std::vector<ProgramStats> programs;
-  std::optional<PodResolverStats> pods;  // when pod labels are on
+  std::vector<event::ProgramStats> programs;
+  std::optional<k8s::PodResolverStats> pods;  // when pod labels are on
 };
 
 struct Snapshot {
@@ -63,4 +63,4 @@ struct Snapshot {
   size_t tracked_connections() const { return std::max(connections_total, connections.size()); }
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

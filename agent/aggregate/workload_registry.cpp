@@ -2,19 +2,19 @@
 
 #include <functional>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 WorkloadRegistry::WorkloadRegistry(size_t cap) : cap_(cap) {
   by_id_.push_back({});
   by_id_.push_back({"other", "other", "other"});
 }
 
-size_t WorkloadRegistry::Hash::operator()(const WorkloadLabels& w) const noexcept {
+size_t WorkloadRegistry::Hash::operator()(const k8s::WorkloadLabels& w) const noexcept {
   std::hash<std::string> h;
   return h(w.namespace_name) * 31 * 31 + h(w.pod) * 31 + h(w.container);
 }
 
-uint32_t WorkloadRegistry::intern(const WorkloadLabels& labels) {
+uint32_t WorkloadRegistry::intern(const k8s::WorkloadLabels& labels) {
   if (labels.empty()) return kHost;
   if (auto it = ids_.find(labels); it != ids_.end()) return it->second;
   if (by_id_.size() >= cap_ + 2) {
@@ -27,4 +27,4 @@ uint32_t WorkloadRegistry::intern(const WorkloadLabels& labels) {
   return id;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -9,7 +9,7 @@
 
 #include "k8s/workload_labels.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 
 class WorkloadRegistry {
  public:
@@ -17,14 +17,14 @@ class WorkloadRegistry {
   static constexpr uint32_t kOther = 1;  // the cap was reached
 
   explicit WorkloadRegistry(size_t cap = 4096);
-  uint32_t intern(const WorkloadLabels& labels);
-  const WorkloadLabels& labels(uint32_t id) const { return by_id_.at(id); }
+  uint32_t intern(const k8s::WorkloadLabels& labels);
+  const k8s::WorkloadLabels& labels(uint32_t id) const { return by_id_.at(id); }
   uint64_t overflows() const { return overflows_; }
   size_t size() const { return by_id_.size(); }
 
   // Plain data for a checkpoint (agent/persist/checkpoint.cpp).
   struct State {
-    std::vector<WorkloadLabels> labels;  // by id
+    std::vector<k8s::WorkloadLabels> labels;  // by id
     uint64_t overflows = 0;
   };
   State save() const { return {by_id_, overflows_}; }
@@ -34,12 +34,12 @@ class WorkloadRegistry {
 
  private:
   struct Hash {
-    size_t operator()(const WorkloadLabels& w) const noexcept;
+    size_t operator()(const k8s::WorkloadLabels& w) const noexcept;
   };
   size_t cap_;
-  std::vector<WorkloadLabels> by_id_;
-  std::unordered_map<WorkloadLabels, uint32_t, Hash> ids_;
+  std::vector<k8s::WorkloadLabels> by_id_;
+  std::unordered_map<k8s::WorkloadLabels, uint32_t, Hash> ids_;
   uint64_t overflows_ = 0;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

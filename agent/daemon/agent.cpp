@@ -15,42 +15,43 @@
 #include "serve/snapshot_store.h"
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::daemon {
 namespace {
 
-HttpSecurity http_security(const AgentOptions& options) {
-  HttpSecurity s;
+serve::HttpSecurity http_security(const AgentOptions& options) {
+  serve::HttpSecurity s;
   if (options.tls_cert.empty() != options.tls_key.empty())
-    throw FatalError("--tls-cert and --tls-key go together", kExitUsage);
+    throw util::FatalError("--tls-cert and --tls-key go together", util::kExitUsage);
   s.tls_cert_file = options.tls_cert;
   s.tls_key_file = options.tls_key;
   if (options.basic_auth_user.empty() != options.basic_auth_password_file.empty())
-    throw FatalError("--basic-auth-user and --basic-auth-password-file go together", kExitUsage);
+    throw util::FatalError("--basic-auth-user and --basic-auth-password-file go together", util::kExitUsage);
   if (!options.basic_auth_user.empty()) {
     std::ifstream file(options.basic_auth_password_file);
     if (!file || !std::getline(file, s.basic_auth_password) || s.basic_auth_password.empty())
-      throw FatalError("cannot read a password from the first line of " + options.basic_auth_password_file,
-                       kExitUsage);
+      throw util::FatalError("cannot read a password from the first line of " + options.basic_auth_password_file,
+                             util::kExitUsage);
     s.basic_auth_user = options.basic_auth_user;
-    if (s.tls_cert_file.empty()) log_warn("basic auth without TLS sends the password in clear text");
+    if (s.tls_cert_file.empty()) util::log_warn("basic auth without TLS sends the password in clear text");
   }
   return s;
 }
 
-std::unique_ptr<PodResolver> make_pod_resolver(const AgentOptions& options) {
-  auto mount = find_cgroup2_mount(options.cgroup_root);
+std::unique_ptr<k8s::PodResolver> make_pod_resolver(const AgentOptions& options) {
+  auto mount = k8s::find_cgroup2_mount(options.cgroup_root);
   if (!mount) {
     std::string what = "no cgroup2 mount at or below " + options.cgroup_root;
     if (options.cgroup_root_given)
-      throw FatalError(what + " (--cgroup-root): pod labels need cgroup v2; point it at the cgroup2 mount", kExitUsage);
-    log_warn(what + ": pod labels are off");
+      throw util::FatalError(what + " (--cgroup-root): pod labels need cgroup v2; point it at the cgroup2 mount",
+                             util::kExitUsage);
+    util::log_warn(what + ": pod labels are off");
     return nullptr;
   }
-  PodResolverOptions pods;
+  k8s::PodResolverOptions pods;
   pods.cgroup2_dir = *mount;
   pods.pod_log_dir = options.pod_log_dir;
   pods.container_log_dir = options.container_log_dir;
-  return std::make_unique<PodResolver>(pods);
+  return std::make_unique<k8s::PodResolver>(pods);
 }
 
 // Every status interval: what the agent tracks, how fast events come, and what was lost.
@@ -60,13 +61,13 @@ class StatusLine {
 
   void log(const Pipeline& pipeline, uint64_t now) {
     uint64_t events = pipeline.reader().records();
-    KernelCounters k = pipeline.probes().counters();
+    event::KernelCounters k = pipeline.probes().counters();
     char line[512];
     std::snprintf(line, sizeof(line), "%sconnections=%zu flows=%zu events/s=%.0f lost=%llu stage=%d", prefix_.c_str(),
                   pipeline.aggregator().connections().size(), pipeline.aggregator().flows().size(),
                   double(events - events_) * 1e9 / double(now - last_), static_cast<unsigned long long>(k.total_lost()),
                   static_cast<int>(pipeline.aggregator().flows().stage()));
-    log_info(line);
+    util::log_info(line);
     last_ = now;
     events_ = events;
   }
@@ -81,12 +82,12 @@ class StatusLine {
 }  // namespace
 
 int run_agent(const AgentOptions& options) {
-  require_load_privileges();  // before anything is bound, mounted or logged
-  if (SeccompDenial denial = seccomp_denial(); denial.bpf)
-    throw FatalError(denial.message());
+  kernel::require_load_privileges();  // before anything is bound, mounted or logged
+  if (sandbox::SeccompDenial denial = sandbox::seccomp_denial(); denial.bpf)
+    throw util::FatalError(denial.message());
   else if (denial.any())
-    log_warn(denial.message() + ": the tracepoint fallback and the perf buffer cannot work");
-  require_btf();
+    util::log_warn(denial.message() + ": the tracepoint fallback and the perf buffer cannot work");
+  kernel::require_btf();
   const char* node_env = std::getenv("NODE_NAME");
   PipelineOptions pipeline_options;
   pipeline_options.probes = options.probes;
@@ -94,30 +95,31 @@ int run_agent(const AgentOptions& options) {
   pipeline_options.aggregation = options.aggregation;
   pipeline_options.checkpoint = true;
   pipeline_options.node = node_env ? node_env : "";
-  SnapshotStore store;
-  HttpSecurity security = http_security(options);
-  HttpServer http(store, options.listen, security, options.http_limits);  // before the probes: a port in use leaves nothing attached
+  serve::SnapshotStore store;
+  serve::HttpSecurity security = http_security(options);
+  serve::HttpServer http(store, options.listen, security,
+                         options.http_limits);  // before the probes: a port in use leaves nothing attached
   install_stop_signals();
-  std::unique_ptr<PodResolver> pods = make_pod_resolver(options);
+  std::unique_ptr<k8s::PodResolver> pods = make_pod_resolver(options);
   Pipeline pipeline(pipeline_options, std::move(pods));
-  drop_all_capabilities();  // everything from here on goes through descriptors already held
-  if (std::string why = forbid_filesystem_writes(); why.empty())
-    log_info("no file can be written, created, removed or executed from here on (Landlock)");
+  sandbox::drop_all_capabilities();  // everything from here on goes through descriptors already held
+  if (std::string why = sandbox::forbid_filesystem_writes(); why.empty())
+    util::log_info("no file can be written, created, removed or executed from here on (Landlock)");
   else
-    log_warn(why + ": the agent's file writes are limited only by its mounts and uid");
+    util::log_warn(why + ": the agent's file writes are limited only by its mounts and uid");
   // Periodic snapshots list no connections; /api/v1/connections asks for them (SnapshotStore).
   store.publish(pipeline.snapshot(0));
   http.start();
   const std::string& host = options.listen.host;
-  log_info(std::string(security.tls_cert_file.empty() ? "serving http://" : "serving https://") +
-           (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(http.port()) +
-           "/metrics and /api/v1/connections");
+  util::log_info(std::string(security.tls_cert_file.empty() ? "serving http://" : "serving https://") +
+                 (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(http.port()) +
+                 "/metrics and /api/v1/connections");
 
-  uint64_t last_publish = monotonic_ns();
+  uint64_t last_publish = util::monotonic_ns();
   StatusLine status(pipeline_options.node.empty() ? "" : "node=" + pipeline_options.node + " ", last_publish);
   while (!g_stop) {
     pipeline.poll();
-    uint64_t now = monotonic_ns();
+    uint64_t now = util::monotonic_ns();
     if (now - last_publish >= options.publish_interval_ns) {
       pipeline.expire(now);
       store.publish(pipeline.snapshot(0));
@@ -128,14 +130,14 @@ int run_agent(const AgentOptions& options) {
   }
   store.close();  // a handler waiting for connections answers now instead of at its timeout
   http.stop();
-  if (PinDir* pins = pipeline.probes().pins()) {
+  if (kernel::PinDir* pins = pipeline.probes().pins()) {
     pipeline.store_checkpoint();
-    log_info("stopping: the probes stay attached in " + pins->path() +
-             " for the next agent (`netwatch cleanup` removes them)");
+    util::log_info("stopping: the probes stay attached in " + pins->path() +
+                   " for the next agent (`netwatch cleanup` removes them)");
   } else {
-    log_info("stopping: releasing probes");
+    util::log_info("stopping: releasing probes");
   }
   return 0;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::daemon

@@ -10,19 +10,19 @@
 #include "serve/http_server.h"
 #include "transport/event_reader.h"
 
-namespace netwatch {
+namespace netwatch::daemon {
 
 // What the daemon runs with, already checked (cli/agent_command.cpp turns flags into it).
 struct AgentOptions {
-  ListenAddress listen;
+  util::ListenAddress listen;
   // HTTPS and basic auth, checked (and the password read) when the agent starts, after the
   // privilege checks.
   std::string tls_cert, tls_key;
   std::string basic_auth_user, basic_auth_password_file;
-  HttpLimits http_limits;  // connection caps, deadlines and size limits (serve/http_limits.h), checked
-  ProbeOptions probes;  // with the pin directory, where the checkpoint goes too
-  ReaderOptions reader;
-  AggregatorConfig aggregation;
+  serve::HttpLimits http_limits;  // connection caps, deadlines and size limits (serve/http_limits.h), checked
+  kernel::ProbeOptions probes;    // with the pin directory, where the checkpoint goes too
+  transport::ReaderOptions reader;
+  aggregate::AggregatorConfig aggregation;
   uint64_t publish_interval_ns = 1'000'000'000;
   uint64_t status_interval_ns = 10'000'000'000;  // 0: no status line
   // Pod labels need the cgroup2 mount at or below cgroup_root: off, with a warning, when there is
@@ -36,4 +36,4 @@ struct AgentOptions {
 // Runs until a stop signal; returns the exit code. Throws FatalError with what to do.
 int run_agent(const AgentOptions& options);
 
-}  // namespace netwatch
+}  // namespace netwatch::daemon

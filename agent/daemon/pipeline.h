@@ -17,12 +17,12 @@
 #include "persist/checkpoint.h"
 #include "transport/event_reader.h"
 
-namespace netwatch {
+namespace netwatch::daemon {
 
 struct PipelineOptions {
-  ProbeOptions probes;
-  ReaderOptions reader;
-  AggregatorConfig aggregation;
+  kernel::ProbeOptions probes;
+  transport::ReaderOptions reader;
+  aggregate::AggregatorConfig aggregation;
   // Continue from the checkpoint the previous agent left in the pin directory, and log what
   // the pipeline continues from and where pod labels come from (the daemon; top stays quiet).
   bool checkpoint = false;
@@ -33,7 +33,7 @@ class Pipeline {
  public:
   // Loads and attaches the probes (FatalError with what to do when it cannot); `pods` (may be
   // null: no pod labels) labels each connection's workload.
-  Pipeline(const PipelineOptions& options, std::unique_ptr<PodResolver> pods);
+  Pipeline(const PipelineOptions& options, std::unique_ptr<k8s::PodResolver> pods);
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
@@ -42,14 +42,14 @@ class Pipeline {
   void drain() { reader_->drain(); }
   void expire(uint64_t now_mono_ns) { aggregator_.expire(now_mono_ns); }
   // The aggregation with the agent's health, listing `connection_limit` connections.
-  std::shared_ptr<Snapshot> snapshot(size_t connection_limit) const;
+  std::shared_ptr<aggregate::Snapshot> snapshot(size_t connection_limit) const;
   // At a clean stop with a pin directory: reads what is left in the buffer, then stores what the
   // next agent continues from. Nothing without a pin directory.
   void store_checkpoint();
 
-  const ProbeSet& probes() const { return *probes_; }
-  const Aggregator& aggregator() const { return aggregator_; }
-  const EventReader& reader() const { return *reader_; }
+  const kernel::ProbeSet& probes() const { return *probes_; }
+  const aggregate::Aggregator& aggregator() const { return aggregator_; }
+  const transport::EventReader& reader() const { return *reader_; }
   int drain_interval_ms() const { return drain_interval_ms_; }
 
  private:
@@ -57,12 +57,12 @@ class Pipeline {
 
   std::string node_;
   int drain_interval_ms_;
-  std::unique_ptr<PodResolver> pods_;
-  std::unique_ptr<ProbeSet> probes_;
-  Aggregator aggregator_;
-  CounterBase base_;                     // counters the previous agent exported, added to ours
-  std::unique_ptr<EventReader> reader_;  // last: it feeds the aggregator from the probes
-  WallClock clock_;
+  std::unique_ptr<k8s::PodResolver> pods_;
+  std::unique_ptr<kernel::ProbeSet> probes_;
+  aggregate::Aggregator aggregator_;
+  persist::CounterBase base_;                       // counters the previous agent exported, added to ours
+  std::unique_ptr<transport::EventReader> reader_;  // last: it feeds the aggregator from the probes
+  util::WallClock clock_;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::daemon

@@ -2,7 +2,7 @@
 
 #include <csignal>
 
-namespace netwatch {
+namespace netwatch::daemon {
 
 std::atomic<bool> g_stop{false};
 
@@ -15,4 +15,4 @@ void install_stop_signals() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::daemon

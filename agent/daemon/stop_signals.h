@@ -5,10 +5,10 @@
 
 #include <atomic>
 
-namespace netwatch {
+namespace netwatch::daemon {
 
 // Set by SIGINT/SIGTERM; long-running loops poll it between drains.
 extern std::atomic<bool> g_stop;
 void install_stop_signals();
 
-}  // namespace netwatch
+}  // namespace netwatch::daemon

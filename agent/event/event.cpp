@@ -9,7 +9,7 @@
 
 #include "event/event_record.h"
 
-namespace netwatch {
+namespace netwatch::event {
 namespace {
 
 constexpr std::array<std::string_view, kEventTypeCount> kTypeNames = {
@@ -110,4 +110,4 @@ std::string connect_failure_name(int error) {
   return error == 0 ? "closed_before_established" : errno_name(error);
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::event

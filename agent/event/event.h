@@ -11,7 +11,7 @@
 
 #include "util/clock.h"
 
-namespace netwatch {
+namespace netwatch::event {
 
 enum class EventType : uint8_t {
   connect = 1,
@@ -94,4 +94,4 @@ std::string errno_name(int error);
 // ECONNABORTED, which is a real errno with another meaning (an aborted accept, a local abort).
 std::string connect_failure_name(int error);
 
-}  // namespace netwatch
+}  // namespace netwatch::event

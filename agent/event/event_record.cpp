@@ -2,7 +2,7 @@
 
 #include <type_traits>
 
-namespace netwatch {
+namespace netwatch::event {
 
 static_assert(sizeof(nw_event) == NW_EVENT_SIZE, "event ABI size changed: update NW_EVENT_SIZE");
 static_assert(NW_EV_TYPE_COUNT == kEventTypeCount);
@@ -106,4 +106,4 @@ EventRecord EventRecord::encode(const Event& ev, nw_event& r) {
   return EventRecord(&r);
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::event

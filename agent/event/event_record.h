@@ -19,7 +19,7 @@ extern "C" {
 #include "netwatch.h"
 }
 
-namespace netwatch {
+namespace netwatch::event {
 
 class EventRecord {
  public:
@@ -56,4 +56,4 @@ class EventRecord {
   const nw_event* raw_ = nullptr;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::event

@@ -1,6 +1,6 @@
 #include "event/event_sink.h"
 
-namespace netwatch {
+namespace netwatch::event {
 
 void EventSink::on_records(std::span<const EventRecord> records) {
   Event event;
@@ -10,4 +10,4 @@ void EventSink::on_records(std::span<const EventRecord> records) {
   }
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::event

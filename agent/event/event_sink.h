@@ -6,7 +6,7 @@
 #include "event/event.h"
 #include "event/event_record.h"
 
-namespace netwatch {
+namespace netwatch::event {
 
 class EventSink {
  public:
@@ -20,4 +20,4 @@ class EventSink {
   virtual void on_records(std::span<const EventRecord> records);
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::event

@@ -1,6 +1,6 @@
 #include "event/kernel_stats.h"
 
-namespace netwatch {
+namespace netwatch::event {
 
 uint64_t KernelCounters::total_lost() const {
   uint64_t sum = 0;
@@ -8,4 +8,4 @@ uint64_t KernelCounters::total_lost() const {
   return sum;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::event

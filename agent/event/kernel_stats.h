@@ -9,7 +9,7 @@
 
 #include "event/event.h"
 
-namespace netwatch {
+namespace netwatch::event {
 
 struct KernelCounters {
   std::array<uint64_t, kEventTypeCount> emitted{};
@@ -28,4 +28,4 @@ struct ProgramStats {
   uint64_t run_cnt = 0;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::event

@@ -11,7 +11,7 @@
 
 #include "util/clock.h"
 
-namespace netwatch {
+namespace netwatch::k8s {
 namespace {
 
 constexpr size_t kContainerIdLen = 64;
@@ -250,7 +250,7 @@ PodResolver::PodResolver(PodResolverOptions options) : options_(std::move(option
 
 uint64_t PodResolver::now() const {
   if (options_.clock) return options_.clock();
-  return monotonic_ns();
+  return util::monotonic_ns();
 }
 
 bool PodResolver::due(std::optional<uint64_t>& last) {
@@ -447,4 +447,4 @@ void PodResolver::scan_container_links() {
   truncated_ = std::move(truncated);
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::k8s

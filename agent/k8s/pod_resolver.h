@@ -40,7 +40,7 @@
 #include "k8s/pod_resolver_stats.h"
 #include "k8s/workload_labels.h"
 
-namespace netwatch {
+namespace netwatch::k8s {
 
 // Workload labels of a connection (namespace, pod, container), all empty for host processes; the
 // container is empty also when the pod is known but its container name is not.
@@ -161,4 +161,4 @@ class PodResolver {
   std::unordered_map<uint64_t, std::list<CacheEntry>::iterator> cache_;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::k8s

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-namespace netwatch {
+namespace netwatch::k8s {
 
 // Counters the agent exports as self-metrics.
 struct PodResolverStats {
@@ -21,4 +21,4 @@ struct PodResolverStats {
   uint64_t unnamed_containers = 0;  // container cgroups whose name no rule determined
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::k8s

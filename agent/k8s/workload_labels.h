@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace netwatch {
+namespace netwatch::k8s {
 
 struct WorkloadLabels {
   std::string namespace_name;
@@ -14,4 +14,4 @@ struct WorkloadLabels {
   bool empty() const { return namespace_name.empty() && pod.empty() && container.empty(); }
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::k8s

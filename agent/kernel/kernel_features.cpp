@@ -13,7 +13,7 @@
 
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::kernel {
 namespace {
 
 constexpr int kCapSysAdmin = 21;
@@ -86,7 +86,7 @@ std::optional<std::string> ensure_tracefs() {
   if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0)
     return std::string("tracefs is not mounted and mounting it at /sys/kernel/tracing failed: ") +
            std::strerror(errno) + "; run: mount -t tracefs tracefs /sys/kernel/tracing";
-  log_info("mounted tracefs at /sys/kernel/tracing");
+  util::log_info("mounted tracefs at /sys/kernel/tracing");
   return std::nullopt;
 }
 
@@ -116,7 +116,7 @@ std::optional<std::string> ensure_bpffs() {
   if (mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr) != 0)
     return std::string("bpffs is not mounted and mounting it at /sys/fs/bpf failed: ") + std::strerror(errno) +
            "; run: mount -t bpf bpf /sys/fs/bpf (in a container: mount the host's /sys/fs/bpf), or --pin-dir ''";
-  log_info("mounted bpffs at /sys/fs/bpf");
+  util::log_info("mounted bpffs at /sys/fs/bpf");
   return std::nullopt;
 }
 
@@ -147,19 +147,19 @@ bool bpf_stats_enabled() {
 void require_load_privileges() {
   Privileges p = read_privileges();
   if (p.can_load_tracing()) return;
-  throw FatalError(p.root ? "missing CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) needed to load BPF programs; "
-                            "grant them to the process or container"
-                          : "must run as root or with CAP_BPF and CAP_PERFMON to load BPF programs; "
-                            "try: sudo netwatch ...",
-                   kExitUsage);
+  throw util::FatalError(p.root ? "missing CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) needed to load BPF programs; "
+                                  "grant them to the process or container"
+                                : "must run as root or with CAP_BPF and CAP_PERFMON to load BPF programs; "
+                                  "try: sudo netwatch ...",
+                         util::kExitUsage);
 }
 
 void require_btf() {
   if (has_vmlinux_btf()) return;
-  throw FatalError(
+  throw util::FatalError(
       "kernel has no BTF (/sys/kernel/btf/vmlinux missing); netwatch needs a kernel built "
       "with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2020 ship one)",
-      kExitUsage);
+      util::kExitUsage);
 }
 
 const std::vector<std::string>& netwatch_tracepoints() {
@@ -168,4 +168,4 @@ const std::vector<std::string>& netwatch_tracepoints() {
   return names;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace netwatch {
+namespace netwatch::kernel {
 
 struct Privileges {
   bool root = false;
@@ -49,4 +49,4 @@ void require_btf();
 // The tracepoints netwatch attaches to, as "category/name".
 const std::vector<std::string>& netwatch_tracepoints();
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

@@ -9,7 +9,7 @@
 
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::kernel {
 namespace {
 
 thread_local LibbpfDiagnosis* t_diagnosis = nullptr;
@@ -32,7 +32,8 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
     }
   }
   // While a diagnosis listens, its one-line reason speaks for the warnings: they go to debug.
-  log(level == LIBBPF_WARN && !t_diagnosis ? LogLevel::warn : LogLevel::debug, "libbpf: " + std::string(line));
+  util::log(level == LIBBPF_WARN && !t_diagnosis ? util::LogLevel::warn : util::LogLevel::debug,
+            "libbpf: " + std::string(line));
   return 0;
 }
 
@@ -71,4 +72,4 @@ std::string LibbpfDiagnosis::reason() const {
   return prog.empty() ? why : prog + ": " + why;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

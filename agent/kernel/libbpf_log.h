@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace netwatch {
+namespace netwatch::kernel {
 
 // Sends libbpf's messages through log(): warnings at warn, the verifier's chatter at debug.
 void route_libbpf_logs();
@@ -28,4 +28,4 @@ class LibbpfDiagnosis {
   LibbpfDiagnosis* outer_;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

@@ -13,7 +13,7 @@
 #include "kernel/kernel_features.h"
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::kernel {
 namespace {
 
 constexpr char kMetaMagic[8] = {'n', 'e', 't', 'w', 'a', 't', 'c', 'h'};
@@ -63,11 +63,11 @@ int open_checkpoint_map(const std::string& path) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
   fd = bpf_map_create(BPF_MAP_TYPE_HASH, "nw_checkpoint", 4, PinDir::kCheckpointChunkBytes, PinDir::kCheckpointChunks,
                       &opts);
-  if (fd < 0) throw FatalError("creating the checkpoint map failed: " + errstr());
+  if (fd < 0) throw util::FatalError("creating the checkpoint map failed: " + errstr());
   if (bpf_obj_pin(fd, path.c_str()) != 0) {
     int err = errno;
     close(fd);
-    throw FatalError("pinning " + path + " failed: " + std::strerror(err));
+    throw util::FatalError("pinning " + path + " failed: " + std::strerror(err));
   }
   return fd;
 }
@@ -76,22 +76,24 @@ int open_checkpoint_map(const std::string& path) {
 
 PinDir::PinDir(std::string path) : path_(std::move(path)) {
   if (path_.empty() || path_[0] != '/')
-    throw FatalError("--pin-dir '" + path_ + "' is not an absolute path", kExitUsage);
+    throw util::FatalError("--pin-dir '" + path_ + "' is not an absolute path", util::kExitUsage);
   while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
   if (path_.rfind("/sys/fs/bpf/", 0) == 0)
-    if (auto err = ensure_bpffs()) throw FatalError(*err, kExitUsage);
+    if (auto err = ensure_bpffs()) throw util::FatalError(*err, util::kExitUsage);
   if (!on_bpffs(path_))
-    throw FatalError("--pin-dir " + path_ +
-                         " is not on a bpffs mount; use a directory under /sys/fs/bpf, or --pin-dir '' to pin nothing",
-                     kExitUsage);
+    throw util::FatalError(
+        "--pin-dir " + path_ +
+            " is not on a bpffs mount; use a directory under /sys/fs/bpf, or --pin-dir '' to pin nothing",
+        util::kExitUsage);
   if (!make_dir(path_) || !make_dir(path_ + "/maps") || !make_dir(path_ + "/links"))
-    throw FatalError("creating " + path_ + " failed: " + errstr() + "; is bpffs writable here?", kExitUsage);
+    throw util::FatalError("creating " + path_ + " failed: " + errstr() + "; is bpffs writable here?",
+                           util::kExitUsage);
   lock_fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (lock_fd_ < 0) throw FatalError("opening " + path_ + " failed: " + errstr());
+  if (lock_fd_ < 0) throw util::FatalError("opening " + path_ + " failed: " + errstr());
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     close(lock_fd_);
-    throw FatalError("another netwatch agent is using " + path_ + "; stop it, or give this one its own --pin-dir",
-                     kExitUsage);
+    throw util::FatalError("another netwatch agent is using " + path_ + "; stop it, or give this one its own --pin-dir",
+                           util::kExitUsage);
   }
   try {
     checkpoint_fd_ = open_checkpoint_map(path_ + "/checkpoint");
@@ -124,7 +126,7 @@ void PinDir::write_meta(const PinMeta& meta) {
   std::string path = path_ + "/meta";
   unlink(path.c_str());
   int fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "nw_meta", 4, sizeof(MetaRecord), 1, nullptr);
-  if (fd < 0) throw FatalError("creating the pin meta map failed: " + errstr());
+  if (fd < 0) throw util::FatalError("creating the pin meta map failed: " + errstr());
   MetaRecord record{};
   std::memcpy(record.magic, kMetaMagic, 8);
   record.meta = meta;
@@ -132,7 +134,7 @@ void PinDir::write_meta(const PinMeta& meta) {
   bool ok = bpf_map_update_elem(fd, &key, &record, BPF_ANY) == 0 && bpf_obj_pin(fd, path.c_str()) == 0;
   int err = errno;
   close(fd);
-  if (!ok) throw FatalError("writing " + path + " failed: " + std::strerror(err));
+  if (!ok) throw util::FatalError("writing " + path + " failed: " + std::strerror(err));
 }
 
 void PinDir::clear_probes() {
@@ -148,7 +150,7 @@ void PinDir::remove_all() {
   unlink((path_ + "/checkpoint").c_str());
   rmdir((path_ + "/links").c_str());
   rmdir((path_ + "/maps").c_str());
-  for (const std::string& name : entries(path_)) log_warn("left in " + path_ + ": " + name + " (not netwatch's)");
+  for (const std::string& name : entries(path_)) util::log_warn("left in " + path_ + ": " + name + " (not netwatch's)");
   rmdir(path_.c_str());
 }
 
@@ -198,4 +200,4 @@ bool PinDir::store_checkpoint(const std::vector<uint8_t>& bytes) {
   return bpf_map_update_elem(checkpoint_fd_, &key, chunk.data(), BPF_ANY) == 0;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

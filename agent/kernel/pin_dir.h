@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace netwatch {
+namespace netwatch::kernel {
 
 // Identifies the pinned programs and maps: a new agent adopts them only when its own object
 // and configuration hash to the same fingerprint.
@@ -63,4 +63,4 @@ class PinDir {
   int checkpoint_fd_ = -1;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

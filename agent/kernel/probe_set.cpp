@@ -18,7 +18,7 @@ extern "C" {
 #include "netwatch.h"
 }
 
-namespace netwatch {
+namespace netwatch::kernel {
 namespace {
 
 std::string errstr(int err) {
@@ -93,7 +93,8 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
 
   Transport transport = options.transport.value_or(has_ringbuf() ? Transport::ringbuf : Transport::perfbuf);
   if (transport == Transport::ringbuf && !has_ringbuf())
-    throw FatalError("this kernel has no BPF ring buffer (v5.8+); use --transport=perfbuf or auto", kExitUsage);
+    throw util::FatalError("this kernel has no BPF ring buffer (v5.8+); use --transport=perfbuf or auto",
+                           util::kExitUsage);
   std::unique_ptr<PinDir> pins = options.pin_dir.empty() ? nullptr : std::make_unique<PinDir>(options.pin_dir);
 
   if (options.variant == AttachVariant::tracepoint)
@@ -104,16 +105,16 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
       std::unique_ptr<ProbeSet> set = try_start(options, AttachVariant::tp_btf, sk_storage, transport, pins);
       if (!set->socket_storage_ && !btf_error.empty()) set->no_storage_reason_ = btf_error;
       return set;
-    } catch (const FatalError& e) {
+    } catch (const util::FatalError& e) {
       if (sk_storage) {
-        log_info(std::string("tp_btf with socket storage does not load here (") + e.what() +
-                 "); trying tp_btf with per-socket state in a hash");
+        util::log_info(std::string("tp_btf with socket storage does not load here (") + e.what() +
+                       "); trying tp_btf with per-socket state in a hash");
         btf_error = e.what();
       } else if (options.variant) {
-        throw FatalError(btf_error + "; without socket storage: " + e.what(), kExitUsage);
+        throw util::FatalError(btf_error + "; without socket storage: " + e.what(), util::kExitUsage);
       } else {
-        log_warn(std::string("tp_btf probes unavailable (") + btf_error + "; without socket storage: " + e.what() +
-                 "); falling back to tracepoints");
+        util::log_warn(std::string("tp_btf probes unavailable (") + btf_error +
+                       "; without socket storage: " + e.what() + "); falling back to tracepoints");
       }
     }
   }
@@ -123,12 +124,12 @@ std::unique_ptr<ProbeSet> ProbeSet::start(const ProbeOptions& options) {
 std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, AttachVariant variant, bool sk_storage,
                                               Transport transport, std::unique_ptr<PinDir>& pins) {
   if (variant == AttachVariant::tracepoint) {
-    if (auto err = ensure_tracefs()) throw FatalError(*err, kExitUsage);
+    if (auto err = ensure_tracefs()) throw util::FatalError(*err, util::kExitUsage);
   }
 
   // open
   netwatch_bpf* skel = netwatch_bpf__open();
-  if (!skel) throw FatalError("opening the BPF object failed: " + errstr(errno));
+  if (!skel) throw util::FatalError("opening the BPF object failed: " + errstr(errno));
   std::unique_ptr<ProbeSet> set(new ProbeSet(skel, variant, transport));
 
   // configure
@@ -176,9 +177,9 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
     adopt = found && pinned_fingerprint == meta.fingerprint && pinned_links.size() == programs;
     if (!adopt) {
       if (found || !pinned_links.empty())
-        log_warn("replacing the probes pinned in " + pins->path() + ": " +
-                 (found ? "another netwatch build or configuration pinned them"
-                        : "the set is incomplete (a start was interrupted)"));
+        util::log_warn("replacing the probes pinned in " + pins->path() + ": " +
+                       (found ? "another netwatch build or configuration pinned them"
+                              : "the set is incomplete (a start was interrupted)"));
       pins->clear_probes();
     }
     bpf_map* map;
@@ -195,9 +196,9 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
     LibbpfDiagnosis diagnosis;
     if (int err = netwatch_bpf__load(skel)) {
       std::string why = diagnosis.reason();
-      throw FatalError("loading the " + std::string(variant_name(variant)) + " programs failed: " + errstr(err) +
-                           (why.empty() ? "" : ": " + why) + " (--log-level=debug shows the verifier log)",
-                       kExitUsage);
+      throw util::FatalError("loading the " + std::string(variant_name(variant)) + " programs failed: " + errstr(err) +
+                                 (why.empty() ? "" : ": " + why) + " (--log-level=debug shows the verifier log)",
+                             util::kExitUsage);
     }
     if (adopt) {
       set->adopt(pinned_links);
@@ -212,9 +213,9 @@ std::unique_ptr<ProbeSet> ProbeSet::try_start(const ProbeOptions& options, Attac
     throw;
   }
   set->adopted_ = adopt;
-  log_info(std::string(adopt ? "probes adopted from " + set->pins_->path() + ": " : "probes attached: ") +
-           "variant=" + std::string(variant_name(variant)) + " transport=" + std::string(transport_name(transport)) +
-           " state=" + std::string(set->state_placement()));
+  util::log_info(std::string(adopt ? "probes adopted from " + set->pins_->path() + ": " : "probes attached: ") +
+                 "variant=" + std::string(variant_name(variant)) + " transport=" +
+                 std::string(transport_name(transport)) + " state=" + std::string(set->state_placement()));
   return set;
 }
 
@@ -227,17 +228,18 @@ void ProbeSet::attach() {
     std::string name = bpf_program__name(prog);
     bpf_link* link = bpf_program__attach(prog);
     if (!link)
-      throw FatalError("attaching " + name + " (" + bpf_program__section_name(prog) + ") failed: " + errstr(errno));
+      throw util::FatalError("attaching " + name + " (" + bpf_program__section_name(prog) +
+                             ") failed: " + errstr(errno));
     attached_.push_back({name, link, dup(bpf_program__fd(prog))});
     if (pins_ && bpf_link__pin(link, pins_->link_path(name).c_str()) != 0)
-      throw FatalError("pinning " + pins_->link_path(name) + " failed: " + errstr(errno));
+      throw util::FatalError("pinning " + pins_->link_path(name) + " failed: " + errstr(errno));
   }
 }
 
 void ProbeSet::adopt(const std::vector<std::string>& pinned_links) {
   for (const std::string& name : pinned_links) {
     bpf_link* link = bpf_link__open(pins_->link_path(name).c_str());
-    if (!link) throw FatalError("opening the pinned link " + name + " failed: " + errstr(errno));
+    if (!link) throw util::FatalError("opening the pinned link " + name + " failed: " + errstr(errno));
     bpf_link_info info{};
     uint32_t len = sizeof(info);
     int prog_fd = -1;
@@ -250,15 +252,15 @@ int ProbeSet::events_fd() const {
   return bpf_map__fd(transport_ == Transport::ringbuf ? skel_->maps.events : skel_->maps.events_perf);
 }
 
-KernelCounters ProbeSet::counters() const {
-  KernelCounters total;
+event::KernelCounters ProbeSet::counters() const {
+  event::KernelCounters total;
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return total;
   std::vector<nw_counters> per_cpu(ncpu);
   uint32_t key = 0;
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, per_cpu.data()) != 0) return total;
   for (const nw_counters& c : per_cpu) {
-    for (int t = 0; t < kEventTypeCount; ++t) {
+    for (int t = 0; t < event::kEventTypeCount; ++t) {
       total.emitted[t] += c.emitted[t];
       total.lost[t] += c.lost[t];
     }
@@ -269,12 +271,12 @@ KernelCounters ProbeSet::counters() const {
   return total;
 }
 
-std::vector<ProgramStats> ProbeSet::program_stats() const {
-  std::vector<ProgramStats> out;
+std::vector<event::ProgramStats> ProbeSet::program_stats() const {
+  std::vector<event::ProgramStats> out;
   for (const Attached& a : attached_) {
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    ProgramStats s{a.name};
+    event::ProgramStats s{a.name};
     if (a.prog_fd >= 0 && bpf_obj_get_info_by_fd(a.prog_fd, &info, &len) == 0) {
       s.id = info.id;
       s.run_time_ns = info.run_time_ns;
@@ -285,4 +287,4 @@ std::vector<ProgramStats> ProbeSet::program_stats() const {
   return out;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

@@ -18,7 +18,7 @@
 struct netwatch_bpf;
 struct bpf_link;
 
-namespace netwatch {
+namespace netwatch::kernel {
 
 enum class AttachVariant { tp_btf, tracepoint };
 enum class Transport { ringbuf, perfbuf };
@@ -62,8 +62,8 @@ class ProbeSet {
   const std::string& no_storage_reason() const { return no_storage_reason_; }
   Transport transport() const { return transport_; }
   int events_fd() const;  // the ring buffer, or the perf event array
-  KernelCounters counters() const;
-  std::vector<ProgramStats> program_stats() const;  // the attached programs
+  event::KernelCounters counters() const;
+  std::vector<event::ProgramStats> program_stats() const;  // the attached programs
   // True when the programs were found running in the pin directory and adopted.
   bool adopted() const { return adopted_; }
   PinDir* pins() const { return pins_.get(); }  // nullptr when nothing is pinned
@@ -91,4 +91,4 @@ class ProbeSet {
   std::string no_storage_reason_;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::kernel

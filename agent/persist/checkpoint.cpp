@@ -9,7 +9,7 @@
 
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::persist {
 
 using nlohmann::json;
 
@@ -39,7 +39,7 @@ struct ConnectionRecord {
 static_assert(std::is_trivially_copyable_v<ConnectionRecord>);
 constexpr int kConnectionRecordVersion = 1;  // bump with any change to ConnectionRecord
 
-ConnectionRecord record_of(const ConnectionRow& c, uint32_t flow_index) {
+ConnectionRecord record_of(const aggregate::ConnectionRow& c, uint32_t flow_index) {
   ConnectionRecord r{};
   r.flow_index = flow_index;
   r.pid = c.pid;
@@ -72,8 +72,8 @@ ConnectionRecord record_of(const ConnectionRow& c, uint32_t flow_index) {
   return r;
 }
 
-ConnectionRow row_of(const ConnectionRecord& r) {
-  ConnectionRow c;
+aggregate::ConnectionRow row_of(const ConnectionRecord& r) {
+  aggregate::ConnectionRow c;
   c.pid = r.pid;
   c.cookie = r.cookie;
   c.last_ns = r.last_ns;
@@ -92,7 +92,7 @@ ConnectionRow row_of(const ConnectionRecord& r) {
   c.local_port = r.local_port;
   c.remote_port = r.remote_port;
   c.state = r.state;
-  c.direction = static_cast<Direction>(std::min<uint8_t>(r.direction, uint8_t(Direction::inbound)));
+  c.direction = static_cast<event::Direction>(std::min<uint8_t>(r.direction, uint8_t(event::Direction::inbound)));
   c.local = {r.local_family, r.local};
   c.remote = {r.remote_family, r.remote};
   c.comm = r.comm;
@@ -102,7 +102,7 @@ ConnectionRow row_of(const ConnectionRecord& r) {
 
 // Everything a checkpoint holds, read in full before anything is restored.
 struct Parsed {
-  AggregatorState aggregator;
+  aggregate::AggregatorState aggregator;
   CounterBase base;
 };
 
@@ -110,7 +110,7 @@ constexpr std::array<const char*, 10> kPodFieldNames = {
     "cache_hits",          "cache_misses",    "cache_evictions", "cgroup_walks", "cgroup_walks_truncated",
     "pod_dir_scans",       "container_dir_scans", "unknown_cgroups", "unnamed_pods", "unnamed_containers"};
 
-std::array<uint64_t*, 10> pod_fields(PodResolverStats& p) {
+std::array<uint64_t*, 10> pod_fields(k8s::PodResolverStats& p) {
   return {&p.cache_hits,    &p.cache_misses,        &p.cache_evictions, &p.cgroup_walks, &p.cgroup_walks_truncated,
           &p.pod_dir_scans, &p.container_dir_scans, &p.unknown_cgroups, &p.unnamed_pods, &p.unnamed_containers};
 }
@@ -120,16 +120,16 @@ void add_counts(std::array<uint64_t, N>& to, const json& from) {
   for (size_t i = 0; i < N && i < from.size(); ++i) to[i] += from[i].get<uint64_t>();
 }
 
-Direction direction_of(uint8_t value) {
-  return static_cast<Direction>(std::min<uint8_t>(value, uint8_t(Direction::inbound)));
+event::Direction direction_of(uint8_t value) {
+  return static_cast<event::Direction>(std::min<uint8_t>(value, uint8_t(event::Direction::inbound)));
 }
 
-FoldLevel fold_of(uint8_t value) {
-  return static_cast<FoldLevel>(std::min<uint8_t>(value, uint8_t(FoldLevel::workload)));
+aggregate::FoldLevel fold_of(uint8_t value) {
+  return static_cast<aggregate::FoldLevel>(std::min<uint8_t>(value, uint8_t(aggregate::FoldLevel::workload)));
 }
 
-IpAddress address_of(uint8_t family, const json::binary_t& bytes) {
-  IpAddress a;
+event::IpAddress address_of(uint8_t family, const json::binary_t& bytes) {
+  event::IpAddress a;
   a.family = family;
   std::copy_n(bytes.begin(), std::min(bytes.size(), a.bytes.size()), a.bytes.begin());
   return a;
@@ -174,22 +174,26 @@ void add_named_counts(std::array<uint64_t, N>& to, const json& from, NameOf name
   for (size_t i = 0; i < N; ++i) to[i] += field(from, std::string(name_of(i)).c_str());
 }
 
-std::string_view event_name(size_t i) { return event_type_name(static_cast<EventType>(i)); }
-std::string_view result_name(size_t i) { return connect_result_name(static_cast<ConnectResult>(i)); }
+std::string_view event_name(size_t i) {
+  return event::event_type_name(static_cast<event::EventType>(i));
+}
+std::string_view result_name(size_t i) {
+  return aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(i));
+}
 
-json histogram_json(const LatencyHistogram& h) {
+json histogram_json(const aggregate::LatencyHistogram& h) {
   return {{"count", h.count}, {"sum_ns", h.sum_ns}, {"buckets", h.buckets}};
 }
 
-void read_histogram(LatencyHistogram& h, const json& j) {
+void read_histogram(aggregate::LatencyHistogram& h, const json& j) {
   h.count = field(j, "count");
   h.sum_ns = field(j, "sum_ns");
   add_counts(h.buckets, section(j, "buckets"));  // bucket i is kLatencyBucketsSeconds[i]; the last is +Inf
 }
 
-json flow_entry(const Flow& f) {
-  const FlowKey& k = f.key;
-  const FlowStats& s = f.stats;
+json flow_entry(const aggregate::Flow& f) {
+  const aggregate::FlowKey& k = f.key;
+  const aggregate::FlowStats& s = f.stats;
   return {{"direction", k.direction},
           {"fold", k.fold},
           {"port", k.port},
@@ -206,8 +210,8 @@ json flow_entry(const Flow& f) {
           {"last_update_ns", s.last_update_ns}};
 }
 
-Flow read_flow(const json& j) {
-  Flow f;
+aggregate::Flow read_flow(const json& j) {
+  aggregate::Flow f;
   f.key.direction = direction_of(static_cast<uint8_t>(field(j, "direction")));
   f.key.fold = fold_of(static_cast<uint8_t>(field(j, "fold")));
   f.key.port = static_cast<uint16_t>(field(j, "port"));
@@ -216,7 +220,7 @@ Flow read_flow(const json& j) {
   static const json no_bytes = json::binary({});
   f.key.peer = address_of(static_cast<uint8_t>(field(peer, "family")),
                           (peer.contains("bytes") ? peer.at("bytes") : no_bytes).get_binary());
-  FlowStats& s = f.stats;
+  aggregate::FlowStats& s = f.stats;
   add_named_counts(s.connects, section(j, "connects"), result_name);
   read_histogram(s.connect_latency, section(j, "connect_latency"));
   read_histogram(s.rtt, section(j, "rtt"));
@@ -228,12 +232,12 @@ Flow read_flow(const json& j) {
   return f;
 }
 
-json aggregator_json(const AggregatorState& a) {
+json aggregator_json(const aggregate::AggregatorState& a) {
   json labels = json::array();
-  for (const WorkloadLabels& w : a.workloads.labels)
+  for (const k8s::WorkloadLabels& w : a.workloads.labels)
     labels.push_back({{"namespace", w.namespace_name}, {"pod", w.pod}, {"container", w.container}});
   json flows = json::array();
-  for (const Flow& f : a.flows.flows) flows.push_back(flow_entry(f));
+  for (const aggregate::Flow& f : a.flows.flows) flows.push_back(flow_entry(f));
   std::vector<uint8_t> connections;
   connections.reserve(a.connections.size() * sizeof(ConnectionRecord));
   for (const auto& [flow, row] : a.connections) {
@@ -252,7 +256,7 @@ json aggregator_json(const AggregatorState& a) {
 }
 
 void read_format2(const json& j, Parsed& p) {
-  AggregatorState& a = p.aggregator;
+  aggregate::AggregatorState& a = p.aggregator;
   const json& agg = j.at("aggregator");
   add_named_counts(a.events, section(agg, "events"), event_name);
   a.evicted_full = field(agg, "evicted_full");
@@ -288,19 +292,19 @@ void read_format2(const json& j, Parsed& p) {
 // ---- Format 1: positional rows (the agent before format 2 wrote these). Read only.
 
 void read_format1(const json& j, Parsed& p) {
-  AggregatorState& a = p.aggregator;
+  aggregate::AggregatorState& a = p.aggregator;
   const json& agg = j.at("aggregator");
   for (const json& w : agg.at("workloads"))
     a.workloads.labels.push_back({w.at(0).get<std::string>(), w.at(1).get<std::string>(), w.at(2).get<std::string>()});
   for (const json& r : agg.at("flows")) {
-    Flow f;
-    FlowKey& k = f.key;
+    aggregate::Flow f;
+    aggregate::FlowKey& k = f.key;
     k.direction = direction_of(r.at(0).get<uint8_t>());
     k.fold = fold_of(r.at(1).get<uint8_t>());
     k.port = r.at(2).get<uint16_t>();
     k.workload = r.at(3).get<uint32_t>();
     k.peer = address_of(r.at(4).at(0).get<uint8_t>(), r.at(4).at(1).get_binary());
-    FlowStats& s = f.stats;
+    aggregate::FlowStats& s = f.stats;
     add_counts(s.connects, r.at(5));
     for (auto [h, at] : {std::pair{&s.connect_latency, 6}, std::pair{&s.rtt, 7}}) {
       const json& from = r.at(at);
@@ -342,16 +346,17 @@ void read_format1(const json& j, Parsed& p) {
 
 }  // namespace
 
-void CounterBase::add_to(AgentHealth& h) const {
-  for (int t = 0; t < kEventTypeCount; ++t) {
+void CounterBase::add_to(aggregate::AgentHealth& h) const {
+  for (int t = 0; t < event::kEventTypeCount; ++t) {
     h.kernel.emitted[t] += kernel.emitted[t];
     h.kernel.lost[t] += kernel.lost[t];
   }
   h.kernel.state_full += kernel.state_full;
   h.kernel.state_spilled += kernel.state_spilled;
   h.kernel.listeners_full += kernel.listeners_full;
-  for (ProgramStats& p : h.programs) {
-    auto old = std::find_if(programs.begin(), programs.end(), [&](const ProgramStats& o) { return o.name == p.name; });
+  for (event::ProgramStats& p : h.programs) {
+    auto old =
+        std::find_if(programs.begin(), programs.end(), [&](const event::ProgramStats& o) { return o.name == p.name; });
     if (old == programs.end()) continue;
     p.run_cnt += old->run_cnt;
     p.run_time_ns += old->run_time_ns;
@@ -359,17 +364,18 @@ void CounterBase::add_to(AgentHealth& h) const {
   h.drains += drains;
   h.decode_errors += decode_errors;
   if (h.pods) {
-    PodResolverStats from = pods;
+    k8s::PodResolverStats from = pods;
     auto to = pod_fields(*h.pods);
     auto add = pod_fields(from);
     for (size_t i = 0; i < to.size(); ++i) *to[i] += *add[i];
   }
 }
 
-std::vector<uint8_t> save_checkpoint(const Aggregator& aggregator, const AgentHealth& health) {
+std::vector<uint8_t> save_checkpoint(const aggregate::Aggregator& aggregator, const aggregate::AgentHealth& health) {
   json programs = json::object();
-  for (const ProgramStats& p : health.programs) programs[p.name] = {{"run_cnt", p.run_cnt}, {"run_time_ns", p.run_time_ns}};
-  const KernelCounters& k = health.kernel;
+  for (const event::ProgramStats& p : health.programs)
+    programs[p.name] = {{"run_cnt", p.run_cnt}, {"run_time_ns", p.run_time_ns}};
+  const event::KernelCounters& k = health.kernel;
   json j = {{"format", kFormat},
             {"aggregator", aggregator_json(aggregator.save())},
             {"kernel",
@@ -381,7 +387,7 @@ std::vector<uint8_t> save_checkpoint(const Aggregator& aggregator, const AgentHe
             {"programs", std::move(programs)},
             {"reader", {{"drains", health.drains}, {"decode_errors", health.decode_errors}}}};
   if (health.pods) {
-    PodResolverStats pods = *health.pods;
+    k8s::PodResolverStats pods = *health.pods;
     auto fields = pod_fields(pods);
     json named = json::object();
     for (size_t i = 0; i < fields.size(); ++i) named[kPodFieldNames[i]] = *fields[i];
@@ -390,13 +396,13 @@ std::vector<uint8_t> save_checkpoint(const Aggregator& aggregator, const AgentHe
   return json::to_cbor(j);
 }
 
-std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggregator& aggregator) {
+std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, aggregate::Aggregator& aggregator) {
   try {
     json j = json::from_cbor(bytes.begin(), bytes.end());
     int format = j.at("format").get<int>();
     if (format < kOldestFormat || format > kFormat) {
-      log_warn("the previous agent's checkpoint has format " + j.at("format").dump() + ", this agent reads " +
-               std::to_string(kOldestFormat) + " to " + std::to_string(kFormat) + ": counters restart from zero");
+      util::log_warn("the previous agent's checkpoint has format " + j.at("format").dump() + ", this agent reads " +
+                     std::to_string(kOldestFormat) + " to " + std::to_string(kFormat) + ": counters restart from zero");
       return std::nullopt;
     }
     // Everything is read first: a malformed checkpoint throws before the aggregator changes.
@@ -408,10 +414,10 @@ std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggre
     aggregator.restore(p.aggregator);
     return Restored{std::move(p.base), p.aggregator.connections.size(), p.aggregator.flows.flows.size()};
   } catch (const std::exception& e) {  // json's errors, and the readers' own, before anything changes
-    log_warn(std::string("the previous agent's checkpoint is unreadable (") + e.what() +
-             "): counters restart from zero");
+    util::log_warn(std::string("the previous agent's checkpoint is unreadable (") + e.what() +
+                   "): counters restart from zero");
     return std::nullopt;
   }
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::persist

@@ -14,23 +14,23 @@
 #include "aggregate/aggregator.h"
 #include "aggregate/snapshot.h"
 
-namespace netwatch {
+namespace netwatch::persist {
 
 // Counters kept outside the aggregator, as the previous agent last exported them. The new
 // agent adds them to its own (add_to); the kernel's and the programs' only when its probes
 // were replaced: adopted probes kept counting.
 struct CounterBase {
-  KernelCounters kernel;
-  std::vector<ProgramStats> programs;
+  event::KernelCounters kernel;
+  std::vector<event::ProgramStats> programs;
   uint64_t drains = 0;
   uint64_t decode_errors = 0;
-  PodResolverStats pods;  // the cumulative fields
+  k8s::PodResolverStats pods;  // the cumulative fields
 
-  void add_to(AgentHealth& health) const;
+  void add_to(aggregate::AgentHealth& health) const;
 };
 
 // `health` is what the agent exports now (bases included).
-std::vector<uint8_t> save_checkpoint(const Aggregator& aggregator, const AgentHealth& health);
+std::vector<uint8_t> save_checkpoint(const aggregate::Aggregator& aggregator, const aggregate::AgentHealth& health);
 
 struct Restored {
   CounterBase base;
@@ -39,6 +39,6 @@ struct Restored {
 };
 // Restores into a fresh aggregator (Aggregator::restore); nullopt (and nothing restored) when
 // the bytes are not a checkpoint this version reads.
-std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, Aggregator& aggregator);
+std::optional<Restored> restore_checkpoint(std::span<const uint8_t> bytes, aggregate::Aggregator& aggregator);
 
-}  // namespace netwatch
+}  // namespace netwatch::persist

@@ -10,11 +10,11 @@
 
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::sandbox {
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
-  throw FatalError("dropping capabilities failed: " + what + ": " + std::strerror(errno));
+  throw util::FatalError("dropping capabilities failed: " + what + ": " + std::strerror(errno));
 }
 
 bool holds_effective(cap_value_t cap) {
@@ -37,8 +37,9 @@ void drop_all_capabilities() {
   std::unique_ptr<std::remove_pointer_t<cap_t>, int (*)(void*)> none(cap_init(), cap_free);
   if (!none || cap_set_proc(none.get()) != 0) fail("effective, permitted and inheritable sets");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    throw FatalError(std::string("setting no_new_privs failed: ") + std::strerror(errno));
-  log_info(bounding ? "dropped all capabilities" : "dropped all capabilities (the bounding set is the runtime's)");
+    throw util::FatalError(std::string("setting no_new_privs failed: ") + std::strerror(errno));
+  util::log_info(bounding ? "dropped all capabilities"
+                          : "dropped all capabilities (the bounding set is the runtime's)");
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::sandbox

@@ -1,7 +1,7 @@
 // Dropping privileges once they have done their job.
 #pragma once
 
-namespace netwatch {
+namespace netwatch::sandbox {
 
 // Clears every capability of the process: effective, permitted, inheritable and ambient, and the
 // bounding set where the process may change it (CAP_SETPCAP: a root shell, not the chart's
@@ -13,4 +13,4 @@ namespace netwatch {
 // refuses.
 void drop_all_capabilities();
 
-}  // namespace netwatch
+}  // namespace netwatch::sandbox

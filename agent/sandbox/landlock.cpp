@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace netwatch {
+namespace netwatch::sandbox {
 namespace {
 
 // Added in Landlock ABI 3 (Linux 6.2); Debian 12's headers stop at ABI 2.
@@ -62,4 +62,4 @@ std::string forbid_filesystem_writes() {
   return "";
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::sandbox

@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace netwatch {
+namespace netwatch::sandbox {
 
 // From here on this thread, and every thread and child it makes later, can neither write, create,
 // remove, rename nor execute any file: only reading stays allowed. The agent needs nothing more
@@ -16,4 +16,4 @@ namespace netwatch {
 // Landlock, or it is not among the enabled LSMs).
 std::string forbid_filesystem_writes();
 
-}  // namespace netwatch
+}  // namespace netwatch::sandbox

@@ -10,7 +10,7 @@
 
 #include "kernel/kernel_features.h"
 
-namespace netwatch {
+namespace netwatch::sandbox {
 namespace {
 
 // A 1-entry array map: what every netwatch start creates first. -errno on failure.
@@ -58,7 +58,7 @@ bool seccomp_filter_active() {
 SeccompDenial seccomp_denial() {
   SeccompDenial d;
   if (!seccomp_filter_active()) return d;
-  Privileges p = read_privileges();
+  kernel::Privileges p = kernel::read_privileges();
   d.bpf = (p.cap_bpf || p.cap_sys_admin) && denied(try_bpf());
   d.perf_event_open = (p.cap_perfmon || p.cap_sys_admin) && denied(try_perf_event_open());
   return d;
@@ -73,4 +73,4 @@ std::string SeccompDenial::message() const {
          "(helm/netwatch/files/seccomp-netwatch.json, see its README) or Unconfined";
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::sandbox

@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace netwatch {
+namespace netwatch::sandbox {
 
 // True when a seccomp filter is in force on this process (/proc/self/status "Seccomp: 2").
 bool seccomp_filter_active();
@@ -22,4 +22,4 @@ struct SeccompDenial {
 };
 SeccompDenial seccomp_denial();
 
-}  // namespace netwatch
+}  // namespace netwatch::sandbox

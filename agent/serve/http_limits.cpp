@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-namespace netwatch {
+namespace netwatch::serve {
 
 std::string validate_http_limits(const HttpLimits& l) {
   if (l.max_connections < 1 || l.max_connections > 65536) return "--http-max-connections must be from 1 to 65536";
@@ -143,4 +143,4 @@ HttpStats ConnectionGate::stats() const {
   return s;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

@@ -13,7 +13,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace netwatch {
+namespace netwatch::serve {
 
 struct HttpLimits {
   size_t max_connections = 128;               // open at once; more are closed at accept
@@ -85,4 +85,4 @@ class ConnectionGate {
 // The peer's address bytes (4 for IPv4, 16 for IPv6; an IPv4-mapped IPv6 address counts as IPv4).
 std::string client_key(const sockaddr* peer);
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

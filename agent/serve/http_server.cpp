@@ -20,7 +20,7 @@
 #include "serve/metrics_render.h"
 #include "serve/snapshot_json.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 
 std::optional<size_t> parse_connections_limit(const std::string& text) {
   if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
@@ -80,7 +80,7 @@ bool usable_tls_pair(const std::string& cert, const std::string& key) {
 
 // Bound and listening, the kernel's accept queue as deep as the connection cap: a flood beyond
 // it waits in SYN retries instead of in the agent.
-int listen_socket(const ListenAddress& address, size_t backlog) {
+int listen_socket(const util::ListenAddress& address, size_t backlog) {
   bool v6 = address.host.find(':') != std::string::npos;
   sockaddr_storage storage{};
   socklen_t len = 0;
@@ -170,7 +170,7 @@ struct HttpCallbacks {
       request->fd = connection_fd(connection);
       const MHD_ConnectionInfo* peer = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
       sockaddr none{};
-      server->gate_.opened(request->fd, peer ? peer->client_addr : &none, monotonic_ns());
+      server->gate_.opened(request->fd, peer ? peer->client_addr : &none, util::monotonic_ns());
       *socket_context = request;
     } else {
       auto* request = static_cast<HttpServer::Request*>(*socket_context);
@@ -191,7 +191,7 @@ struct HttpCallbacks {
     request->listing = false;
     request->ready = false;
     request->body.clear();
-    server->gate_.request_started(request->fd, monotonic_ns());
+    server->gate_.request_started(request->fd, util::monotonic_ns());
     return request;
   }
   static MHD_Result handle(void* cls, MHD_Connection* connection, const char* url, const char* method, const char*,
@@ -204,20 +204,20 @@ struct HttpCallbacks {
   static void completed(void* cls, MHD_Connection*, void** request_cls, MHD_RequestTerminationCode code) {
     auto* request = static_cast<HttpServer::Request*>(*request_cls);
     if (request != nullptr && code == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-      static_cast<HttpServer*>(cls)->gate_.request_done(request->fd, monotonic_ns());
+      static_cast<HttpServer*>(cls)->gate_.request_done(request->fd, util::monotonic_ns());
   }
 };
 
-HttpServer::HttpServer(SnapshotStore& store, const ListenAddress& address, const HttpSecurity& security,
+HttpServer::HttpServer(SnapshotStore& store, const util::ListenAddress& address, const HttpSecurity& security,
                        const HttpLimits& limits)
     : store_(store), security_(security), gate_(limits) {
   if (!security.tls_cert_file.empty()) {
     tls_cert_pem_ = read_file(security.tls_cert_file);
     tls_key_pem_ = read_file(security.tls_key_file);
     if (!usable_tls_pair(tls_cert_pem_, tls_key_pem_))
-      throw FatalError("cannot use the TLS certificate " + security.tls_cert_file + " and key " +
-                           security.tls_key_file + ": unreadable, not PEM, or they do not match",
-                       kExitUsage);
+      throw util::FatalError("cannot use the TLS certificate " + security.tls_cert_file + " and key " +
+                                 security.tls_key_file + ": unreadable, not PEM, or they do not match",
+                             util::kExitUsage);
   }
   if (!security.basic_auth_user.empty())
     expected_authorization_ = "Basic " + base64(security.basic_auth_user + ":" + security.basic_auth_password);
@@ -226,9 +226,9 @@ HttpServer::HttpServer(SnapshotStore& store, const ListenAddress& address, const
   if (listen_fd_ < 0) {
     std::string where = (address.host.find(':') != std::string::npos ? "[" + address.host + "]" : address.host) + ":" +
                         std::to_string(address.port);
-    throw FatalError("cannot listen on " + where + ": " + std::strerror(errno) +
-                         " (is another agent running? choose another --listen address)",
-                     kExitUsage);
+    throw util::FatalError("cannot listen on " + where + ": " + std::strerror(errno) +
+                               " (is another agent running? choose another --listen address)",
+                           util::kExitUsage);
   }
   port_ = bound_port(listen_fd_);
 }
@@ -270,13 +270,13 @@ void HttpServer::start() {
                              MHD_OPTION_URI_LOG_CALLBACK, &HttpCallbacks::request_line, this,       //
                              MHD_OPTION_NOTIFY_COMPLETED, &HttpCallbacks::completed, this,          //
                              MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
-  if (daemon_ == nullptr) throw FatalError("cannot start the HTTP server (libmicrohttpd refused its options)");
+  if (daemon_ == nullptr) throw util::FatalError("cannot start the HTTP server (libmicrohttpd refused its options)");
   listen_fd_ = -1;  // the library's now: MHD_stop_daemon closes it
   sweeper_ = std::thread([this] {
     // The deadlines are seconds; a sweep every 250 ms keeps them within a quarter second.
     std::unique_lock lock(sweeper_mutex_);
     while (!sweeper_wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stopping_; }))
-      gate_.sweep(monotonic_ns());
+      gate_.sweep(util::monotonic_ns());
   });
 }
 
@@ -413,4 +413,4 @@ bool HttpServer::list_connections(MHD_Connection* connection, Request& request, 
   return true;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

@@ -20,7 +20,7 @@
 struct MHD_Daemon;
 struct MHD_Connection;
 
-namespace netwatch {
+namespace netwatch::serve {
 
 inline constexpr size_t kMaxConnectionsLimit = 100000;  // ?limit= on /api/v1/connections
 inline constexpr size_t kDefaultConnectionsLimit = 10000;
@@ -49,7 +49,7 @@ struct HttpSecurity {
 class HttpServer {
  public:
   // Binds and listens; throws FatalError (exit 2) when the address or the TLS files are unusable.
-  HttpServer(SnapshotStore& store, const ListenAddress& address, const HttpSecurity& security = {},
+  HttpServer(SnapshotStore& store, const util::ListenAddress& address, const HttpSecurity& security = {},
              const HttpLimits& limits = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -90,4 +90,4 @@ class HttpServer {
   bool listers_closed_ = false;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

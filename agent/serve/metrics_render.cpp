@@ -7,16 +7,16 @@
 #include <limits>
 #include <sstream>
 
-namespace netwatch {
+namespace netwatch::serve {
 namespace {
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-std::vector<ClientMetric::Label> flow_labels(const FlowView& f) {
-  bool fold_workload = f.key.fold >= FoldLevel::workload;
-  return {{"direction", std::string(direction_name(f.key.direction))},
+std::vector<ClientMetric::Label> flow_labels(const aggregate::FlowView& f) {
+  bool fold_workload = f.key.fold >= aggregate::FoldLevel::workload;
+  return {{"direction", std::string(event::direction_name(f.key.direction))},
           {"peer", f.peer_label()},
           {"port", f.port_label()},
           {"namespace", fold_workload ? "other" : f.workload.namespace_name},
@@ -94,7 +94,7 @@ void append_label_value(std::string& out, std::string_view v) {
 }
 
 // direction="...",peer="...",port="...",namespace="...",pod="...",container="..."
-std::string label_block(const FlowView& f) {
+std::string label_block(const aggregate::FlowView& f) {
   std::string out;
   const char* separator = "";
   for (const ClientMetric::Label& l : flow_labels(f)) {
@@ -109,13 +109,13 @@ std::string label_block(const FlowView& f) {
 }
 
 // ",le=\"2.5e-05\"", ... ",le=\"+Inf\"": the bucket labels, formatted once.
-const std::array<std::string, kLatencyBucketsSeconds.size() + 1>& le_labels() {
+const std::array<std::string, aggregate::kLatencyBucketsSeconds.size() + 1>& le_labels() {
   static const auto labels = [] {
-    std::array<std::string, kLatencyBucketsSeconds.size() + 1> l;
-    for (size_t i = 0; i <= kLatencyBucketsSeconds.size(); ++i) {
+    std::array<std::string, aggregate::kLatencyBucketsSeconds.size() + 1> l;
+    for (size_t i = 0; i <= aggregate::kLatencyBucketsSeconds.size(); ++i) {
       l[i] = ",le=\"";
-      append_double(l[i], i < kLatencyBucketsSeconds.size() ? kLatencyBucketsSeconds[i]
-                                                            : std::numeric_limits<double>::infinity());
+      append_double(l[i], i < aggregate::kLatencyBucketsSeconds.size() ? aggregate::kLatencyBucketsSeconds[i]
+                                                                       : std::numeric_limits<double>::infinity());
       l[i] += '"';
     }
     return l;
@@ -124,11 +124,12 @@ const std::array<std::string, kLatencyBucketsSeconds.size() + 1>& le_labels() {
 }
 
 // ",result=\"ok\"", ...: by ConnectResult.
-const std::array<std::string, kConnectResultCount>& result_labels() {
+const std::array<std::string, aggregate::kConnectResultCount>& result_labels() {
   static const auto labels = [] {
-    std::array<std::string, kConnectResultCount> l;
-    for (int r = 0; r < kConnectResultCount; ++r)
-      l[r] = ",result=\"" + std::string(connect_result_name(static_cast<ConnectResult>(r))) + "\"";
+    std::array<std::string, aggregate::kConnectResultCount> l;
+    for (int r = 0; r < aggregate::kConnectResultCount; ++r)
+      l[r] =
+          ",result=\"" + std::string(aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(r))) + "\"";
     return l;
   }();
   return labels;
@@ -136,15 +137,15 @@ const std::array<std::string, kConnectResultCount>& result_labels() {
 
 class FlowTextWriter {
  public:
-  FlowTextWriter(const Snapshot& s, std::string& out) : s_(s), out_(out) {
+  FlowTextWriter(const aggregate::Snapshot& s, std::string& out) : s_(s), out_(out) {
     labels_.reserve(s.flows.size());
-    for (const FlowView& f : s.flows) labels_.push_back(label_block(f));
+    for (const aggregate::FlowView& f : s.flows) labels_.push_back(label_block(f));
   }
 
   void write() {
     header(kConnects);
-    each_flow([&](const FlowView& f, const std::string& labels) {
-      for (int r = 0; r < kConnectResultCount; ++r) {
+    each_flow([&](const aggregate::FlowView& f, const std::string& labels) {
+      for (int r = 0; r < aggregate::kConnectResultCount; ++r) {
         if (!f.stats.connects[r]) continue;  // absent until it happens, like any labelled counter
         series(kConnects, "", labels, result_labels()[r]);
         append_double(out_, double(f.stats.connects[r]));
@@ -152,16 +153,16 @@ class FlowTextWriter {
       }
     });
     header(kConnectDuration);
-    each_flow([&](const FlowView& f, const std::string& labels) {
-      if (f.key.direction != Direction::inbound) histogram(kConnectDuration, labels, f.stats.connect_latency);
+    each_flow([&](const aggregate::FlowView& f, const std::string& labels) {
+      if (f.key.direction != event::Direction::inbound) histogram(kConnectDuration, labels, f.stats.connect_latency);
     });
-    counter(kRetransmits, [](const FlowStats& st) { return double(st.retransmits); });
-    counter(kSegments, [](const FlowStats& st) { return double(st.segments_sent); });
+    counter(kRetransmits, [](const aggregate::FlowStats& st) { return double(st.retransmits); });
+    counter(kSegments, [](const aggregate::FlowStats& st) { return double(st.segments_sent); });
     header(kRtt);
-    each_flow([&](const FlowView& f, const std::string& labels) { histogram(kRtt, labels, f.stats.rtt); });
-    counter(kActive, [](const FlowStats& st) { return double(st.active); });
-    counter(kBytesSent, [](const FlowStats& st) { return double(st.bytes_sent); });
-    counter(kBytesReceived, [](const FlowStats& st) { return double(st.bytes_received); });
+    each_flow([&](const aggregate::FlowView& f, const std::string& labels) { histogram(kRtt, labels, f.stats.rtt); });
+    counter(kActive, [](const aggregate::FlowStats& st) { return double(st.active); });
+    counter(kBytesSent, [](const aggregate::FlowStats& st) { return double(st.bytes_sent); });
+    counter(kBytesReceived, [](const aggregate::FlowStats& st) { return double(st.bytes_received); });
   }
 
  private:
@@ -193,13 +194,13 @@ class FlowTextWriter {
   template <class Value>
   void counter(const FlowFamily& f, Value value) {
     header(f);
-    each_flow([&](const FlowView& flow, const std::string& labels) {
+    each_flow([&](const aggregate::FlowView& flow, const std::string& labels) {
       series(f, "", labels, "");
       append_double(out_, value(flow.stats));
       out_ += '\n';
     });
   }
-  void histogram(const FlowFamily& f, const std::string& labels, const LatencyHistogram& h) {
+  void histogram(const FlowFamily& f, const std::string& labels, const aggregate::LatencyHistogram& h) {
     series(f, "_count", labels, "");
     append_uint(out_, h.count);
     out_ += '\n';
@@ -207,28 +208,29 @@ class FlowTextWriter {
     append_double(out_, static_cast<double>(h.sum_ns) / 1e9);
     out_ += '\n';
     uint64_t cumulative = 0;
-    for (size_t i = 0; i <= kLatencyBucketsSeconds.size(); ++i) {
+    for (size_t i = 0; i <= aggregate::kLatencyBucketsSeconds.size(); ++i) {
       cumulative += h.buckets[i];
       series(f, "_bucket", labels, le_labels()[i]);
-      append_uint(out_, i < kLatencyBucketsSeconds.size() ? cumulative : h.count);
+      append_uint(out_, i < aggregate::kLatencyBucketsSeconds.size() ? cumulative : h.count);
       out_ += '\n';
     }
   }
 
-  const Snapshot& s_;
+  const aggregate::Snapshot& s_;
   std::string& out_;
   std::vector<std::string> labels_;
 };
 
-void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
-  const AgentHealth& h = s.health;
+void render_health(const aggregate::Snapshot& s, std::vector<MetricFamily>& out) {
+  const aggregate::AgentHealth& h = s.health;
   auto events = family("netwatch_events_total", "Events received from the kernel and decoded", MetricType::Counter);
   auto produced = family("netwatch_kernel_events_total",
                          "Events the kernel programs produced: received plus lost", MetricType::Counter);
   auto lost = family("netwatch_events_lost_total", "Events the kernel could not deliver: the buffer was full",
                      MetricType::Counter);
-  for (int t = 1; t < kEventTypeCount; ++t) {
-    std::vector<ClientMetric::Label> l = {{"type", std::string(event_type_name(static_cast<EventType>(t)))}};
+  for (int t = 1; t < event::kEventTypeCount; ++t) {
+    std::vector<ClientMetric::Label> l = {
+        {"type", std::string(event::event_type_name(static_cast<event::EventType>(t)))}};
     events.metric.push_back(value(l, double(h.events[t]), MetricType::Counter));
     produced.metric.push_back(value(l, double(h.kernel.emitted[t] + h.kernel.lost[t]), MetricType::Counter));
     lost.metric.push_back(value(std::move(l), double(h.kernel.lost[t]), MetricType::Counter));
@@ -287,7 +289,7 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
                      MetricType::Counter);
   auto run_time = family("netwatch_program_run_seconds_total",
                          "Time spent in the program (needs kernel.bpf_stats_enabled=1)", MetricType::Counter);
-  for (const ProgramStats& p : h.programs) {
+  for (const event::ProgramStats& p : h.programs) {
     programs.metric.push_back(
         value({{"program", p.name}, {"variant", h.variant}, {"transport", h.transport}}, 1, MetricType::Gauge));
     runs.metric.push_back(value({{"program", p.name}}, double(p.run_cnt), MetricType::Counter));
@@ -298,7 +300,7 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
   out.push_back(std::move(run_time));
 
   if (h.pods) {
-    const PodResolverStats& p = *h.pods;
+    const k8s::PodResolverStats& p = *h.pods;
     scalar("netwatch_pod_cache_hits_total", "Pod label lookups answered from the cache", MetricType::Counter,
            double(p.cache_hits));
     scalar("netwatch_pod_cache_misses_total", "Pod label lookups that had to resolve", MetricType::Counter,
@@ -324,13 +326,13 @@ void render_health(const Snapshot& s, std::vector<MetricFamily>& out) {
 
 }  // namespace
 
-std::vector<MetricFamily> render_health_families(const Snapshot& snapshot) {
+std::vector<MetricFamily> render_health_families(const aggregate::Snapshot& snapshot) {
   std::vector<MetricFamily> out;
   render_health(snapshot, out);
   return out;
 }
 
-std::string render_metrics_text(const Snapshot& snapshot) {
+std::string render_metrics_text(const aggregate::Snapshot& snapshot) {
   std::string text;
   text.reserve(snapshot.flows.size() * 7000 + 16384);  // ~49 series of ~130 bytes per flow
   FlowTextWriter(snapshot, text).write();
@@ -370,4 +372,4 @@ std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& l
   return text.str();
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

@@ -10,14 +10,14 @@
 #include "aggregate/snapshot.h"
 #include "serve/http_limits.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 
 // The whole /metrics text: the flow families (~49 series per flow) written straight to text,
 // then the agent's own health families serialized by prometheus-cpp.
-std::string render_metrics_text(const Snapshot& snapshot);
+std::string render_metrics_text(const aggregate::Snapshot& snapshot);
 // The health families alone (netwatch_events_total, ...).
-std::vector<prometheus::MetricFamily> render_health_families(const Snapshot& snapshot);
+std::vector<prometheus::MetricFamily> render_health_families(const aggregate::Snapshot& snapshot);
 // The HTTP server's own families (netwatch_http_*), read live at each scrape.
 std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits);
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

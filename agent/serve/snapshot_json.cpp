@@ -2,21 +2,21 @@
 
 #include <algorithm>
 
-namespace netwatch {
+namespace netwatch::serve {
 namespace {
 
 double ratio(uint64_t part, uint64_t whole) { return whole ? double(part) / double(whole) : 0.0; }
 
-nlohmann::json workload_json(const WorkloadLabels& w) {
+nlohmann::json workload_json(const k8s::WorkloadLabels& w) {
   return {{"namespace", w.namespace_name}, {"pod", w.pod}, {"container", w.container}};
 }
 
-nlohmann::json connection_json(const ConnectionView& v, uint64_t now_mono_ns) {
-  const ConnectionRow& c = v.connection;
+nlohmann::json connection_json(const aggregate::ConnectionView& v, uint64_t now_mono_ns) {
+  const aggregate::ConnectionRow& c = v.connection;
   nlohmann::json j = {
       {"cookie", c.cookie},
-      {"direction", direction_name(c.direction)},
-      {"state", tcp_state_name(c.state)},
+      {"direction", event::direction_name(c.direction)},
+      {"state", event::tcp_state_name(c.state)},
       {"pid", c.pid},
       {"comm", std::string(c.comm.data(), strnlen(c.comm.data(), c.comm.size()))},
       {"family", c.local.family},
@@ -41,13 +41,13 @@ nlohmann::json connection_json(const ConnectionView& v, uint64_t now_mono_ns) {
   return j;
 }
 
-nlohmann::json flow_json(const FlowView& f) {
-  const FlowStats& s = f.stats;
+nlohmann::json flow_json(const aggregate::FlowView& f) {
+  const aggregate::FlowStats& s = f.stats;
   nlohmann::json connects = nlohmann::json::object();
-  for (int r = 0; r < kConnectResultCount; ++r)
-    connects[std::string(connect_result_name(static_cast<ConnectResult>(r)))] = s.connects[r];
+  for (int r = 0; r < aggregate::kConnectResultCount; ++r)
+    connects[std::string(aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(r)))] = s.connects[r];
   nlohmann::json j = {
-      {"direction", direction_name(f.key.direction)},
+      {"direction", event::direction_name(f.key.direction)},
       {"peer", f.peer_label()},
       {"port", f.port_label()},
       {"active", s.active},
@@ -67,9 +67,9 @@ nlohmann::json flow_json(const FlowView& f) {
 }
 
 // Everything but the connection list.
-nlohmann::json summary_json(const Snapshot& s, size_t listed) {
+nlohmann::json summary_json(const aggregate::Snapshot& s, size_t listed) {
   nlohmann::json flows = nlohmann::json::array();
-  for (const FlowView& f : s.flows) flows.push_back(flow_json(f));
+  for (const aggregate::FlowView& f : s.flows) flows.push_back(flow_json(f));
   return {
       {"ts_ns", s.taken_unix_ns},
       {"node", s.node},
@@ -85,7 +85,7 @@ std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohma
 
 }  // namespace
 
-nlohmann::json snapshot_to_json(const Snapshot& s, size_t connection_limit) {
+nlohmann::json snapshot_to_json(const aggregate::Snapshot& s, size_t connection_limit) {
   // Listed most recently active first: the snapshot keeps them least recently active first.
   size_t n = std::min(connection_limit, s.connections.size());
   nlohmann::json connections = nlohmann::json::array();
@@ -96,7 +96,7 @@ nlohmann::json snapshot_to_json(const Snapshot& s, size_t connection_limit) {
   return j;
 }
 
-std::string snapshot_to_json_text(const Snapshot& s, size_t connection_limit) {
+std::string snapshot_to_json_text(const aggregate::Snapshot& s, size_t connection_limit) {
   size_t n = std::min(connection_limit, s.connections.size());
   // Object keys dump in sorted order and "connections" sorts first, so the list goes right after
   // the opening brace of the summary.
@@ -112,4 +112,4 @@ std::string snapshot_to_json_text(const Snapshot& s, size_t connection_limit) {
   return text;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

@@ -7,14 +7,14 @@
 
 #include "aggregate/snapshot.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 
 // At most connection_limit connections (the most recently active first) and all flows.
-nlohmann::json snapshot_to_json(const Snapshot& snapshot, size_t connection_limit);
+nlohmann::json snapshot_to_json(const aggregate::Snapshot& snapshot, size_t connection_limit);
 // The same document, dumped as the HTTP handler serves it (invalid UTF-8 replaced), but built one
 // connection at a time: as one JSON value, every connection's tree of nodes would be held at once
 // before the dump, several times the text's size; here only the text and one connection's value
 // exist at once.
-std::string snapshot_to_json_text(const Snapshot& snapshot, size_t connection_limit);
+std::string snapshot_to_json_text(const aggregate::Snapshot& snapshot, size_t connection_limit);
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

@@ -1,18 +1,19 @@
 #include "serve/snapshot_store.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 
-void SnapshotStore::publish(std::shared_ptr<const Snapshot> snapshot) {
+void SnapshotStore::publish(std::shared_ptr<const aggregate::Snapshot> snapshot) {
   std::lock_guard lock(mutex_);
   latest_ = std::move(snapshot);
 }
 
-std::shared_ptr<const Snapshot> SnapshotStore::latest() const {
+std::shared_ptr<const aggregate::Snapshot> SnapshotStore::latest() const {
   std::lock_guard lock(mutex_);
   return latest_;
 }
 
-std::shared_ptr<const Snapshot> SnapshotStore::request_connections(size_t limit, std::chrono::milliseconds timeout) {
+std::shared_ptr<const aggregate::Snapshot> SnapshotStore::request_connections(size_t limit,
+                                                                              std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   if (closed_) return nullptr;
   auto request = std::make_shared<Request>();
@@ -33,7 +34,7 @@ std::optional<size_t> SnapshotStore::connections_wanted() const {
   return limit;
 }
 
-void SnapshotStore::answer_connections(const std::shared_ptr<const Snapshot>& snapshot, size_t limit) {
+void SnapshotStore::answer_connections(const std::shared_ptr<const aggregate::Snapshot>& snapshot, size_t limit) {
   {
     std::lock_guard lock(mutex_);
     std::erase_if(waiting_, [&](const std::shared_ptr<Request>& r) {
@@ -56,4 +57,4 @@ void SnapshotStore::close() {
   answered_.notify_all();
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

@@ -10,7 +10,7 @@
 
 #include "aggregate/snapshot.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 
 // Where the reader thread publishes snapshots and HTTP handlers find them. A scrape only ever
 // copies a shared_ptr, so it never blocks the reader and the reader never waits on a scrape.
@@ -22,16 +22,16 @@ namespace netwatch {
 class SnapshotStore {
  public:
   // Reader thread: the periodic snapshot.
-  void publish(std::shared_ptr<const Snapshot> snapshot);
-  std::shared_ptr<const Snapshot> latest() const;
+  void publish(std::shared_ptr<const aggregate::Snapshot> snapshot);
+  std::shared_ptr<const aggregate::Snapshot> latest() const;
 
   // HTTP threads: a snapshot taken after this call that lists the `limit` most recently active
   // connections; nullptr when not answered within timeout, or once closed.
-  std::shared_ptr<const Snapshot> request_connections(size_t limit, std::chrono::milliseconds timeout);
+  std::shared_ptr<const aggregate::Snapshot> request_connections(size_t limit, std::chrono::milliseconds timeout);
   // Reader thread: the largest limit asked for and not answered yet.
   std::optional<size_t> connections_wanted() const;
   // Reader thread: answers every waiting request whose limit is at most `limit`.
-  void answer_connections(const std::shared_ptr<const Snapshot>& snapshot, size_t limit);
+  void answer_connections(const std::shared_ptr<const aggregate::Snapshot>& snapshot, size_t limit);
   // The reader is stopping: waiting and later requests get nullptr at once.
   void close();
 
@@ -39,14 +39,14 @@ class SnapshotStore {
   struct Request {
     size_t limit = 0;
     bool answered = false;
-    std::shared_ptr<const Snapshot> answer;
+    std::shared_ptr<const aggregate::Snapshot> answer;
   };
 
   mutable std::mutex mutex_;  // guards pointer copies and the request list, nothing longer
   std::condition_variable answered_;
-  std::shared_ptr<const Snapshot> latest_;
+  std::shared_ptr<const aggregate::Snapshot> latest_;
   std::vector<std::shared_ptr<Request>> waiting_;
   bool closed_ = false;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::serve

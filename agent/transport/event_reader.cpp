@@ -16,7 +16,7 @@ extern "C" {
 #include "netwatch.h"
 }
 
-namespace netwatch {
+namespace netwatch::transport {
 namespace {
 
 // A PERF_RECORD_SAMPLE with PERF_SAMPLE_RAW is the header, a u32 size and the bytes.
@@ -41,9 +41,9 @@ bpf_perf_event_ret on_perf_record(void* ctx, int /*cpu*/, perf_event_header* hea
 
 }  // namespace
 
-EventReader::EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOptions& options)
+EventReader::EventReader(const kernel::ProbeSet& probes, event::EventSink& sink, const ReaderOptions& options)
     : sink_(sink), options_(options) {
-  if (probes.transport() == Transport::ringbuf) {
+  if (probes.transport() == kernel::Transport::ringbuf) {
     // A pinned ring adopted from a previous agent starts where that one stopped: its
     // consumer_pos lives in the map, and RingConsumer reads from there.
     mapped_ = std::make_unique<MappedRing>(probes.events_fd());
@@ -59,12 +59,14 @@ EventReader::EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOp
   attr.watermark = 1;
   attr.wakeup_watermark = options.perf_pages_per_cpu * static_cast<uint32_t>(getpagesize()) / 2;
   perf_ = perf_buffer__new_raw(probes.events_fd(), options.perf_pages_per_cpu, &attr, on_perf_record, this, nullptr);
-  if (!perf_) throw FatalError(std::string("creating the perf buffer reader failed: ") + std::strerror(errno));
+  if (!perf_) throw util::FatalError(std::string("creating the perf buffer reader failed: ") + std::strerror(errno));
 }
 
-EventReader::EventReader(RingLayout ring, EventSink& sink) : sink_(sink) { ring_.emplace(ring); }
+EventReader::EventReader(RingLayout ring, event::EventSink& sink) : sink_(sink) {
+  ring_.emplace(ring);
+}
 
-EventReader::EventReader(EventSink& sink) : sink_(sink) {}
+EventReader::EventReader(event::EventSink& sink) : sink_(sink) {}
 
 EventReader::~EventReader() { perf_buffer__free(perf_); }
 
@@ -76,11 +78,11 @@ void EventReader::deliver(const void* data, size_t size) {
   }
   nw_event& copy = copies_[batched_];
   std::memcpy(&copy, data, sizeof(copy));
-  if (!EventRecord::valid(&copy, size)) {
+  if (!event::EventRecord::valid(&copy, size)) {
     ++decode_errors_;
     return;
   }
-  batch_[batched_] = EventRecord(&copy);
+  batch_[batched_] = event::EventRecord(&copy);
   if (++batched_ == kBatch) flush();
 }
 
@@ -98,7 +100,7 @@ int EventReader::poll() {
     err = mapped_->wait(options_.drain_interval_ms);
   else if (perf_)
     err = perf_buffer__poll(perf_, options_.drain_interval_ms);
-  if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
+  if (err < 0 && err != -EINTR) throw util::FatalError(std::string("reading events failed: ") + std::strerror(-err));
   drain();
   return static_cast<int>(records_ - before);
 }
@@ -114,7 +116,7 @@ int EventReader::drain() {
   } else {
     int err = perf_buffer__consume(perf_);
     flush();
-    if (err < 0 && err != -EINTR) throw FatalError(std::string("reading events failed: ") + std::strerror(-err));
+    if (err < 0 && err != -EINTR) throw util::FatalError(std::string("reading events failed: ") + std::strerror(-err));
   }
   ++drains_;
   return static_cast<int>(records_ - before);
@@ -129,10 +131,10 @@ void EventReader::drain_ring() {
   const unsigned long until = ring_->produced();
   for (;;) {
     size_t read = 0, good = 0;  // locals: kept in registers through the loop
-    EventRecord* batch = batch_.data();
+    event::EventRecord* batch = batch_.data();
     size_t walked = ring_->read(kBatch, [&](const void* data, size_t size) {
       ++read;
-      if (EventRecord::valid(data, size)) batch[good++] = EventRecord(data);
+      if (event::EventRecord::valid(data, size)) batch[good++] = event::EventRecord(data);
     }, until);
     if (walked == 0) return;
     records_ += read;
@@ -143,4 +145,4 @@ void EventReader::drain_ring() {
   }
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::transport

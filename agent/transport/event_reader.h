@@ -19,7 +19,7 @@
 
 struct perf_buffer;
 
-namespace netwatch {
+namespace netwatch::transport {
 
 struct ReaderOptions {
   int drain_interval_ms = 100;
@@ -30,12 +30,12 @@ class MappedRing;
 
 class EventReader {
  public:
-  EventReader(const ProbeSet& probes, EventSink& sink, const ReaderOptions& options = {});
+  EventReader(const kernel::ProbeSet& probes, event::EventSink& sink, const ReaderOptions& options = {});
   // A reader of a ring buffer laid out in memory by the caller (benchmarks, tests, fuzzers):
   // drain() reads it as it reads the kernel's; poll() does not wait.
-  EventReader(RingLayout ring, EventSink& sink);
+  EventReader(RingLayout ring, event::EventSink& sink);
   // A reader with no transport: records arrive only through deliver() (tests).
-  explicit EventReader(EventSink& sink);
+  explicit EventReader(event::EventSink& sink);
   ~EventReader();
   EventReader(const EventReader&) = delete;
   EventReader& operator=(const EventReader&) = delete;
@@ -60,8 +60,8 @@ class EventReader {
  private:
   void drain_ring();
 
-  EventSink& sink_;
-  std::array<EventRecord, kBatch> batch_;  // views: into the ring buffer, or into copies_
+  event::EventSink& sink_;
+  std::array<event::EventRecord, kBatch> batch_;  // views: into the ring buffer, or into copies_
   // deliver()'s records: libbpf hands the perf buffer's space back per record, and its records
   // are only 4-byte aligned. 5 KiB: stays in L1 between deliver() and the sink.
   std::array<nw_event, kBatch> copies_;
@@ -75,4 +75,4 @@ class EventReader {
   uint64_t records_ = 0;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::transport

@@ -11,11 +11,11 @@
 
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::transport {
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
-  throw FatalError("mapping the ring buffer failed: " + what + ": " + std::strerror(errno));
+  throw util::FatalError("mapping the ring buffer failed: " + what + ": " + std::strerror(errno));
 }
 
 }  // namespace
@@ -77,4 +77,4 @@ int MappedRing::wait(int timeout_ms) {
   return 0;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::transport

@@ -5,7 +5,7 @@
 
 #include "transport/ring_consumer.h"
 
-namespace netwatch {
+namespace netwatch::transport {
 
 class MappedRing {
  public:
@@ -30,4 +30,4 @@ class MappedRing {
   int epoll_fd_ = -1;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::transport

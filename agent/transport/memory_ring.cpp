@@ -9,16 +9,16 @@
 
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::transport {
 
 MemoryRing::MemoryRing(size_t data_bytes) {
   page_ = static_cast<size_t>(getpagesize());
   if (data_bytes == 0 || (data_bytes & (data_bytes - 1)) || data_bytes % page_)
-    throw FatalError("a ring's data must be a power of two and whole pages");
+    throw util::FatalError("a ring's data must be a power of two and whole pages");
   // One file holds the two position pages and the data; the data is mapped a second time right
   // after itself, as the kernel maps a ring buffer's pages (bpf_ringbuf_area_alloc).
   int fd = memfd_create("netwatch-memory-ring", MFD_CLOEXEC);
-  if (fd < 0) throw FatalError(std::string("memfd_create: ") + std::strerror(errno));
+  if (fd < 0) throw util::FatalError(std::string("memfd_create: ") + std::strerror(errno));
   bytes_ = 2 * page_ + 2 * data_bytes;
   void* base = MAP_FAILED;
   if (ftruncate(fd, static_cast<off_t>(2 * page_ + data_bytes)) == 0)
@@ -32,7 +32,7 @@ MemoryRing::MemoryRing(size_t data_bytes) {
   close(fd);  // the mappings keep the file
   if (!mapped) {
     if (base != MAP_FAILED) munmap(base, bytes_);
-    throw FatalError(std::string("mapping a memory ring: ") + std::strerror(saved));
+    throw util::FatalError(std::string("mapping a memory ring: ") + std::strerror(saved));
   }
   base_ = static_cast<uint8_t*>(base);
   layout_.consumer_pos = reinterpret_cast<unsigned long*>(base_);
@@ -68,4 +68,4 @@ bool MemoryRing::write(const void* data, uint32_t size) {
   return true;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::transport

@@ -9,7 +9,7 @@
 
 #include "transport/ring_consumer.h"
 
-namespace netwatch {
+namespace netwatch::transport {
 
 class MemoryRing {
  public:
@@ -37,4 +37,4 @@ class MemoryRing {
   size_t page_ = 0, bytes_ = 0;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::transport

@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace netwatch {
+namespace netwatch::transport {
 
 // The bytes a record of `size` takes in the ring: its 8-byte header, then the record rounded up
 // to 8 (kernel/bpf/ringbuf.c).
@@ -81,4 +81,4 @@ class RingConsumer {
   bool holding_ = false;   // records read and not released: pos_ is ahead of consumer_pos
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::transport

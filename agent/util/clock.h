@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstdint>
 
-namespace netwatch {
+namespace netwatch::util {
 
 // CLOCK_MONOTONIC now, in nanoseconds.
 inline uint64_t monotonic_ns() {
@@ -41,4 +41,4 @@ class WallClock {
   uint64_t offset_ns_;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::util

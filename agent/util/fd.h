@@ -3,7 +3,7 @@
 
 #include <unistd.h>
 
-namespace netwatch {
+namespace netwatch::util {
 
 class Fd {
  public:
@@ -38,4 +38,4 @@ class Fd {
   int fd_ = -1;
 };
 
-}  // namespace netwatch
+}  // namespace netwatch::util

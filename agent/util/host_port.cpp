@@ -2,7 +2,7 @@
 
 #include <arpa/inet.h>
 
-namespace netwatch {
+namespace netwatch::util {
 
 std::optional<HostPort> parse_host_port(std::string_view text, uint16_t min_port, HostPortError* error) {
   auto bad = [&](HostPortError e) -> std::optional<HostPort> {
@@ -45,4 +45,4 @@ std::optional<ListenAddress> parse_listen_address(const std::string& text) {
   return hp;
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::util

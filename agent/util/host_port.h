@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace netwatch {
+namespace netwatch::util {
 
 struct HostPort {
   std::string host;  // without brackets
@@ -30,4 +30,4 @@ using ListenAddress = HostPort;
 // "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:0" (port 0: any free port). nullopt when malformed.
 std::optional<ListenAddress> parse_listen_address(const std::string& text);
 
-}  // namespace netwatch
+}  // namespace netwatch::util

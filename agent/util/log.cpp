@@ -3,7 +3,7 @@
 #include <atomic>
 #include <cstdio>
 
-namespace netwatch {
+namespace netwatch::util {
 namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::info};
@@ -28,4 +28,4 @@ void log(LogLevel level, const std::string& message) {
   std::fprintf(stderr, "netwatch %s: %s\n", level_name(level), message.c_str());
 }
 
-}  // namespace netwatch
+}  // namespace netwatch::util

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace netwatch {
+namespace netwatch::util {
 
 enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 
@@ -32,4 +32,4 @@ class FatalError : public std::runtime_error {
 // Exit code for usage and environment errors (bad flag, missing privilege, no BTF).
 inline constexpr int kExitUsage = 2;
 
-}  // namespace netwatch
+}  // namespace netwatch::util

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 namespace {
 
 template <class T>
@@ -309,4 +309,4 @@ const std::vector<FlowColumn>& flow_columns() {
 }
 // clang-format on
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

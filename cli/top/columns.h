@@ -11,7 +11,7 @@
 
 #include "cli/top/model.h"
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 
 enum class Align : uint8_t { left, right };
 // How a cell draws the eye: dim (nothing known yet), warn (worth a look), bad (this is it).
@@ -55,4 +55,4 @@ std::string format_rate(std::optional<double> bytes_per_s);  // "-", "512", "12.
 std::string format_state(std::string_view agent_state);      // ss's names: "ESTAB", "SYN-SENT"
 std::string format_endpoint(const std::string& address, uint16_t port);  // "[::1]:443"
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

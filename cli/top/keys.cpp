@@ -6,7 +6,7 @@
 
 #include "cli/top/columns.h"
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 namespace {
 
 // What + and - step through.
@@ -152,4 +152,4 @@ KeyAction apply_key(ViewState& s, const cli::Key& key, size_t row_count, size_t 
   }
 }
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

@@ -7,11 +7,11 @@
 #include "cli/top/terminal.h"
 #include "cli/top/render.h"
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 
 enum class KeyAction { none, redraw, refresh_now, quit };
 
 // row_count: rows of the current view after the filter (bounds scrolling); page: rows per screen.
 KeyAction apply_key(ViewState& state, const cli::Key& key, size_t row_count, size_t page);
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

@@ -3,7 +3,7 @@
 #include <limits>
 #include <unordered_map>
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 namespace {
 
 using nlohmann::json;
@@ -206,4 +206,4 @@ void keep_family(TopSnapshot& s, int family) {
   });
 }
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 
 struct TopConnection {
   uint64_t cookie = 0;
@@ -75,4 +75,4 @@ void apply_rates(TopSnapshot& current, const TopSnapshot& previous);
 // "other" have no family and are kept.
 void keep_family(TopSnapshot& snapshot, int family);
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

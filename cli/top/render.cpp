@@ -7,7 +7,7 @@
 
 #include "cli/top/columns.h"
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 namespace {
 
 constexpr const char* kReset = "\x1b[0m";
@@ -464,4 +464,4 @@ std::vector<std::string> render(const TopSnapshot& snapshot, const ViewState& st
                                          : render_view<TopFlow>(snapshot, state, w, h, color);
 }
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

@@ -8,7 +8,7 @@
 
 #include "cli/top/model.h"
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 
 enum class View { connections, flows };
 
@@ -47,4 +47,4 @@ std::vector<size_t> visible_rows(const TopSnapshot& snapshot, const ViewState& s
 // Text that fits `width` display columns: cut with a trailing '~' when longer.
 std::string fit_text(const std::string& text, size_t width);
 
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

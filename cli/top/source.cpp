@@ -98,24 +98,24 @@ class AgentSource : public SnapshotSource {
 
 // Pod labels as the agent finds them by default (/sys/fs/cgroup, /var/log/pods); quietly off on
 // a host without cgroup v2: a view has no log to warn in.
-std::unique_ptr<PodResolver> default_pod_resolver() {
-  auto mount = find_cgroup2_mount("/sys/fs/cgroup");
+std::unique_ptr<k8s::PodResolver> default_pod_resolver() {
+  auto mount = k8s::find_cgroup2_mount("/sys/fs/cgroup");
   if (!mount) return nullptr;
-  PodResolverOptions options;
+  k8s::PodResolverOptions options;
   options.cgroup2_dir = *mount;
-  return std::make_unique<PodResolver>(options);
+  return std::make_unique<k8s::PodResolver>(options);
 }
 
-std::unique_ptr<Pipeline> start_pipeline(const ProbeFlags& flags) {
-  PipelineOptions options;
+std::unique_ptr<daemon::Pipeline> start_pipeline(const ProbeFlags& flags) {
+  daemon::PipelineOptions options;
   options.probes = flags.probe_options();
   options.reader = flags.reader_options();
   try {
-    return std::make_unique<Pipeline>(options, default_pod_resolver());
-  } catch (const FatalError& e) {
-    if (e.exit_code() == kExitUsage && std::strstr(e.what(), "CAP_BPF"))
-      throw FatalError(std::string(e.what()) + "; or read a running agent: netwatch top --agent http://HOST:9464",
-                       kExitUsage);
+    return std::make_unique<daemon::Pipeline>(options, default_pod_resolver());
+  } catch (const util::FatalError& e) {
+    if (e.exit_code() == util::kExitUsage && std::strstr(e.what(), "CAP_BPF"))
+      throw util::FatalError(std::string(e.what()) + "; or read a running agent: netwatch top --agent http://HOST:9464",
+                             util::kExitUsage);
     throw;
   }
 }
@@ -126,20 +126,20 @@ class StandaloneSource : public SnapshotSource {
   explicit StandaloneSource(const ProbeFlags& flags) : pipeline_(start_pipeline(flags)) {}
 
   std::string describe() const override {
-    return "standalone (" + std::string(variant_name(pipeline_->probes().variant())) + ", " +
-           std::string(transport_name(pipeline_->probes().transport())) + ")";
+    return "standalone (" + std::string(kernel::variant_name(pipeline_->probes().variant())) + ", " +
+           std::string(kernel::transport_name(pipeline_->probes().transport())) + ")";
   }
   void pump() override { pipeline_->drain(); }
   int pump_interval_ms() const override { return pipeline_->drain_interval_ms(); }
 
   nlohmann::json fetch() override {
     pipeline_->drain();
-    pipeline_->expire(monotonic_ns());
-    return snapshot_to_json(*pipeline_->snapshot(SIZE_MAX), SIZE_MAX);
+    pipeline_->expire(util::monotonic_ns());
+    return serve::snapshot_to_json(*pipeline_->snapshot(SIZE_MAX), SIZE_MAX);
   }
 
  private:
-  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<daemon::Pipeline> pipeline_;
 };
 
 }  // namespace
@@ -164,16 +164,20 @@ std::optional<AgentUrl> parse_agent_url(const std::string& text, std::string* wh
   url.path = slash == std::string::npos ? "" : rest.substr(slash);
   rest = rest.substr(0, std::min(slash, rest.size()));
   if (url.path.empty() || url.path == "/") url.path = kConnectionsPath;
-  HostPortError error;
-  auto host_port = parse_host_port(rest, 1, &error);
+  util::HostPortError error;
+  auto host_port = util::parse_host_port(rest, 1, &error);
   if (!host_port) {
     switch (error) {
-      case HostPortError::unclosed_bracket: return bad("unclosed [ in the IPv6 address");
-      case HostPortError::no_port:
+      case util::HostPortError::unclosed_bracket:
+        return bad("unclosed [ in the IPv6 address");
+      case util::HostPortError::no_port:
         return bad(rest.starts_with('[') ? "it needs a port: http://[IPv6]:PORT" : "it needs a port: http://HOST:PORT");
-      case HostPortError::unbracketed_ipv6: return bad("an IPv6 address goes in brackets: http://[::1]:9464");
-      case HostPortError::no_host: return bad("the host is missing");
-      case HostPortError::port_out_of_range: break;
+      case util::HostPortError::unbracketed_ipv6:
+        return bad("an IPv6 address goes in brackets: http://[::1]:9464");
+      case util::HostPortError::no_host:
+        return bad("the host is missing");
+      case util::HostPortError::port_out_of_range:
+        break;
     }
     return bad("the port must be a number between 1 and 65535");
   }

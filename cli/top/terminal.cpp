@@ -85,9 +85,10 @@ TerminalSize terminal_size(int fd) {
 std::unique_ptr<Terminal> Terminal::open() {
   termios saved;
   if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO) || tcgetattr(STDIN_FILENO, &saved) != 0)
-    throw FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts", kExitUsage);
+    throw util::FatalError("top needs a terminal on stdin and stdout; use --once or --json in scripts",
+                           util::kExitUsage);
   if (g_wake[0] < 0 && pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) != 0)
-    throw FatalError(std::string("pipe2: ") + std::strerror(errno));
+    throw util::FatalError(std::string("pipe2: ") + std::strerror(errno));
   std::unique_ptr<Terminal> t(new Terminal(saved));
   t->enter();
   return t;
@@ -228,11 +229,11 @@ Key Terminal::read_key(std::chrono::milliseconds timeout) {
     if (s.width) size_ = s;
     return {KeyCode::resize};
   }
-  if (fds[0].revents & (POLLHUP | POLLERR)) throw FatalError("the terminal went away");
+  if (fds[0].revents & (POLLHUP | POLLERR)) throw util::FatalError("the terminal went away");
   if (fds[0].revents & POLLIN) {
     char buf[256];
     ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
-    if (n == 0) throw FatalError("the terminal went away");
+    if (n == 0) throw util::FatalError("the terminal went away");
     if (n > 0) pending_.append(buf, static_cast<size_t>(n));
     if (pending_ == "\x1b") read_input(30);
     return parse();

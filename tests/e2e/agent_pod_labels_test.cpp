@@ -15,7 +15,7 @@ namespace {
 
 TEST(AgentPodLabels, metrics_carry_the_pods_labels) {
   ASSERT_EQ(geteuid(), 0u) << "needs root: makes cgroups and loads BPF";
-  auto mount = netwatch::find_cgroup2_mount("/sys/fs/cgroup");
+  auto mount = netwatch::k8s::find_cgroup2_mount("/sys/fs/cgroup");
   ASSERT_TRUE(mount) << "no cgroup2 mount at or below /sys/fs/cgroup";
   KubeletPod pod(*mount, "shop", "web-7d9f8c6b5-x2x9q", "app");
   const uint16_t service = 62301;

@@ -135,8 +135,8 @@ int in_agent_like_child(bool confined, const std::function<int()>& attempt) {
   pid_t pid = fork();
   if (pid == 0) {
     try {
-      netwatch::drop_all_capabilities();
-      if (confined && !netwatch::forbid_filesystem_writes().empty()) _exit(255);
+      netwatch::sandbox::drop_all_capabilities();
+      if (confined && !netwatch::sandbox::forbid_filesystem_writes().empty()) _exit(255);
     } catch (...) {
       _exit(255);
     }
@@ -149,7 +149,7 @@ int in_agent_like_child(bool confined, const std::function<int()>& attempt) {
 
 TEST(AgentPrivileges, cannot_write_the_hosts_cgroup_tree) {
   ASSERT_EQ(geteuid(), 0u) << "needs root: run sudo make test";
-  auto mount = netwatch::find_cgroup2_mount("/sys/fs/cgroup");
+  auto mount = netwatch::k8s::find_cgroup2_mount("/sys/fs/cgroup");
   ASSERT_TRUE(mount) << "no cgroup2 mount under /sys/fs/cgroup";
   // A cgroup of the test's own: uid 0 owns it like every cgroup, with the usual modes.
   const std::string dir = *mount + "/nwtest-privileges-" + std::to_string(getpid());

@@ -26,7 +26,7 @@ class AgentRestart : public KernelTest {
     args.insert(args.end(), more.begin(), more.end());
     return args;
   }
-  bool ringbuf() const { return GetParam().transport == netwatch::Transport::ringbuf; }
+  bool ringbuf() const { return GetParam().transport == netwatch::kernel::Transport::ringbuf; }
 };
 
 // Connects and closes `n` connections to `port`, accepting each.
@@ -129,7 +129,7 @@ TEST_P(AgentRestart, counters_continue_and_nothing_is_lost) {
   EXPECT_NE(agent->process().stderr_text().find("checkpoint stored"), std::string::npos)
       << agent->process().stderr_text();
   // What a clean stop leaves: exactly the intended pins.
-  const std::string prefix = GetParam().variant == netwatch::AttachVariant::tp_btf ? "btf_" : "tp_";
+  const std::string prefix = GetParam().variant == netwatch::kernel::AttachVariant::tp_btf ? "btf_" : "tp_";
   std::set<std::string> want = {"checkpoint",         "meta",           "maps/counters",
                                 "maps/event_scratch", "maps/events",    "maps/events_perf",
                                 "maps/last_wakeup",   "maps/sock_storage", "maps/sock_table",

@@ -154,11 +154,11 @@ TEST_F(Bounds, tracepoint_state_table_past_its_cap_counts_untracked_sockets_and_
   const uint16_t service = 63131;
   const uint32_t cap = 64;
   const int held = 100;  // 200 sockets (both ends) into 64 entries
-  netwatch::ProbeOptions options;
-  options.variant = netwatch::AttachVariant::tracepoint;
+  netwatch::kernel::ProbeOptions options;
+  options.variant = netwatch::kernel::AttachVariant::tracepoint;
   options.sock_table_entries = cap;
-  std::unique_ptr<netwatch::ProbeSet> probes;
-  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::AttachVariant::tracepoint, probes));
+  std::unique_ptr<netwatch::kernel::ProbeSet> probes;
+  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::kernel::AttachVariant::tracepoint, probes));
   EventCollector events(*probes, 20);
   uint64_t before = probes->counters().state_full;
   Fd listener = listen_on(AF_INET, service);
@@ -197,12 +197,12 @@ TEST_F(Bounds, tp_btf_young_table_past_its_cap_spills_to_socket_storage_and_trac
   const uint16_t service = 63400;
   const uint32_t cap = 64;
   const int held = 100;  // 200 sockets (both ends) into 64 entries
-  netwatch::ProbeOptions options;
+  netwatch::kernel::ProbeOptions options;
   options.young_table_entries = cap;
-  std::unique_ptr<netwatch::ProbeSet> probes;
-  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::AttachVariant::tp_btf, probes));
+  std::unique_ptr<netwatch::kernel::ProbeSet> probes;
+  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::kernel::AttachVariant::tp_btf, probes));
   EventCollector events(*probes, 20);
-  const netwatch::KernelCounters before = probes->counters();
+  const netwatch::event::KernelCounters before = probes->counters();
   Fd listener = listen_on(AF_INET, service);
   {
     std::vector<std::pair<Fd, Fd>> pairs;
@@ -212,7 +212,7 @@ TEST_F(Bounds, tp_btf_young_table_past_its_cap_spills_to_socket_storage_and_trac
     }
     EXPECT_EQ(events.wait_for(of_type_on_port(EventType::connect, service), held).size(), size_t(held));
     EXPECT_EQ(events.wait_for(of_type_on_port(EventType::accept, service), held).size(), size_t(held));
-    const netwatch::KernelCounters full = probes->counters();
+    const netwatch::event::KernelCounters full = probes->counters();
     EXPECT_GE(full.state_spilled - before.state_spilled, uint64_t(2 * held - cap));
     EXPECT_EQ(full.state_full, before.state_full) << "a socket went untracked";
   }  // every connection closes: young ones leave the table, spilled ones their storage

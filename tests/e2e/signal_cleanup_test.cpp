@@ -75,7 +75,7 @@ void SignalCleanupTest::stops_cleanly_on(int sig, uint16_t trace_port) {
   // detach. tp_btf links detach quickly (4-300 ms for all four here). A classic tracepoint's
   // perf event waits for RCU grace periods, one tracepoint after another (detaching them from
   // parallel threads was no faster): 0.3 to 1.7 s for the four in 25 runs here, idle.
-  const auto within = GetParam().variant == netwatch::AttachVariant::tp_btf ? 1s : 4s;
+  const auto within = GetParam().variant == netwatch::kernel::AttachVariant::tp_btf ? 1s : 4s;
   auto signalled = std::chrono::steady_clock::now();
   child.signal(sig);
   std::optional<ExitStatus> status = child.wait(within + 2s);

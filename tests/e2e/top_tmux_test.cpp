@@ -247,8 +247,9 @@ void drive_top(TmuxSession& tmux, const std::string& command, uint16_t clean_por
   tmux.wait_for([&](const std::string& p) { return p.find("filter \"" + filter + "\"") != std::string::npos; }, 5s,
                 "the filter to apply");
 
-  const auto& columns = netwatch::top::connection_columns();
-  size_t rtt = *netwatch::top::find_column(columns, "rtt"), retrans = *netwatch::top::find_column(columns, "retrans");
+  const auto& columns = netwatch::cli::top::connection_columns();
+  size_t rtt = *netwatch::cli::top::find_column(columns, "rtt"),
+         retrans = *netwatch::cli::top::find_column(columns, "retrans");
   for (size_t i = rtt; i < retrans; ++i) tmux.key(">");
   tmux.wait_for([](const std::string& p) { return p.find("sort RETRANS desc") != std::string::npos; }, 5s,
                 "the sort to move to RETRANS");

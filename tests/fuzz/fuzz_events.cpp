@@ -26,14 +26,14 @@ using namespace netwatch;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Small caps so eviction and folding run too; a small ring so records wrap past its end.
-  static Aggregator aggregator(
-      AggregatorConfig{.max_connections = 64, .max_flows = 16, .max_workloads = 4}, [](uint64_t cgroup) {
-        return cgroup % 3 ? WorkloadLabels{"ns", "pod" + std::to_string(cgroup % 7), "c"} : WorkloadLabels{};
+  static aggregate::Aggregator aggregator(
+      aggregate::AggregatorConfig{.max_connections = 64, .max_flows = 16, .max_workloads = 4}, [](uint64_t cgroup) {
+        return cgroup % 3 ? k8s::WorkloadLabels{"ns", "pod" + std::to_string(cgroup % 7), "c"} : k8s::WorkloadLabels{};
       });
-  static MemoryRing ring(4096);
-  static EventReader reader(ring.layout(), aggregator);
+  static transport::MemoryRing ring(4096);
+  static transport::EventReader reader(ring.layout(), aggregator);
   static uint64_t runs = 0;
-  decode_event(data, size);  // the whole input as one record
+  event::decode_event(data, size);  // the whole input as one record
 
   size_t records = size / NW_EVENT_SIZE;
   const uint8_t* how = data + records * NW_EVENT_SIZE;
@@ -53,8 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (++runs % 64 == 0) {
     aggregator.expire(runs * 1'000'000'000ULL);
     auto snapshot = aggregator.snapshot(runs * 1'000'000'000ULL, 0);
-    render_metrics_text(*snapshot);
-    snapshot_to_json(*snapshot, 100).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    serve::render_metrics_text(*snapshot);
+    serve::snapshot_to_json(*snapshot, 100).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   return 0;
 }

@@ -17,8 +17,8 @@ using namespace netwatch;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
   cli::parse_duration_ns(text);
-  parse_listen_address(text);
-  parse_connections_limit(text);
+  util::parse_listen_address(text);
+  serve::parse_connections_limit(text);
   try {
     std::istringstream in(text);
     cli::JsonConfig("agent").from_config(in);
@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes argv reversed
     app.parse(reversed);
   } catch (const CLI::Error&) {
-  } catch (const FatalError&) {
+  } catch (const util::FatalError&) {
   }
   return 0;
 }

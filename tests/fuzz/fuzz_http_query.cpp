@@ -17,12 +17,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string query(reinterpret_cast<const char*>(data), size);
   httplib::Params params;
   httplib::detail::parse_query_text(query, params);
-  auto parsed = parse_connections_query(params);
+  auto parsed = serve::parse_connections_query(params);
   size_t limits = params.count("limit");
   if (parsed) {
-    if (parsed->limit < 1 || parsed->limit > kMaxConnectionsLimit) __builtin_trap();
+    if (parsed->limit < 1 || parsed->limit > serve::kMaxConnectionsLimit) __builtin_trap();
     if (limits > 1) __builtin_trap();
-    if (limits == 0 && parsed->limit != kDefaultConnectionsLimit) __builtin_trap();
+    if (limits == 0 && parsed->limit != serve::kDefaultConnectionsLimit) __builtin_trap();
     // The value accepted is plain decimal digits, nothing looser ("+5", " 5", "5x", "1e3").
     if (limits == 1) {
       const std::string& value = params.find("limit")->second;

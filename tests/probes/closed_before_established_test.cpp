@@ -18,8 +18,9 @@ class ClosedBeforeEstablishedTest : public KernelTest {};
 // The agent's count of `result` by its label value, as /metrics and the API name it.
 uint64_t connects_labelled(const AgentTotals& totals, const std::string& result) {
   uint64_t n = 0;
-  for (int r = 0; r < netwatch::kConnectResultCount; ++r)
-    if (netwatch::connect_result_name(static_cast<netwatch::ConnectResult>(r)) == result) n += totals.connects[r];
+  for (int r = 0; r < netwatch::aggregate::kConnectResultCount; ++r)
+    if (netwatch::aggregate::connect_result_name(static_cast<netwatch::aggregate::ConnectResult>(r)) == result)
+      n += totals.connects[r];
   return n;
 }
 
@@ -52,7 +53,7 @@ TEST_P(ClosedBeforeEstablishedTest, close_during_the_handshake_has_its_own_name)
   EXPECT_EQ(e.pid, static_cast<uint32_t>(getpid()));
 
   // trace --json
-  nlohmann::json j = netwatch::cli::event_to_json(e, netwatch::WallClock());
+  nlohmann::json j = netwatch::cli::event_to_json(e, netwatch::util::WallClock());
   EXPECT_EQ(j["error"], "closed_before_established") << j.dump();
   // The metrics' result label and the API's connects key (both connect_result_name()).
   AgentTotals agent = agent_totals(events_->matching(of_type_on_port(EventType::connect_failed, silent_port)));

@@ -11,8 +11,8 @@
 namespace nwtest {
 namespace {
 
-using netwatch::AttachVariant;
-using netwatch::Direction;
+using netwatch::event::Direction;
+using netwatch::kernel::AttachVariant;
 
 class ConnectTest : public KernelTest {};
 

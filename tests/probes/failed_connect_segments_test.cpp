@@ -41,7 +41,7 @@ TEST_P(FailedConnectSegmentsTest, refused_connects_count_their_syns_as_sent) {
     AgentTotals agent = agent_totals(events_->matching(ours));
     EXPECT_EQ(agent.segments_sent, kernel_segs_out)
         << "netwatch_tcp_segments_sent_total vs the sum of tcpi_segs_out of the refused sockets";
-    EXPECT_EQ(agent.connects[int(netwatch::ConnectResult::refused)], uint64_t(kAttempts));
+    EXPECT_EQ(agent.connects[int(netwatch::aggregate::ConnectResult::refused)], uint64_t(kAttempts));
   }
 }
 

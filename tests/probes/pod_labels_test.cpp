@@ -30,13 +30,13 @@ namespace {
 namespace fs = std::filesystem;
 
 // Records connect events by local port of the connecting socket's peer (the listener's port).
-class ConnectRecorder : public EventSink {
+class ConnectRecorder : public event::EventSink {
  public:
   explicit ConnectRecorder(uint16_t port) : port_(port) {}
-  void on_event(const Event& e) override {
-    if (e.type == EventType::connect && e.dport == port_) connects.push_back(e);
+  void on_event(const event::Event& e) override {
+    if (e.type == event::EventType::connect && e.dport == port_) connects.push_back(e);
   }
-  std::vector<Event> connects;
+  std::vector<event::Event> connects;
 
  private:
   uint16_t port_;
@@ -67,7 +67,7 @@ bool connect_loopback(uint16_t port) {
 
 TEST(PodLabels, real_cgroup_and_real_probes_give_the_pods_labels) {
   ASSERT_EQ(geteuid(), 0u) << "needs root: makes cgroups and loads BPF";
-  std::optional<std::string> mount = find_cgroup2_mount("/sys/fs/cgroup");
+  std::optional<std::string> mount = k8s::find_cgroup2_mount("/sys/fs/cgroup");
   ASSERT_TRUE(mount) << "no cgroup2 mount at or below /sys/fs/cgroup";
 
   nwtest::KubeletPod pod(*mount, "shop", "web-7d9f8c6b5-x2x9q", "app");
@@ -76,9 +76,9 @@ TEST(PodLabels, real_cgroup_and_real_probes_give_the_pods_labels) {
     uint16_t port = 0;
     int listener = listen_loopback(port);
     ASSERT_GE(listener, 0);
-    auto probes = ProbeSet::start(ProbeOptions{});
+    auto probes = kernel::ProbeSet::start(kernel::ProbeOptions{});
     ConnectRecorder recorder(port);
-    EventReader reader(*probes, recorder);
+    transport::EventReader reader(*probes, recorder);
 
     ASSERT_EQ(pod.connect_from_pod(port), 0);
     ASSERT_TRUE(connect_loopback(port));  // from this process: a host cgroup (or this test's own)
@@ -90,16 +90,16 @@ TEST(PodLabels, real_cgroup_and_real_probes_give_the_pods_labels) {
     // The fact the resolver stands on: the socket's cgroup id is its directory's inode number.
     struct stat st {};
     ASSERT_EQ(stat(container_cgroup.c_str(), &st), 0);
-    const Event& in_pod =
+    const event::Event& in_pod =
         recorder.connects[0].pid != static_cast<uint32_t>(getpid()) ? recorder.connects[0] : recorder.connects[1];
-    const Event& on_host = &in_pod == &recorder.connects[0] ? recorder.connects[1] : recorder.connects[0];
+    const event::Event& on_host = &in_pod == &recorder.connects[0] ? recorder.connects[1] : recorder.connects[0];
     EXPECT_EQ(in_pod.cgroup_id, st.st_ino);
 
-    PodResolverOptions options;
+    k8s::PodResolverOptions options;
     options.cgroup2_dir = *mount;
     options.pod_log_dir = pod.pod_log_dir().string();
-    PodResolver resolver(options);
-    EXPECT_EQ(resolver.resolve(in_pod.cgroup_id), (PodLabels{"shop", "web-7d9f8c6b5-x2x9q", "app"}));
+    k8s::PodResolver resolver(options);
+    EXPECT_EQ(resolver.resolve(in_pod.cgroup_id), (k8s::PodLabels{"shop", "web-7d9f8c6b5-x2x9q", "app"}));
     std::ifstream self_cgroups("/proc/self/cgroup");
     std::string line, own_cgroup;
     while (std::getline(self_cgroups, line))

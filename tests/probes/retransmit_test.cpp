@@ -118,7 +118,7 @@ TEST_P(RetransmitTest, segments_and_close_summary_match_tcp_info) {
   EXPECT_EQ(closes[0].pid, static_cast<uint32_t>(getpid()));
   EXPECT_GT(closes[0].duration_ns, 0u);
   EXPECT_LE(closes[0].duration_ns, close_seen - connect_started);
-  const netwatch::TcpStats& s = closes[0].stats;
+  const netwatch::event::TcpStats& s = closes[0].stats;
   EXPECT_EQ(s.total_retrans, before_close.total_retrans);
   EXPECT_EQ(s.bytes_sent, before_close.bytes_sent);
   // Both byte counters move with the sequence space, and a FIN takes one sequence number:

@@ -69,7 +69,9 @@ TEST_P(RttHistogramTest, short_lossy_transfers_are_observed_at_their_final_srtt)
   server.join();
   ASSERT_EQ(measured, kConnections);
 
-  auto outbound = [&](const Event& e) { return e.direction == netwatch::Direction::outbound && e.dport == server_port; };
+  auto outbound = [&](const Event& e) {
+    return e.direction == netwatch::event::Direction::outbound && e.dport == server_port;
+  };
   events_->wait_for([&](const Event& e) { return outbound(e) && e.type == EventType::close; }, kConnections, 10s);
   events_->settle();
   AgentTotals agent = agent_totals(events_->matching(outbound));

@@ -31,11 +31,11 @@ TEST(SocketState, a_connection_that_lives_on_moves_to_socket_storage_with_its_st
   const int pairs = 16;
   const uint64_t interval = 100'000'000;
   PinDirForTest pins;
-  netwatch::ProbeOptions options;
+  netwatch::kernel::ProbeOptions options;
   options.rtt_interval_ns = interval;
   options.pin_dir = pins.path();
-  std::unique_ptr<netwatch::ProbeSet> probes;
-  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::AttachVariant::tp_btf, probes));
+  std::unique_ptr<netwatch::kernel::ProbeSet> probes;
+  ASSERT_NO_FATAL_FAILURE(start_probes(options, netwatch::kernel::AttachVariant::tp_btf, probes));
   EventCollector events(*probes, 20);
   Fd table(bpf_obj_get((pins.path() + "/maps/sock_table").c_str()));
   ASSERT_TRUE(table.valid()) << "no pinned sock_table: " << strerror(errno);
@@ -84,7 +84,7 @@ TEST(SocketState, a_connection_that_lives_on_moves_to_socket_storage_with_its_st
     ASSERT_EQ(closes.size(), 1u) << "no close for cookie " << cookie;
     EXPECT_EQ(closes[0].pid, static_cast<uint32_t>(getpid()));
     EXPECT_EQ(closes[0].comm_view(), comm);
-    EXPECT_EQ(closes[0].direction, netwatch::Direction::outbound);
+    EXPECT_EQ(closes[0].direction, netwatch::event::Direction::outbound);
     EXPECT_GT(closes[0].duration_ns, 4 * interval);
     EXPECT_LE(closes[0].duration_ns, monotonic_ns() - started);
     EXPECT_GT(closes[0].stats.segs_out, 10u);

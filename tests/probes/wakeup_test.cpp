@@ -13,21 +13,21 @@
 namespace nwtest {
 namespace {
 
-class CountingSink : public netwatch::EventSink {
+class CountingSink : public netwatch::event::EventSink {
  public:
   void on_event(const Event&) override { ++events; }
   uint64_t events = 0;
 };
 
 // port: above ip_local_port_range (32768-60999), so no ephemeral socket can hold it.
-void burst_wakes_the_reader(netwatch::AttachVariant variant, uint16_t port) {
-  netwatch::ProbeOptions options;
+void burst_wakes_the_reader(netwatch::kernel::AttachVariant variant, uint16_t port) {
+  netwatch::kernel::ProbeOptions options;
   options.variant = variant;
-  options.transport = netwatch::Transport::ringbuf;
+  options.transport = netwatch::kernel::Transport::ringbuf;
   options.ring_bytes = 256u << 10;  // the mark is 64 KiB: ~390 events
-  auto probes = netwatch::ProbeSet::start(options);
+  auto probes = netwatch::kernel::ProbeSet::start(options);
   CountingSink sink;
-  netwatch::EventReader reader(*probes, sink, {.drain_interval_ms = 30'000});
+  netwatch::transport::EventReader reader(*probes, sink, {.drain_interval_ms = 30'000});
   reader.drain();
 
   Fd listener = listen_on(AF_INET, port);
@@ -48,11 +48,11 @@ void burst_wakes_the_reader(netwatch::AttachVariant variant, uint16_t port) {
 }
 
 TEST(RingWakeup, BurstPastTheMarkWakesTheReaderTpBtf) {
-  burst_wakes_the_reader(netwatch::AttachVariant::tp_btf, 64100);
+  burst_wakes_the_reader(netwatch::kernel::AttachVariant::tp_btf, 64100);
 }
 
 TEST(RingWakeup, BurstPastTheMarkWakesTheReaderTracepoint) {
-  burst_wakes_the_reader(netwatch::AttachVariant::tracepoint, 64110);
+  burst_wakes_the_reader(netwatch::kernel::AttachVariant::tracepoint, 64110);
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 
 namespace netwatch::test {
 
-inline IpAddress ip(const std::string& text) {
-  IpAddress a;
+inline event::IpAddress ip(const std::string& text) {
+  event::IpAddress a;
   if (text.find(':') != std::string::npos) {
     a.family = 6;
     inet_pton(AF_INET6, text.c_str(), a.bytes.data());
@@ -24,17 +24,17 @@ inline IpAddress ip(const std::string& text) {
 }
 
 struct EventBuilder {
-  Event e;
+  event::Event e;
 
-  EventBuilder(EventType type, uint64_t cookie, Direction dir = Direction::outbound) {
+  EventBuilder(event::EventType type, uint64_t cookie, event::Direction dir = event::Direction::outbound) {
     e.type = type;
     e.cookie = cookie;
     e.direction = dir;
     e.saddr = ip("10.0.0.1");
     e.daddr = ip("10.0.0.2");
-    e.sport = dir == Direction::inbound ? 80 : 40000;
-    e.dport = dir == Direction::inbound ? 40000 : 80;
-    e.state = kTcpEstablished;
+    e.sport = dir == event::Direction::inbound ? 80 : 40000;
+    e.dport = dir == event::Direction::inbound ? 40000 : 80;
+    e.state = event::kTcpEstablished;
     e.ts_ns = 1'000'000'000;
   }
   EventBuilder& at(uint64_t ts_ns) {
@@ -79,10 +79,10 @@ struct EventBuilder {
     e.stats.srtt_us = srtt_us;
     return *this;
   }
-  operator Event() const { return e; }
+  operator event::Event() const { return e; }
   // What the kernel would have sent for it: the form the connection table reads. A view of the
   // builder's own copy: valid while the builder is (to the end of `table.apply(EventBuilder(...))`).
-  operator EventRecord() const { return EventRecord::encode(e, raw); }
+  operator event::EventRecord() const { return event::EventRecord::encode(e, raw); }
   mutable nw_event raw;
 };
 

@@ -241,10 +241,10 @@ uint64_t NftTable::packets(uint64_t handle) const {
 
 // ---- events ----
 
-EventCollector::EventCollector(const netwatch::ProbeSet& probes, int drain_interval_ms) {
-  netwatch::ReaderOptions options;
+EventCollector::EventCollector(const netwatch::kernel::ProbeSet& probes, int drain_interval_ms) {
+  netwatch::transport::ReaderOptions options;
   options.drain_interval_ms = drain_interval_ms;
-  reader_ = std::make_unique<netwatch::EventReader>(probes, *this, options);
+  reader_ = std::make_unique<netwatch::transport::EventReader>(probes, *this, options);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -313,24 +313,24 @@ std::vector<Event> by_time(std::vector<Event> events) {
 }
 
 uint64_t agent_retransmits(const std::vector<Event>& events) {
-  netwatch::FlowTable flows(1000);
-  netwatch::ConnectionTable table;
-  netwatch::EventRules rules(flows, table, nullptr);
+  netwatch::aggregate::FlowTable flows(1000);
+  netwatch::aggregate::ConnectionTable table;
+  netwatch::aggregate::EventRules rules(flows, table, nullptr);
   nw_event raw;
-  for (const Event& e : by_time(events)) rules.apply(netwatch::EventRecord::encode(e, raw));
+  for (const Event& e : by_time(events)) rules.apply(netwatch::event::EventRecord::encode(e, raw));
   uint64_t sum = 0;
-  flows.for_each([&](const netwatch::Flow& f) { sum += f.stats.retransmits; });
+  flows.for_each([&](const netwatch::aggregate::Flow& f) { sum += f.stats.retransmits; });
   return sum;
 }
 
 AgentTotals agent_totals(const std::vector<Event>& events) {
-  netwatch::FlowTable flows(1000);
-  netwatch::ConnectionTable table;
-  netwatch::EventRules rules(flows, table, nullptr);
+  netwatch::aggregate::FlowTable flows(1000);
+  netwatch::aggregate::ConnectionTable table;
+  netwatch::aggregate::EventRules rules(flows, table, nullptr);
   nw_event raw;
-  for (const Event& e : by_time(events)) rules.apply(netwatch::EventRecord::encode(e, raw));
+  for (const Event& e : by_time(events)) rules.apply(netwatch::event::EventRecord::encode(e, raw));
   AgentTotals t;
-  flows.for_each([&](const netwatch::Flow& f) {
+  flows.for_each([&](const netwatch::aggregate::Flow& f) {
     t.segments_sent += f.stats.segments_sent;
     t.retransmits += f.stats.retransmits;
     t.rtt_count += f.stats.rtt.count;
@@ -351,8 +351,8 @@ std::function<bool(const Event&)> of_type_with_cookie(EventType type, uint64_t c
 // ---- the fixture ----
 
 std::vector<Combo> all_combos() {
-  using netwatch::AttachVariant;
-  using netwatch::Transport;
+  using netwatch::kernel::AttachVariant;
+  using netwatch::kernel::Transport;
   return {{AttachVariant::tp_btf, Transport::ringbuf, 0},
           {AttachVariant::tp_btf, Transport::perfbuf, 1},
           {AttachVariant::tracepoint, Transport::ringbuf, 2},
@@ -360,34 +360,34 @@ std::vector<Combo> all_combos() {
 }
 
 std::string combo_name(const ::testing::TestParamInfo<Combo>& info) {
-  return std::string(netwatch::variant_name(info.param.variant)) + "_" +
-         std::string(netwatch::transport_name(info.param.transport));
+  return std::string(netwatch::kernel::variant_name(info.param.variant)) + "_" +
+         std::string(netwatch::kernel::transport_name(info.param.transport));
 }
 
 void PrintTo(const Combo& combo, std::ostream* os) {
-  *os << netwatch::variant_name(combo.variant) << "/" << netwatch::transport_name(combo.transport);
+  *os << netwatch::kernel::variant_name(combo.variant) << "/" << netwatch::kernel::transport_name(combo.transport);
 }
 
 bool KernelTest::rtt_samples_expected() const {
-  return GetParam().variant == netwatch::AttachVariant::tp_btf || netwatch::tcp_probe_has_skaddr();
+  return GetParam().variant == netwatch::kernel::AttachVariant::tp_btf || netwatch::kernel::tcp_probe_has_skaddr();
 }
 
 void KernelTest::SetUp() {
   ASSERT_EQ(geteuid(), 0u) << "needs root: run sudo make test";
 }
 
-void start_probes(const netwatch::ProbeOptions& options, netwatch::AttachVariant variant,
-                  std::unique_ptr<netwatch::ProbeSet>& probes) {
+void start_probes(const netwatch::kernel::ProbeOptions& options, netwatch::kernel::AttachVariant variant,
+                  std::unique_ptr<netwatch::kernel::ProbeSet>& probes) {
   try {
-    probes = netwatch::ProbeSet::start(options);
-  } catch (const netwatch::FatalError& e) {
+    probes = netwatch::kernel::ProbeSet::start(options);
+  } catch (const netwatch::util::FatalError& e) {
     FAIL() << "loading the probes failed: " << e.what();
   }
   ASSERT_EQ(probes->variant(), variant);
 }
 
 void KernelTest::start_tracing(uint64_t rtt_interval_ns, uint64_t retrans_interval_ns) {
-  netwatch::ProbeOptions options;
+  netwatch::kernel::ProbeOptions options;
   options.variant = GetParam().variant;
   options.transport = GetParam().transport;
   options.rtt_interval_ns = rtt_interval_ns;
@@ -398,8 +398,8 @@ void KernelTest::start_tracing(uint64_t rtt_interval_ns, uint64_t retrans_interv
 }
 
 std::vector<std::string> KernelTest::probe_args() const {
-  return {"--attach",         std::string(netwatch::variant_name(GetParam().variant)),
-          "--transport",      std::string(netwatch::transport_name(GetParam().transport)),
+  return {"--attach",         std::string(netwatch::kernel::variant_name(GetParam().variant)),
+          "--transport",      std::string(netwatch::kernel::transport_name(GetParam().transport)),
           "--drain-interval", "20ms"};
 }
 

@@ -30,12 +30,12 @@
 namespace nwtest {
 
 using namespace std::chrono_literals;
-using netwatch::Event;
-using netwatch::EventType;
+using netwatch::event::Event;
+using netwatch::event::EventType;
 
 // ---- sockets ----
 
-using netwatch::Fd;  // util/fd.h
+using netwatch::util::Fd;  // util/fd.h
 
 // The two address families a test runs over, and what IpAddress::family says for each.
 struct Family {
@@ -86,7 +86,7 @@ class SocketThread {
 };
 
 // CLOCK_MONOTONIC, the clock bpf_ktime_get_ns() stamps events with.
-using netwatch::monotonic_ns;
+using netwatch::util::monotonic_ns;
 // CLOCK_REALTIME in ns.
 uint64_t unix_ns();
 // The calling thread's comm: what bpf_get_current_comm() sees for a connect() made here.
@@ -134,9 +134,9 @@ int run_nft(const std::string& args, const std::string& script, std::string* out
 
 // Drains the probes on a thread of its own and keeps every event. Tests wait on predicates
 // with deadlines; settle() proves the reader has caught up with the kernel.
-class EventCollector : public netwatch::EventSink {
+class EventCollector : public netwatch::event::EventSink {
  public:
-  EventCollector(const netwatch::ProbeSet& probes, int drain_interval_ms);
+  EventCollector(const netwatch::kernel::ProbeSet& probes, int drain_interval_ms);
   ~EventCollector() override;
 
   void on_event(const Event& event) override;  // the reader thread
@@ -153,7 +153,7 @@ class EventCollector : public netwatch::EventSink {
  private:
   void run();
 
-  std::unique_ptr<netwatch::EventReader> reader_;
+  std::unique_ptr<netwatch::transport::EventReader> reader_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Event> events_;
@@ -174,7 +174,7 @@ uint64_t agent_retransmits(const std::vector<Event>& events);
 struct AgentTotals {
   uint64_t segments_sent = 0, retransmits = 0;
   uint64_t rtt_count = 0, rtt_sum_ns = 0;
-  std::array<uint64_t, netwatch::kConnectResultCount> connects{};
+  std::array<uint64_t, netwatch::aggregate::kConnectResultCount> connects{};
 };
 AgentTotals agent_totals(const std::vector<Event>& events);
 
@@ -184,14 +184,14 @@ std::function<bool(const Event&)> of_type_with_cookie(EventType type, uint64_t c
 
 // Loads and attaches the probes and checks that they got the variant a test needs: a fatal
 // failure otherwise (call it through ASSERT_NO_FATAL_FAILURE).
-void start_probes(const netwatch::ProbeOptions& options, netwatch::AttachVariant variant,
-                  std::unique_ptr<netwatch::ProbeSet>& probes);
+void start_probes(const netwatch::kernel::ProbeOptions& options, netwatch::kernel::AttachVariant variant,
+                  std::unique_ptr<netwatch::kernel::ProbeSet>& probes);
 
 // ---- the fixture ----
 
 struct Combo {
-  netwatch::AttachVariant variant;
-  netwatch::Transport transport;
+  netwatch::kernel::AttachVariant variant;
+  netwatch::kernel::Transport transport;
   int index;  // 0..3: spreads each combination's ports apart
 };
 
@@ -217,7 +217,7 @@ class KernelTest : public ::testing::TestWithParam<Combo> {
   // `--attach V --transport T --drain-interval 20ms` for the real binary.
   std::vector<std::string> probe_args() const;
 
-  std::unique_ptr<netwatch::ProbeSet> probes_;
+  std::unique_ptr<netwatch::kernel::ProbeSet> probes_;
   std::unique_ptr<EventCollector> events_;
 };
 

@@ -9,7 +9,7 @@
 #include "aggregate/event_rules.h"
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 namespace {
 
 using test::EventBuilder;
@@ -25,12 +25,12 @@ TEST(ConnectionRecency, capacity_eviction_follows_a_reference_lru_exactly) {
   for (int i = 0; i < 20000; ++i) {
     if (lru.size() < kCapacity || rng() % 4 == 0) {  // a new connection; at capacity the LRU goes
       uint64_t cookie = next_cookie++;
-      rules.apply(EventBuilder(EventType::connect, cookie));
+      rules.apply(EventBuilder(event::EventType::connect, cookie));
       if (lru.size() == kCapacity) lru.pop_front();
       lru.push_back(cookie);
     } else {  // activity on a random live one
       auto it = std::next(lru.begin(), static_cast<long>(rng() % lru.size()));
-      rules.apply(EventBuilder(EventType::rtt, *it).stats(0, uint32_t(i)));
+      rules.apply(EventBuilder(event::EventType::rtt, *it).stats(0, uint32_t(i)));
       lru.splice(lru.end(), lru, it);
     }
   }
@@ -44,8 +44,8 @@ TEST(ConnectionRecency, for_each_recent_lists_the_newest_least_recent_first) {
   FlowTable flows{100};
   ConnectionTable table;
   EventRules rules{flows, table, nullptr};
-  for (uint64_t cookie = 1; cookie <= 10; ++cookie) rules.apply(EventBuilder(EventType::connect, cookie));
-  rules.apply(EventBuilder(EventType::rtt, 2).stats(0, 5));
+  for (uint64_t cookie = 1; cookie <= 10; ++cookie) rules.apply(EventBuilder(event::EventType::connect, cookie));
+  rules.apply(EventBuilder(event::EventType::rtt, 2).stats(0, 5));
   std::vector<uint64_t> listed;
   table.for_each_recent(3, [&](const Connection& c) { listed.push_back(c.cookie); });
   EXPECT_EQ(listed, (std::vector<uint64_t>{9, 10, 2}));
@@ -56,13 +56,13 @@ TEST(ConnectionRecency, idle_expiry_leaves_the_active_and_frees_slots_for_reuse)
   ConnectionTable table;
   EventRules rules{flows, table, nullptr};
   for (uint64_t cookie = 1; cookie <= 6; ++cookie)
-    rules.apply(EventBuilder(EventType::connect, cookie).at(cookie % 2 ? 1'000'000'000 : 9'000'000'000));
+    rules.apply(EventBuilder(event::EventType::connect, cookie).at(cookie % 2 ? 1'000'000'000 : 9'000'000'000));
   EXPECT_EQ(table.expire_idle(10'000'000'000, 5'000'000'000), 3u);
-  for (uint64_t cookie = 7; cookie <= 9; ++cookie) rules.apply(EventBuilder(EventType::connect, cookie));
+  for (uint64_t cookie = 7; cookie <= 9; ++cookie) rules.apply(EventBuilder(event::EventType::connect, cookie));
   std::vector<uint64_t> listed;
   table.for_each([&](const Connection& c) { listed.push_back(c.cookie); });
   EXPECT_EQ(listed, (std::vector<uint64_t>{2, 4, 6, 7, 8, 9}));
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -7,7 +7,7 @@
 #include <random>
 #include <unordered_map>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 namespace {
 
 TEST(CookieIndex, agrees_with_a_map_through_inserts_erases_and_growth) {
@@ -45,4 +45,4 @@ TEST(CookieIndex, cookie_zero_is_a_key_like_any_other) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -5,10 +5,10 @@
 
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::aggregate {
 namespace {
 
-FlowKey key(const std::string& peer, uint16_t port, Direction dir = Direction::outbound) {
+FlowKey key(const std::string& peer, uint16_t port, event::Direction dir = event::Direction::outbound) {
   FlowKey k;
   k.direction = dir;
   k.peer = test::ip(peer);
@@ -32,7 +32,7 @@ TEST(FlowTable, same_key_resolves_to_the_same_flow) {
   Flow& b = t.resolve(key("10.0.0.1", 80), 2);
   EXPECT_EQ(&a, &b);
   EXPECT_NE(&a, &t.resolve(key("10.0.0.1", 81), 3));
-  EXPECT_NE(&a, &t.resolve(key("10.0.0.1", 80, Direction::inbound), 3));
+  EXPECT_NE(&a, &t.resolve(key("10.0.0.1", 80, event::Direction::inbound), 3));
 }
 
 TEST(FlowTable, budget_folds_peers_first_keeping_the_port) {
@@ -101,4 +101,4 @@ TEST(ConnectResult, maps_errno) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-namespace netwatch {
+namespace netwatch::aggregate {
 namespace {
 
 TEST(LatencyHistogram, bucket_bounds_are_inclusive_like_prometheus_le) {
@@ -51,4 +51,4 @@ TEST(LatencyHistogram, quantile_interpolates_within_the_bucket) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::aggregate

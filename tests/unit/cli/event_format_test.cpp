@@ -11,8 +11,8 @@ namespace {
 using test::EventBuilder;
 
 TEST(EventJson, common_fields_and_local_remote_ends) {
-  WallClock clock;
-  Event e = EventBuilder(EventType::connect, 42).latency(1500);
+  util::WallClock clock;
+  event::Event e = EventBuilder(event::EventType::connect, 42).latency(1500);
   e.pid = 7;
   auto j = cli::event_to_json(e, clock);
   for (const char* field : {"type", "ts_ns", "family", "saddr", "sport", "daddr", "dport", "direction", "pid", "comm",
@@ -27,20 +27,21 @@ TEST(EventJson, common_fields_and_local_remote_ends) {
 }
 
 TEST(EventJson, each_type_carries_its_own_fields) {
-  WallClock clock;
-  auto failed = cli::event_to_json(EventBuilder(EventType::connect_failed, 1).error(ETIMEDOUT).stats(2, 3), clock);
+  util::WallClock clock;
+  auto failed =
+      cli::event_to_json(EventBuilder(event::EventType::connect_failed, 1).error(ETIMEDOUT).stats(2, 3), clock);
   EXPECT_EQ(failed["error"], "ETIMEDOUT");
   EXPECT_EQ(failed["total_retrans"], 2);
   EXPECT_EQ(failed["segs_out"], 3);
-  auto retrans = cli::event_to_json(EventBuilder(EventType::retransmit, 1).segs(3).stats(9, 100), clock);
+  auto retrans = cli::event_to_json(EventBuilder(event::EventType::retransmit, 1).segs(3).stats(9, 100), clock);
   EXPECT_EQ(retrans["segs"], 3);
   EXPECT_EQ(retrans["total_retrans"], 9);
-  auto rtt = cli::event_to_json(EventBuilder(EventType::rtt, 1).stats(1, 50, 700, 800, 250), clock);
+  auto rtt = cli::event_to_json(EventBuilder(event::EventType::rtt, 1).stats(1, 50, 700, 800, 250), clock);
   EXPECT_EQ(rtt["srtt_us"], 250);
   EXPECT_EQ(rtt["bytes_sent"], 700);
   EXPECT_TRUE(rtt.contains("snd_cwnd"));
   EXPECT_FALSE(rtt.contains("duration_ns"));
-  Event close = EventBuilder(EventType::close, 1).stats(2, 60, 900, 1000, 300);
+  event::Event close = EventBuilder(event::EventType::close, 1).stats(2, 60, 900, 1000, 300);
   close.duration_ns = 5'000;
   auto c = cli::event_to_json(close, clock);
   EXPECT_EQ(c["duration_ns"], 5000);

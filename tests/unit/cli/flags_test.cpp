@@ -25,11 +25,11 @@ TEST(Duration, parses_units) {
 }
 
 TEST(ListenAddress, accepts_ipv4_and_bracketed_ipv6) {
-  auto a = parse_listen_address("127.0.0.1:9464");
+  auto a = util::parse_listen_address("127.0.0.1:9464");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->host, "127.0.0.1");
   EXPECT_EQ(a->port, 9464);
-  auto b = parse_listen_address("[::1]:0");
+  auto b = util::parse_listen_address("[::1]:0");
   ASSERT_TRUE(b);
   EXPECT_EQ(b->host, "::1");
   EXPECT_EQ(b->port, 0);
@@ -38,41 +38,41 @@ TEST(ListenAddress, accepts_ipv4_and_bracketed_ipv6) {
 TEST(ListenAddress, rejects_malformed) {
   for (const char* bad : {"9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:9464", "[::1]", "host:80",
                           "1.2.3.4:9x", "[::1]:123456", ":9464", "[1.2.3.4]:80"})
-    EXPECT_FALSE(parse_listen_address(bad)) << bad;
+    EXPECT_FALSE(util::parse_listen_address(bad)) << bad;
 }
 
 TEST(ConnectionsLimit, bounds_the_query_parameter) {
-  EXPECT_EQ(parse_connections_limit("1"), 1u);
-  EXPECT_EQ(parse_connections_limit("100000"), 100000u);
+  EXPECT_EQ(serve::parse_connections_limit("1"), 1u);
+  EXPECT_EQ(serve::parse_connections_limit("100000"), 100000u);
   for (const char* bad : {"", "0", "100001", "999999", "-1", "1e3", " 5", "abc", "1234567"})
-    EXPECT_FALSE(parse_connections_limit(bad)) << bad;
+    EXPECT_FALSE(serve::parse_connections_limit(bad)) << bad;
 }
 
 TEST(ConnectionsQuery, limit_is_optional_single_and_bounded_and_other_parameters_are_ignored) {
   using Params = std::multimap<std::string, std::string>;
-  EXPECT_EQ(parse_connections_query(Params{})->limit, kDefaultConnectionsLimit);
-  EXPECT_EQ(parse_connections_query(Params{{"limit", "7"}, {"sort", "rtt"}})->limit, 7u);
-  EXPECT_EQ(parse_connections_query(Params{{"sort", "rtt"}})->limit, kDefaultConnectionsLimit);
-  EXPECT_FALSE(parse_connections_query(Params{{"limit", "0"}}));
-  EXPECT_FALSE(parse_connections_query(Params{{"limit", ""}}));
-  EXPECT_FALSE(parse_connections_query(Params{{"limit", "100001"}}));
+  EXPECT_EQ(serve::parse_connections_query(Params{})->limit, serve::kDefaultConnectionsLimit);
+  EXPECT_EQ(serve::parse_connections_query(Params{{"limit", "7"}, {"sort", "rtt"}})->limit, 7u);
+  EXPECT_EQ(serve::parse_connections_query(Params{{"sort", "rtt"}})->limit, serve::kDefaultConnectionsLimit);
+  EXPECT_FALSE(serve::parse_connections_query(Params{{"limit", "0"}}));
+  EXPECT_FALSE(serve::parse_connections_query(Params{{"limit", ""}}));
+  EXPECT_FALSE(serve::parse_connections_query(Params{{"limit", "100001"}}));
   // Which of two values httplib would pick is an accident of its multimap: refuse both.
-  EXPECT_FALSE(parse_connections_query(Params{{"limit", "5"}, {"limit", "6"}}));
+  EXPECT_FALSE(serve::parse_connections_query(Params{{"limit", "5"}, {"limit", "6"}}));
 }
 
 TEST(ProbeFlags, bad_values_are_usage_errors) {
   cli::ProbeFlags f;
   f.rtt_interval = "0ms";
-  EXPECT_THROW(f.probe_options(), FatalError);
+  EXPECT_THROW(f.probe_options(), util::FatalError);
   f = {};
   f.ring_size_kib = 3000;
-  EXPECT_THROW(f.probe_options(), FatalError);
+  EXPECT_THROW(f.probe_options(), util::FatalError);
   f = {};
   f.drain_interval = "1h";
-  EXPECT_THROW(f.reader_options(), FatalError);
+  EXPECT_THROW(f.reader_options(), util::FatalError);
   f = {};
   f.retrans_interval = "1";
-  EXPECT_THROW(f.probe_options(), FatalError);
+  EXPECT_THROW(f.probe_options(), util::FatalError);
   f = {};
   EXPECT_EQ(f.probe_options().ring_bytes, 4u << 20);
 }

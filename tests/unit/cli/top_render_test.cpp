@@ -19,7 +19,7 @@
 #include "cli/top/keys.h"
 #include "cli/top/model.h"
 
-namespace netwatch::top {
+namespace netwatch::cli::top {
 namespace {
 
 std::string data_path(const std::string& name) {
@@ -364,14 +364,14 @@ TEST(TopModel, keep_family) {
 }
 
 TEST(TopModel, parses_what_the_agent_writes) {
-  Snapshot snap;
+  aggregate::Snapshot snap;
   snap.taken_mono_ns = 5'000'000'000;
   snap.taken_unix_ns = 1795240050000000000;
-  snap.health.stage = FoldLevel::peer;
-  ConnectionView v;
+  snap.health.stage = aggregate::FoldLevel::peer;
+  aggregate::ConnectionView v;
   v.connection.cookie = 77;
-  v.connection.direction = Direction::outbound;
-  v.connection.state = kTcpEstablished;
+  v.connection.direction = event::Direction::outbound;
+  v.connection.state = event::kTcpEstablished;
   v.connection.pid = 99;
   std::snprintf(v.connection.comm.data(), v.connection.comm.size(), "curl");
   v.connection.local.family = 4;
@@ -387,15 +387,15 @@ TEST(TopModel, parses_what_the_agent_writes) {
   v.workload.namespace_name = "shop";
   v.workload.pod = "cart-0";
   snap.connections.push_back(v);
-  FlowView f;
-  f.key.direction = Direction::outbound;
+  aggregate::FlowView f;
+  f.key.direction = event::Direction::outbound;
   f.key.port = 443;
   f.key.peer = v.connection.remote;
-  f.stats.connects[static_cast<int>(ConnectResult::refused)] = 2;
+  f.stats.connects[static_cast<int>(aggregate::ConnectResult::refused)] = 2;
   f.stats.active = 1;
   snap.flows.push_back(f);
 
-  TopSnapshot s = parse_snapshot(netwatch::snapshot_to_json(snap, 100).dump());
+  TopSnapshot s = parse_snapshot(netwatch::serve::snapshot_to_json(snap, 100).dump());
   EXPECT_EQ(s.ts_ns, 1795240050000000000u);
   EXPECT_EQ(s.series_budget_stage, 1);
   ASSERT_EQ(s.connections.size(), 1u);
@@ -592,4 +592,4 @@ TEST(TopKeys, scrolling_stays_within_the_rows) {
 }
 
 }  // namespace
-}  // namespace netwatch::top
+}  // namespace netwatch::cli::top

@@ -12,7 +12,7 @@ extern "C" {
 #include "netwatch.h"
 }
 
-namespace netwatch {
+namespace netwatch::event {
 namespace {
 
 nw_event raw_event(uint8_t type, uint16_t family) {
@@ -109,4 +109,4 @@ TEST(ErrnoName, names_the_connect_failures) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::event

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <string>
 
-namespace netwatch {
+namespace netwatch::k8s {
 namespace {
 
 namespace fs = std::filesystem;
@@ -459,4 +459,4 @@ TEST(PodResolverOptions, container_log_dir_defaults_to_the_sibling_of_the_pod_lo
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::k8s

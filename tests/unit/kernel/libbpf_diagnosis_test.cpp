@@ -5,7 +5,7 @@
 #include "kernel/libbpf_log.h"
 #include "util/log.h"
 
-namespace netwatch {
+namespace netwatch::kernel {
 namespace {
 
 void feed(LibbpfDiagnosis& d, std::initializer_list<const char*> lines) {
@@ -42,4 +42,4 @@ TEST(LibbpfDiagnosis, nothing_said_is_no_reason) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::kernel

@@ -12,24 +12,26 @@
 #include "serve/snapshot_json.h"
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::persist {
 namespace {
 
 using test::EventBuilder;
 
-WorkloadLabels pods(uint64_t cgroup) {
-  return cgroup == 42 ? WorkloadLabels{"shop", "cart-7f9", "app"} : WorkloadLabels{};
+k8s::WorkloadLabels pods(uint64_t cgroup) {
+  return cgroup == 42 ? k8s::WorkloadLabels{"shop", "cart-7f9", "app"} : k8s::WorkloadLabels{};
 }
 
 // Connections live and closed, a failed connect, a pod, an IPv6 peer, retransmits, RTTs.
-void traffic(Aggregator& agg) {
-  agg.on_event(EventBuilder(EventType::connect, 1).cgroup(42).latency(3'000'000).at(10'000'000'000));
-  agg.on_event(EventBuilder(EventType::rtt, 1).cgroup(42).stats(2, 40, 4000, 100, 250).at(11'000'000'000));
-  agg.on_event(EventBuilder(EventType::accept, 2, Direction::inbound).peer("2001:db8::7").at(10'500'000'000));
-  agg.on_event(EventBuilder(EventType::rtt, 2, Direction::inbound).peer("2001:db8::7").stats(0, 9, 900, 50, 80));
-  agg.on_event(EventBuilder(EventType::connect_failed, 3).peer("10.9.9.9").error(ECONNREFUSED));
-  agg.on_event(EventBuilder(EventType::connect, 4).latency(1'000'000).at(10'600'000'000));
-  agg.on_event(EventBuilder(EventType::close, 4).stats(1, 12, 1200, 30).at(10'700'000'000));
+void traffic(aggregate::Aggregator& agg) {
+  agg.on_event(EventBuilder(event::EventType::connect, 1).cgroup(42).latency(3'000'000).at(10'000'000'000));
+  agg.on_event(EventBuilder(event::EventType::rtt, 1).cgroup(42).stats(2, 40, 4000, 100, 250).at(11'000'000'000));
+  agg.on_event(
+      EventBuilder(event::EventType::accept, 2, event::Direction::inbound).peer("2001:db8::7").at(10'500'000'000));
+  agg.on_event(
+      EventBuilder(event::EventType::rtt, 2, event::Direction::inbound).peer("2001:db8::7").stats(0, 9, 900, 50, 80));
+  agg.on_event(EventBuilder(event::EventType::connect_failed, 3).peer("10.9.9.9").error(ECONNREFUSED));
+  agg.on_event(EventBuilder(event::EventType::connect, 4).latency(1'000'000).at(10'600'000'000));
+  agg.on_event(EventBuilder(event::EventType::close, 4).stats(1, 12, 1200, 30).at(10'700'000'000));
 }
 
 // Flows come out in hash-table order: compare what is exported, not the order.
@@ -46,8 +48,8 @@ nlohmann::json with_sorted_flows(nlohmann::json j) {
   return j;
 }
 
-AgentHealth health_with_counters() {
-  AgentHealth h;
+aggregate::AgentHealth health_with_counters() {
+  aggregate::AgentHealth h;
   h.kernel.emitted = {0, 5, 4, 3, 2, 1, 9};
   h.kernel.lost = {0, 1, 0, 0, 0, 2, 0};
   h.kernel.state_full = 7;
@@ -55,17 +57,17 @@ AgentHealth health_with_counters() {
   h.drains = 1234;
   h.decode_errors = 3;
   h.programs = {{"btf_probe", 11, 5000, 50}};
-  h.pods = PodResolverStats{};
+  h.pods = k8s::PodResolverStats{};
   h.pods->cache_hits = 17;
   return h;
 }
 
 TEST(Checkpoint, a_restored_aggregator_exports_what_the_saved_one_did) {
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   traffic(before);
   std::vector<uint8_t> bytes = save_checkpoint(before, health_with_counters());
 
-  Aggregator after(AggregatorConfig{}, pods);
+  aggregate::Aggregator after(aggregate::AggregatorConfig{}, pods);
   std::optional<Restored> r = restore_checkpoint(bytes, after);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->connections, 2u);  // 1 and 2 live; 4 closed
@@ -73,13 +75,13 @@ TEST(Checkpoint, a_restored_aggregator_exports_what_the_saved_one_did) {
 
   auto a = before.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
   auto b = after.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
-  EXPECT_TRUE(sorted_lines(render_metrics_text(*b)) == sorted_lines(render_metrics_text(*a)));
-  EXPECT_EQ(with_sorted_flows(snapshot_to_json(*b, 100)), with_sorted_flows(snapshot_to_json(*a, 100)));
+  EXPECT_TRUE(sorted_lines(serve::render_metrics_text(*b)) == sorted_lines(serve::render_metrics_text(*a)));
+  EXPECT_EQ(with_sorted_flows(serve::snapshot_to_json(*b, 100)), with_sorted_flows(serve::snapshot_to_json(*a, 100)));
 
   // The restored connection goes on counting from the kernel's cumulative counters.
-  after.on_event(EventBuilder(EventType::rtt, 1).cgroup(42).stats(5, 60, 6000, 100, 250).at(13'000'000'000));
+  after.on_event(EventBuilder(event::EventType::rtt, 1).cgroup(42).stats(5, 60, 6000, 100, 250).at(13'000'000'000));
   auto c = after.snapshot(13'000'000'000, 1'700'000'001'000'000'000);
-  std::string text = render_metrics_text(*c);
+  std::string text = serve::render_metrics_text(*c);
   EXPECT_NE(text.find("netwatch_tcp_retransmits_total{direction=\"outbound\",peer=\"10.0.0.2\",port=\"80\","
                       "namespace=\"shop\",pod=\"cart-7f9\",container=\"app\"} 5"),
             std::string::npos)
@@ -89,13 +91,13 @@ TEST(Checkpoint, a_restored_aggregator_exports_what_the_saved_one_did) {
 TEST(Checkpoint, a_connection_first_seen_mid_life_keeps_counting_across_a_wrap_and_a_restart) {
   // Older than netwatch (first seen on an RTT sample), with 32-bit counters about to wrap.
   auto rtt = [](uint32_t segs) {
-    return EventBuilder(EventType::rtt, 7, Direction::unknown).ports(45000, 443).stats(segs, segs);
+    return EventBuilder(event::EventType::rtt, 7, event::Direction::unknown).ports(45000, 443).stats(segs, segs);
   };
-  Aggregator before(AggregatorConfig{});
+  aggregate::Aggregator before(aggregate::AggregatorConfig{});
   before.on_event(rtt(0xfffffff0u));  // the base: not counted
   before.on_event(rtt(0x10));         // 0x20 past the wrap
-  Aggregator after(AggregatorConfig{});
-  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, AgentHealth{}), after));
+  aggregate::Aggregator after(aggregate::AggregatorConfig{});
+  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, aggregate::AgentHealth{}), after));
   after.on_event(rtt(0x30));  // 0x20 more
   auto s = after.snapshot(1, 1);
   ASSERT_EQ(s->connections.size(), 1u);
@@ -106,17 +108,17 @@ TEST(Checkpoint, a_connection_first_seen_mid_life_keeps_counting_across_a_wrap_a
 }
 
 TEST(Checkpoint, counters_of_the_restarted_parts_become_bases) {
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   std::vector<uint8_t> bytes = save_checkpoint(before, health_with_counters());
-  Aggregator after(AggregatorConfig{}, pods);
+  aggregate::Aggregator after(aggregate::AggregatorConfig{}, pods);
   std::optional<Restored> r = restore_checkpoint(bytes, after);
   ASSERT_TRUE(r);
 
-  AgentHealth now;  // the new process: its own counters start from zero
+  aggregate::AgentHealth now;  // the new process: its own counters start from zero
   now.kernel.emitted[1] = 2;
   now.drains = 10;
   now.programs = {{"btf_probe", 99, 100, 1}, {"btf_set_state", 98, 7, 1}};
-  now.pods = PodResolverStats{};
+  now.pods = k8s::PodResolverStats{};
   r->base.add_to(now);
   EXPECT_EQ(now.kernel.emitted[1], 7u);
   EXPECT_EQ(now.kernel.lost[5], 2u);
@@ -131,26 +133,26 @@ TEST(Checkpoint, counters_of_the_restarted_parts_become_bases) {
 }
 
 TEST(Checkpoint, a_smaller_series_budget_folds_the_restored_flows) {
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   for (uint64_t i = 1; i <= 50; ++i)
-    before.on_event(EventBuilder(EventType::connect, i).peer("10.1.0." + std::to_string(i)));
-  AggregatorConfig small;
+    before.on_event(EventBuilder(event::EventType::connect, i).peer("10.1.0." + std::to_string(i)));
+  aggregate::AggregatorConfig small;
   small.max_flows = 10;
-  Aggregator after(small, pods);
-  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, AgentHealth{}), after));
+  aggregate::Aggregator after(small, pods);
+  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, aggregate::AgentHealth{}), after));
   EXPECT_LE(after.flows().size(), small.max_flows + 3);
   EXPECT_EQ(after.connections().size(), 50u);
   uint64_t connects = 0;
-  after.flows().for_each([&](const Flow& f) { connects += f.stats.connects[0]; });
+  after.flows().for_each([&](const aggregate::Flow& f) { connects += f.stats.connects[0]; });
   EXPECT_EQ(connects, 50u);  // folded, not dropped
 }
 
 TEST(Checkpoint, bytes_that_are_not_a_checkpoint_restore_nothing) {
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   traffic(before);
-  std::vector<uint8_t> bytes = save_checkpoint(before, AgentHealth{});
+  std::vector<uint8_t> bytes = save_checkpoint(before, aggregate::AgentHealth{});
   for (size_t cut : {size_t{0}, size_t{1}, bytes.size() / 2, bytes.size() - 1}) {
-    Aggregator after(AggregatorConfig{}, pods);
+    aggregate::Aggregator after(aggregate::AggregatorConfig{}, pods);
     EXPECT_FALSE(restore_checkpoint(std::span(bytes.data(), cut), after)) << cut;
     EXPECT_EQ(after.connections().size(), 0u);
     EXPECT_EQ(after.flows().size(), 0u);
@@ -160,23 +162,23 @@ TEST(Checkpoint, bytes_that_are_not_a_checkpoint_restore_nothing) {
 // Found by fuzz_checkpoint: a checkpoint whose connection records have another layout threw out
 // of restore_checkpoint() instead of being refused.
 TEST(Checkpoint, connection_records_of_another_layout_restore_nothing) {
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   traffic(before);
-  nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, AgentHealth{}));
+  nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, aggregate::AgentHealth{}));
   nlohmann::json& layout = j["aggregator"]["connections"]["record"];
   layout[1] = layout[1].get<int>() + 8;
   std::vector<uint8_t> bytes = nlohmann::json::to_cbor(j);
-  Aggregator after(AggregatorConfig{}, pods);
+  aggregate::Aggregator after(aggregate::AggregatorConfig{}, pods);
   EXPECT_FALSE(restore_checkpoint(bytes, after));
   EXPECT_EQ(after.connections().size(), 0u);
   EXPECT_EQ(after.flows().size(), 0u);
 }
 
-void expect_same_exports(const Aggregator& a, const Aggregator& b) {
+void expect_same_exports(const aggregate::Aggregator& a, const aggregate::Aggregator& b) {
   auto x = a.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
   auto y = b.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
-  EXPECT_TRUE(sorted_lines(render_metrics_text(*y)) == sorted_lines(render_metrics_text(*x)));
-  EXPECT_EQ(with_sorted_flows(snapshot_to_json(*y, 100)), with_sorted_flows(snapshot_to_json(*x, 100)));
+  EXPECT_TRUE(sorted_lines(serve::render_metrics_text(*y)) == sorted_lines(serve::render_metrics_text(*x)));
+  EXPECT_EQ(with_sorted_flows(serve::snapshot_to_json(*y, 100)), with_sorted_flows(serve::snapshot_to_json(*x, 100)));
 }
 
 // The upgrade path: tests/data/checkpoint/format1.cbor is what the agent before format 2 saved
@@ -186,9 +188,9 @@ TEST(Checkpoint, a_format_1_checkpoint_of_the_previous_agent_restores) {
   std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   ASSERT_FALSE(bytes.empty());
   ASSERT_EQ(nlohmann::json::from_cbor(bytes).at("format"), 1);
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   traffic(before);
-  Aggregator after(AggregatorConfig{}, pods);
+  aggregate::Aggregator after(aggregate::AggregatorConfig{}, pods);
   std::optional<Restored> r = restore_checkpoint(bytes, after);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->connections, 2u);
@@ -206,7 +208,7 @@ TEST(Checkpoint, a_format_1_checkpoint_of_the_previous_agent_restores) {
 
 // A newer agent may add fields and sections: this one skips what it does not know.
 TEST(Checkpoint, unknown_fields_and_sections_of_a_newer_agent_are_skipped) {
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   traffic(before);
   nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, health_with_counters()));
   j["tracing"] = {{"spans", {1, 2, 3}}};
@@ -215,7 +217,7 @@ TEST(Checkpoint, unknown_fields_and_sections_of_a_newer_agent_are_skipped) {
   j["aggregator"]["events"]["syn_cookie"] = 99;
   j["kernel"]["map_pressure"] = 5;
   j["pods"]["cache_refreshes"] = 8;
-  Aggregator after(AggregatorConfig{}, pods);
+  aggregate::Aggregator after(aggregate::AggregatorConfig{}, pods);
   std::optional<Restored> r = restore_checkpoint(nlohmann::json::to_cbor(j), after);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->connections, 2u);
@@ -225,15 +227,15 @@ TEST(Checkpoint, unknown_fields_and_sections_of_a_newer_agent_are_skipped) {
 }
 
 TEST(Checkpoint, a_format_newer_than_this_agent_reads_restores_nothing) {
-  Aggregator before(AggregatorConfig{}, pods);
+  aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   traffic(before);
-  nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, AgentHealth{}));
+  nlohmann::json j = nlohmann::json::from_cbor(save_checkpoint(before, aggregate::AgentHealth{}));
   j["format"] = j["format"].get<int>() + 1;
-  Aggregator after(AggregatorConfig{}, pods);
+  aggregate::Aggregator after(aggregate::AggregatorConfig{}, pods);
   EXPECT_FALSE(restore_checkpoint(nlohmann::json::to_cbor(j), after));
   EXPECT_EQ(after.connections().size(), 0u);
   EXPECT_EQ(after.flows().size(), 0u);
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::persist

@@ -11,7 +11,7 @@
 #include <chrono>
 #include <thread>
 
-namespace netwatch {
+namespace netwatch::serve {
 namespace {
 
 constexpr uint64_t kSecond = 1'000'000'000;
@@ -177,4 +177,4 @@ TEST(ConnectionGate, a_keep_alive_requests_first_byte_starts_its_head_deadline) 
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::serve

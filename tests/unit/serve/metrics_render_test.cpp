@@ -11,7 +11,7 @@
 #include "aggregate/aggregator.h"
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 namespace {
 
 using test::EventBuilder;
@@ -30,21 +30,21 @@ ClientMetric oracle_value(std::vector<ClientMetric::Label> labels, double v, Met
   return m;
 }
 
-ClientMetric oracle_histogram(std::vector<ClientMetric::Label> labels, const LatencyHistogram& h) {
+ClientMetric oracle_histogram(std::vector<ClientMetric::Label> labels, const aggregate::LatencyHistogram& h) {
   ClientMetric m;
   m.label = std::move(labels);
   m.histogram.sample_count = h.count;
   m.histogram.sample_sum = static_cast<double>(h.sum_ns) / 1e9;
   uint64_t cumulative = 0;
-  for (size_t i = 0; i < kLatencyBucketsSeconds.size(); ++i) {
+  for (size_t i = 0; i < aggregate::kLatencyBucketsSeconds.size(); ++i) {
     cumulative += h.buckets[i];
-    m.histogram.bucket.push_back({cumulative, kLatencyBucketsSeconds[i]});
+    m.histogram.bucket.push_back({cumulative, aggregate::kLatencyBucketsSeconds[i]});
   }
   m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
   return m;
 }
 
-std::vector<MetricFamily> oracle_flow_families(const Snapshot& s) {
+std::vector<MetricFamily> oracle_flow_families(const aggregate::Snapshot& s) {
   MetricFamily connects{"netwatch_tcp_connects_total",
                         "TCP connections by handshake result (inbound: accepted connections)", MetricType::Counter, {}};
   MetricFamily connect_duration{"netwatch_tcp_connect_duration_seconds",
@@ -57,22 +57,22 @@ std::vector<MetricFamily> oracle_flow_families(const Snapshot& s) {
   MetricFamily bytes_sent{"netwatch_tcp_bytes_sent_total", "Payload bytes sent, retransmissions included",
                           MetricType::Counter, {}};
   MetricFamily bytes_received{"netwatch_tcp_bytes_received_total", "Payload bytes received", MetricType::Counter, {}};
-  for (const FlowView& f : s.flows) {
-    bool fold_workload = f.key.fold >= FoldLevel::workload;
-    std::vector<ClientMetric::Label> labels = {{"direction", std::string(direction_name(f.key.direction))},
+  for (const aggregate::FlowView& f : s.flows) {
+    bool fold_workload = f.key.fold >= aggregate::FoldLevel::workload;
+    std::vector<ClientMetric::Label> labels = {{"direction", std::string(event::direction_name(f.key.direction))},
                                                {"peer", f.peer_label()},
                                                {"port", f.port_label()},
                                                {"namespace", fold_workload ? "other" : f.workload.namespace_name},
                                                {"pod", fold_workload ? "other" : f.workload.pod},
                                                {"container", fold_workload ? "other" : f.workload.container}};
-    const FlowStats& st = f.stats;
-    for (int r = 0; r < kConnectResultCount; ++r) {
+    const aggregate::FlowStats& st = f.stats;
+    for (int r = 0; r < aggregate::kConnectResultCount; ++r) {
       if (!st.connects[r]) continue;  // absent until it happens, like any labelled counter
       auto l = labels;
-      l.push_back({"result", std::string(connect_result_name(static_cast<ConnectResult>(r)))});
+      l.push_back({"result", std::string(aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(r)))});
       connects.metric.push_back(oracle_value(std::move(l), double(st.connects[r]), MetricType::Counter));
     }
-    if (f.key.direction != Direction::inbound)
+    if (f.key.direction != event::Direction::inbound)
       connect_duration.metric.push_back(oracle_histogram(labels, st.connect_latency));
     retransmits.metric.push_back(oracle_value(labels, double(st.retransmits), MetricType::Counter));
     segments.metric.push_back(oracle_value(labels, double(st.segments_sent), MetricType::Counter));
@@ -84,7 +84,7 @@ std::vector<MetricFamily> oracle_flow_families(const Snapshot& s) {
   return {connects, connect_duration, retransmits, segments, rtt, active, bytes_sent, bytes_received};
 }
 
-std::string serialized_by_prometheus_cpp(const Snapshot& s) {
+std::string serialized_by_prometheus_cpp(const aggregate::Snapshot& s) {
   std::vector<MetricFamily> families = oracle_flow_families(s);
   for (MetricFamily& f : render_health_families(s)) families.push_back(std::move(f));
   std::ostringstream out;
@@ -95,26 +95,30 @@ std::string serialized_by_prometheus_cpp(const Snapshot& s) {
 TEST(MetricsText, is_what_prometheus_cpp_writes_for_every_kind_of_flow) {
   // Workloads whose labels need escaping, folded flows at every level, every connect result,
   // histograms with samples beyond the last bound, IPv6 peers, counters past 2^53.
-  Aggregator agg(AggregatorConfig{.max_flows = 12}, [](uint64_t cgroup) {
-    return cgroup % 2 ? WorkloadLabels{"shop", "cart \"7\" \\ b", "app"} : WorkloadLabels{};
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{.max_flows = 12}, [](uint64_t cgroup) {
+    return cgroup % 2 ? k8s::WorkloadLabels{"shop", "cart \"7\" \\ b", "app"} : k8s::WorkloadLabels{};
   });
   uint64_t cookie = 1;
   for (int i = 0; i < 40; ++i, ++cookie) {
-    Direction dir = i % 3 == 0 ? Direction::inbound : i % 3 == 1 ? Direction::outbound : Direction::unknown;
+    event::Direction dir = i % 3 == 0   ? event::Direction::inbound
+                           : i % 3 == 1 ? event::Direction::outbound
+                                        : event::Direction::unknown;
     std::string peer = i % 4 == 0 ? "2001:db8::" + std::to_string(i) : "10.9.0." + std::to_string(i);
-    agg.on_event(EventBuilder(dir == Direction::inbound ? EventType::accept : EventType::connect, cookie, dir)
+    agg.on_event(EventBuilder(dir == event::Direction::inbound ? event::EventType::accept : event::EventType::connect,
+                              cookie, dir)
                      .peer(peer)
                      .ports(40000, uint16_t(80 + i % 7))
                      .cgroup(uint64_t(i))
                      .latency(uint64_t(i) * 7'777'777));
     agg.on_event(
-        EventBuilder(EventType::rtt, cookie, dir)
+        EventBuilder(event::EventType::rtt, cookie, dir)
             .peer(peer)
             .ports(40000, uint16_t(80 + i % 7))
             .cgroup(uint64_t(i))
             .stats(uint32_t(i), 1000 + uint32_t(i), (1ULL << 54) + 12345 * uint64_t(i), 333, uint32_t(i) * 997'003));
-    agg.on_event(
-        EventBuilder(EventType::connect_failed, 1000 + cookie).peer(peer).error(i % 2 ? ECONNREFUSED : ETIMEDOUT));
+    agg.on_event(EventBuilder(event::EventType::connect_failed, 1000 + cookie)
+                     .peer(peer)
+                     .error(i % 2 ? ECONNREFUSED : ETIMEDOUT));
   }
   auto snapshot = agg.snapshot(1, 1);
   ASSERT_GE(int(snapshot->health.stage), 2);
@@ -122,16 +126,18 @@ TEST(MetricsText, is_what_prometheus_cpp_writes_for_every_kind_of_flow) {
 }
 
 TEST(MetricsText, an_empty_snapshot_is_what_prometheus_cpp_writes) {
-  Snapshot empty;
+  aggregate::Snapshot empty;
   EXPECT_EQ(render_metrics_text(empty), serialized_by_prometheus_cpp(empty));
 }
 
 TEST(MetricsText, a_newline_in_a_label_value_is_escaped) {
-  Aggregator agg(AggregatorConfig{}, [](uint64_t) { return WorkloadLabels{"ns", "pod\nname", "c"}; });
-  agg.on_event(EventBuilder(EventType::connect, 1).cgroup(5));
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{}, [](uint64_t) {
+    return k8s::WorkloadLabels{"ns", "pod\nname", "c"};
+  });
+  agg.on_event(EventBuilder(event::EventType::connect, 1).cgroup(5));
   std::string text = render_metrics_text(*agg.snapshot(1, 1));
   EXPECT_NE(text.find("pod=\"pod\\nname\""), std::string::npos);
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::serve

@@ -6,18 +6,18 @@
 #include "serve/snapshot_json.h"
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 namespace {
 
 using test::EventBuilder;
 
-std::shared_ptr<Snapshot> sample_snapshot() {
-  Aggregator agg(AggregatorConfig{}, [](uint64_t cgroup) {
-    return cgroup == 42 ? WorkloadLabels{"shop", "cart-7f9", "app"} : WorkloadLabels{};
+std::shared_ptr<aggregate::Snapshot> sample_snapshot() {
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{}, [](uint64_t cgroup) {
+    return cgroup == 42 ? k8s::WorkloadLabels{"shop", "cart-7f9", "app"} : k8s::WorkloadLabels{};
   });
-  agg.on_event(EventBuilder(EventType::connect, 1).cgroup(42).latency(3'000'000).at(10'000'000'000));
-  agg.on_event(EventBuilder(EventType::rtt, 1).cgroup(42).stats(2, 40, 4000, 100, 250).at(11'000'000'000));
-  agg.on_event(EventBuilder(EventType::connect_failed, 2).peer("2001:db8::1").error(ECONNREFUSED));
+  agg.on_event(EventBuilder(event::EventType::connect, 1).cgroup(42).latency(3'000'000).at(10'000'000'000));
+  agg.on_event(EventBuilder(event::EventType::rtt, 1).cgroup(42).stats(2, 40, 4000, 100, 250).at(11'000'000'000));
+  agg.on_event(EventBuilder(event::EventType::connect_failed, 2).peer("2001:db8::1").error(ECONNREFUSED));
   return agg.snapshot(12'000'000'000, 1'700'000'000'000'000'000);
 }
 
@@ -43,9 +43,10 @@ TEST(MetricsRender, flow_counters_carry_the_contract_labels) {
 }
 
 TEST(MetricsRender, folded_flows_say_other) {
-  Aggregator agg(AggregatorConfig{.max_flows = 10});
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{.max_flows = 10});
   for (uint64_t i = 1; i <= 30; ++i)
-    agg.on_event(EventBuilder(EventType::connect, i).peer("10.2.0." + std::to_string(i)).ports(40000, uint16_t(i)));
+    agg.on_event(
+        EventBuilder(event::EventType::connect, i).peer("10.2.0." + std::to_string(i)).ports(40000, uint16_t(i)));
   std::string text = render_metrics_text(*agg.snapshot(1, 1));
   EXPECT_NE(text.find("peer=\"other\",port=\"other\""), std::string::npos);
   EXPECT_NE(text.find("netwatch_series_budget_stage 2"), std::string::npos);
@@ -68,8 +69,8 @@ TEST(SnapshotJson, lists_connections_and_flows) {
 }
 
 TEST(SnapshotJson, limit_keeps_the_most_recently_active) {
-  Aggregator agg(AggregatorConfig{});
-  for (uint64_t i = 1; i <= 5; ++i) agg.on_event(EventBuilder(EventType::connect, i).at(i * 1'000'000'000));
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{});
+  for (uint64_t i = 1; i <= 5; ++i) agg.on_event(EventBuilder(event::EventType::connect, i).at(i * 1'000'000'000));
   nlohmann::json j = snapshot_to_json(*agg.snapshot(10'000'000'000, 0), 2);
   ASSERT_EQ(j["connections"].size(), 2u);
   EXPECT_EQ(j["connections"][0]["cookie"], 5);
@@ -79,4 +80,4 @@ TEST(SnapshotJson, limit_keeps_the_most_recently_active) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::serve

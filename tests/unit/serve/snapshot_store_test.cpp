@@ -9,13 +9,13 @@
 #include "serve/snapshot_json.h"
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::serve {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::shared_ptr<Snapshot> listing(size_t n) {
-  auto s = std::make_shared<Snapshot>();
+std::shared_ptr<aggregate::Snapshot> listing(size_t n) {
+  auto s = std::make_shared<aggregate::Snapshot>();
   s->connections.resize(n);
   s->connections_total = 100;
   return s;
@@ -61,7 +61,7 @@ TEST(SnapshotStore, unanswered_requests_time_out_and_close_answers_the_rest) {
 }
 
 TEST(SnapshotStore, tracked_connections_is_the_total_not_the_listed) {
-  Snapshot s;
+  aggregate::Snapshot s;
   s.connections_total = 7;
   EXPECT_EQ(s.tracked_connections(), 7u);
   s.connections.resize(9);  // built by hand, without the total
@@ -69,8 +69,9 @@ TEST(SnapshotStore, tracked_connections_is_the_total_not_the_listed) {
 }
 
 TEST(SnapshotStore, an_aggregator_snapshot_lists_the_most_recent_and_counts_all) {
-  Aggregator agg(AggregatorConfig{});
-  for (uint64_t i = 1; i <= 5; ++i) agg.on_event(test::EventBuilder(EventType::connect, i).at(i * 1'000'000'000));
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{});
+  for (uint64_t i = 1; i <= 5; ++i)
+    agg.on_event(test::EventBuilder(event::EventType::connect, i).at(i * 1'000'000'000));
   auto s = agg.snapshot(10'000'000'000, 0, 2);
   ASSERT_EQ(s->connections.size(), 2u);
   EXPECT_EQ(s->connections[0].connection.cookie, 4u);
@@ -82,4 +83,4 @@ TEST(SnapshotStore, an_aggregator_snapshot_lists_the_most_recent_and_counts_all)
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::serve

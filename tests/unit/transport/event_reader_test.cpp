@@ -14,16 +14,16 @@ extern "C" {
 #include "netwatch.h"
 }
 
-namespace netwatch {
+namespace netwatch::transport {
 namespace {
 
-struct BatchRecorder : EventSink {
+struct BatchRecorder : event::EventSink {
   std::vector<size_t> batches;
   std::vector<uint64_t> cookies;
-  void on_event(const Event& e) override { cookies.push_back(e.cookie); }
-  void on_records(std::span<const EventRecord> records) override {
+  void on_event(const event::Event& e) override { cookies.push_back(e.cookie); }
+  void on_records(std::span<const event::EventRecord> records) override {
     batches.push_back(records.size());
-    EventSink::on_records(records);
+    event::EventSink::on_records(records);
   }
 };
 
@@ -67,7 +67,7 @@ TEST(EventReader, a_drain_ends_at_what_the_ring_held_when_it_began) {
   struct Producer : BatchRecorder {
     MemoryRing* ring = nullptr;
     uint64_t next = 0;
-    void on_records(std::span<const EventRecord> records) override {
+    void on_records(std::span<const event::EventRecord> records) override {
       BatchRecorder::on_records(records);
       for (size_t i = 0; i < records.size() && next < 10'000; ++i) {  // one new record per record read
         nw_event raw = raw_rtt(++next);
@@ -88,4 +88,4 @@ TEST(EventReader, a_drain_ends_at_what_the_ring_held_when_it_began) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::transport

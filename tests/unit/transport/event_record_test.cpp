@@ -13,7 +13,7 @@
 #include "transport/event_reader.h"
 #include "tests/support/event_builder.h"
 
-namespace netwatch {
+namespace netwatch::transport {
 namespace {
 
 nw_event raw(uint8_t type, uint64_t cookie) {
@@ -40,22 +40,23 @@ nw_event raw(uint8_t type, uint64_t cookie) {
 
 // Records through the real reader into the real aggregator, as the agent runs them.
 struct Pipeline {
-  Aggregator aggregator{AggregatorConfig{}, [](uint64_t cgroup) {
-                          return cgroup == 42 ? WorkloadLabels{"shop", "cart-1", "app"} : WorkloadLabels{};
-                        }};
+  aggregate::Aggregator aggregator{
+      aggregate::AggregatorConfig{}, [](uint64_t cgroup) {
+        return cgroup == 42 ? k8s::WorkloadLabels{"shop", "cart-1", "app"} : k8s::WorkloadLabels{};
+      }};
   EventReader reader{aggregator};
 
   void deliver(const nw_event& r) { reader.deliver(&r, sizeof(r)); }
-  std::vector<ConnectionView> connections() {
+  std::vector<aggregate::ConnectionView> connections() {
     reader.flush();
     return aggregator.snapshot(0, 0)->connections;
   }
 };
 
-void expect_identity_of(const nw_event& r, const ConnectionView& v) {
-  const ConnectionRow& c = v.connection;
+void expect_identity_of(const nw_event& r, const aggregate::ConnectionView& v) {
+  const aggregate::ConnectionRow& c = v.connection;
   EXPECT_EQ(c.cookie, r.cookie);
-  EXPECT_EQ(c.direction, Direction::outbound);
+  EXPECT_EQ(c.direction, event::Direction::outbound);
   EXPECT_EQ(c.local.to_string(), "10.0.0.1");
   EXPECT_EQ(c.remote.to_string(), "10.9.8.7");
   EXPECT_EQ(c.local_port, 40001);
@@ -130,9 +131,9 @@ TEST(EventRecord, later_records_update_the_counters_and_keep_the_first_identity)
 }
 
 TEST(EventRecord, sinks_without_on_records_get_every_field_decoded) {
-  struct Collector : EventSink {
-    std::vector<Event> events;
-    void on_event(const Event& e) override { events.push_back(e); }
+  struct Collector : event::EventSink {
+    std::vector<event::Event> events;
+    void on_event(const event::Event& e) override { events.push_back(e); }
   } sink;
   EventReader reader(sink);
   nw_event r = raw(NW_EV_RETRANSMIT, 11);
@@ -140,9 +141,9 @@ TEST(EventRecord, sinks_without_on_records_get_every_field_decoded) {
   reader.deliver(&r, sizeof(r));
   reader.flush();
   ASSERT_EQ(sink.events.size(), 1u);
-  auto expected = decode_event(&r, sizeof(r));
+  auto expected = event::decode_event(&r, sizeof(r));
   ASSERT_TRUE(expected);
-  const Event& e = sink.events[0];
+  const event::Event& e = sink.events[0];
   EXPECT_EQ(e.comm_view(), "cu?[2Jrl?");
   EXPECT_EQ(e.saddr.to_string(), "10.0.0.1");
   EXPECT_EQ(e.daddr.to_string(), "10.9.8.7");
@@ -157,16 +158,16 @@ TEST(EventRecord, sinks_without_on_records_get_every_field_decoded) {
 
 TEST(EventRecord, encode_then_decode_gives_the_event_back) {
   for (const char* peer : {"10.9.8.7", "2001:db8::7"}) {
-    Event e = test::EventBuilder(EventType::close, 99).peer(peer).stats(3, 40, 5000, 6000, 700).cgroup(8);
+    event::Event e = test::EventBuilder(event::EventType::close, 99).peer(peer).stats(3, 40, 5000, 6000, 700).cgroup(8);
     e.pid = 31;
     e.netns_ino = 4026531840u;
     std::memcpy(e.comm.data(), "nginx", 6);
     e.duration_ns = 123;
     e.segs = 2;
     e.error = 0;
-    Event back;
+    event::Event back;
     nw_event raw;
-    EventRecord::encode(e, raw).decode(back);
+    event::EventRecord::encode(e, raw).decode(back);
     EXPECT_EQ(back, e) << peer;
   }
 }
@@ -218,4 +219,4 @@ TEST(EventRecord, a_batch_gives_what_one_record_at_a_time_gives) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::transport

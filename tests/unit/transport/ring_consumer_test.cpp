@@ -18,7 +18,7 @@ extern "C" {
 #include "netwatch.h"
 }
 
-namespace netwatch {
+namespace netwatch::transport {
 namespace {
 
 using test::raw_rtt;
@@ -32,20 +32,20 @@ void write_rtts(MemoryRing& ring, uint64_t from, uint64_t to) {
 }
 
 // Records what it is handed, and where the ring's consumer_pos stood while it held them.
-struct Recorder : EventSink {
+struct Recorder : event::EventSink {
   explicit Recorder(const MemoryRing* ring = nullptr) : ring(ring) {}
   const MemoryRing* ring;
   std::vector<uint64_t> cookies;
   std::vector<size_t> batches;
   std::vector<unsigned long> consumer_pos_during;
-  void on_event(const Event& e) override {
+  void on_event(const event::Event& e) override {
     cookies.push_back(e.cookie);
     EXPECT_EQ(e.stats.srtt_us, e.cookie * 3);
   }
-  void on_records(std::span<const EventRecord> records) override {
+  void on_records(std::span<const event::EventRecord> records) override {
     batches.push_back(records.size());
     if (ring) consumer_pos_during.push_back(ring->consumer_pos());
-    EventSink::on_records(records);
+    event::EventSink::on_records(records);
   }
 };
 
@@ -144,4 +144,4 @@ TEST(RingConsumer, a_new_reader_starts_where_the_previous_one_stopped) {
 }
 
 }  // namespace
-}  // namespace netwatch
+}  // namespace netwatch::transport
