@@ -9,7 +9,6 @@
 // growth beyond kRssSlackBytes, fds not back to the idle agent's after the attack, the agent
 // exiting, or a limit's metric not moving when its limit is hit.
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -35,24 +34,6 @@ namespace {
 constexpr size_t kMaxConnections = 128;  // the agent's defaults (README)
 constexpr size_t kPerClient = 16;
 constexpr uint64_t kRssSlackBytes = 64u << 20;
-
-size_t hardening_fds(pid_t pid) {
-  size_t n = 0;
-  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (!dir) return 0;
-  while (dirent* e = readdir(dir))
-    if (e->d_name[0] != '.') ++n;
-  closedir(dir);
-  return n;
-}
-
-uint64_t hardening_rss(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  return 0;
-}
 
 struct CurlAnswer {
   int code = 0;  // 0: no HTTP answer
@@ -190,8 +171,8 @@ class UsageMonitor {
  private:
   void run() {
     while (!stop_) {
-      peak_fds_ = std::max(peak_fds_.load(), hardening_fds(pid_));
-      peak_rss_ = std::max(peak_rss_.load(), hardening_rss(pid_));
+      peak_fds_ = std::max(peak_fds_.load(), open_fds(pid_));
+      peak_rss_ = std::max(peak_rss_.load(), rss_bytes(pid_));
       std::this_thread::sleep_for(100ms);
     }
   }
@@ -257,8 +238,8 @@ TEST_P(HttpHardening, healthz_and_metrics_stay_fast_under_slow_flooding_and_over
   }
   std::this_thread::sleep_for(500ms);  // curl's connection gone
   const pid_t pid = agent.pid();
-  const size_t idle_fds = hardening_fds(pid);
-  const uint64_t idle_rss = hardening_rss(pid);
+  const size_t idle_fds = open_fds(pid);
+  const uint64_t idle_rss = rss_bytes(pid);
   const std::vector<Sample> before = target.metrics();
   auto delta = [&](const std::vector<Sample>& now, const std::string& name, const std::string& key,
                    const std::string& value) {
@@ -383,7 +364,7 @@ TEST_P(HttpHardening, healthz_and_metrics_stay_fast_under_slow_flooding_and_over
 #endif
   size_t after_fds = 0;
   deadline = std::chrono::steady_clock::now() + 15s;
-  while ((after_fds = hardening_fds(pid)) != idle_fds && std::chrono::steady_clock::now() < deadline)
+  while ((after_fds = open_fds(pid)) != idle_fds && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(200ms);
   EXPECT_EQ(after_fds, idle_fds) << "fds held after the attack";
   std::printf(

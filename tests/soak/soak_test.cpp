@@ -25,7 +25,6 @@
 //   handshakes the churn made (it kept aggregating, not just answering).
 // - events: produced = received + lost for every type (netwatch_kernel_events_total,
 //   netwatch_events_total, netwatch_events_lost_total), and nothing lost at this moderate rate.
-#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,16 +51,6 @@ int soak_seconds() {
   const char* env = std::getenv("SOAK_SECONDS");
   int s = env ? std::atoi(env) : 90;
   return std::max(s, 20);
-}
-
-size_t open_fds(pid_t pid) {
-  size_t n = 0;
-  DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (!dir) return 0;
-  while (dirent* e = readdir(dir))
-    if (e->d_name[0] != '.') ++n;
-  closedir(dir);
-  return n;
 }
 
 struct WrkResult {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,5 +82,9 @@ class ChildProcess {
 // Runs argv to completion (at most 30 s) in a process group with its output in a memory file, and
 // returns that output; throws std::runtime_error with the output when it fails.
 std::string run_command(const std::vector<std::string>& argv);
+
+// A process's open file descriptors and resident memory (VmRSS), from /proc; 0 once it is gone.
+size_t open_fds(pid_t pid);
+uint64_t rss_bytes(pid_t pid);
 
 }  // namespace nwtest
