@@ -120,7 +120,9 @@ size_t ConnectionGate::sweep(uint64_t now_ns) {
     uint64_t limit = e.phase == Phase::head   ? limits_.head_timeout_ns
                      : e.phase == Phase::idle ? limits_.idle_timeout_ns
                                               : 0;
-    if (limit == 0 || now_ns - e.since_ns < limit) continue;
+    // A callback may have stamped since_ns after now_ns was read (the caller reads the clock
+    // before it waits for the lock): that connection just did something, it is not late.
+    if (limit == 0 || e.since_ns >= now_ns || now_ns - e.since_ns < limit) continue;
     (e.phase == Phase::head ? timed_out_head_ : timed_out_idle_)++;
     // shutdown, not close: the server still owns the fd and closes it when it sees the EOF.
     ::shutdown(fd, SHUT_RDWR);

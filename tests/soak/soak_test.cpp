@@ -138,7 +138,11 @@ TEST(Soak, rss_and_fds_stay_flat_under_churn_and_scrapes_with_no_error) {
   ASSERT_FALSE(died) << "the agent exited during the soak: " << agent.process().stderr_text();
   if (churn_error) std::rethrow_exception(churn_error);
 
-  // --- HTTP: every request answered 2xx, no socket error.
+  // --- HTTP: every request answered 2xx, no socket error; the HTTP limits never touched a
+  // well-behaved client (its connections stay below every cap and never stall).
+  const std::string exposition = agent.metrics_text();
+  for (const char* family : {"netwatch_http_connections_refused_total", "netwatch_http_requests_timed_out_total"})
+    EXPECT_EQ(netwatch::bench::metric_sum(exposition, family), 0) << family;
   ASSERT_EQ(metrics_exit, 0) << wrk_metrics->output();
   ASSERT_EQ(connections_exit, 0) << wrk_connections->output();
   WrkResult m = parse_wrk(wrk_metrics->output()), c = parse_wrk(wrk_connections->output());

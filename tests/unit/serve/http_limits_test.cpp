@@ -154,6 +154,24 @@ TEST(ConnectionGate, a_request_being_served_has_no_deadline_and_an_idle_one_has_
   EXPECT_EQ(gate.stats().timed_out_head, 0u);
 }
 
+// The server reads the clock, then waits for the gate's lock while the library's thread stamps
+// a connection: a stamp later than the sweep's clock is a connection that just acted, not one
+// that is a whole deadline late (an unsigned wrap once shut down busy keep-alive connections).
+TEST(ConnectionGate, a_connection_stamped_after_the_sweeps_clock_reading_is_not_late) {
+  HttpLimits l;
+  ConnectionGate gate(l);
+  GateSocketPair pair;
+  sockaddr_in peer = gate_peer("127.0.0.1");
+  const uint64_t sweep_clock = gate_now();
+  gate.opened(pair.server, as_sockaddr(peer), sweep_clock + 1'000'000);
+  gate.request_started(pair.server, sweep_clock + 1'000'000);
+  EXPECT_EQ(gate.sweep(sweep_clock), 0u);
+  gate.head_complete(pair.server);
+  gate.request_done(pair.server, sweep_clock + 2'000'000);
+  EXPECT_EQ(gate.sweep(sweep_clock), 0u);
+  EXPECT_EQ(gate.stats().timed_out_head + gate.stats().timed_out_idle, 0u);
+}
+
 TEST(ConnectionGate, a_keep_alive_requests_first_byte_starts_its_head_deadline) {
   HttpLimits l;
   l.idle_timeout_ns = 200'000'000;
