@@ -312,17 +312,6 @@ std::vector<Event> by_time(std::vector<Event> events) {
   return events;
 }
 
-uint64_t agent_retransmits(const std::vector<Event>& events) {
-  netwatch::aggregate::FlowTable flows(1000);
-  netwatch::aggregate::ConnectionTable table;
-  netwatch::aggregate::EventRules rules(flows, table, nullptr);
-  nw_event raw;
-  for (const Event& e : by_time(events)) rules.apply(netwatch::event::EventRecord::encode(e, raw));
-  uint64_t sum = 0;
-  flows.for_each([&](const netwatch::aggregate::Flow& f) { sum += f.stats.retransmits; });
-  return sum;
-}
-
 AgentTotals agent_totals(const std::vector<Event>& events) {
   netwatch::aggregate::FlowTable flows(1000);
   netwatch::aggregate::ConnectionTable table;
@@ -338,6 +327,10 @@ AgentTotals agent_totals(const std::vector<Event>& events) {
     for (size_t r = 0; r < t.connects.size(); ++r) t.connects[r] += f.stats.connects[r];
   });
   return t;
+}
+
+uint64_t agent_retransmits(const std::vector<Event>& events) {
+  return agent_totals(events).retransmits;
 }
 
 std::function<bool(const Event&)> of_type_on_port(EventType type, uint16_t port) {
