@@ -64,6 +64,12 @@ struct LatencyHistogram {
     ++count;
     sum_ns += ns;
   }
+  // Adds another histogram's observations (a checkpoint's, a folded key's).
+  void merge(const LatencyHistogram& other) {
+    count += other.count;
+    sum_ns += other.sum_ns;
+    for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += other.buckets[b];
+  }
   // Estimated quantile in seconds, interpolated inside the bucket like PromQL's
   // histogram_quantile(); 0 when empty.
   double quantile(double q) const;
