@@ -353,9 +353,8 @@ int HttpServer::route(MHD_Connection* connection, Request& request, const char* 
   if (path == "/metrics") {
     auto snapshot = store_.latest();
     if (!snapshot) return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "netwatch: no data yet\n", kText);
-    std::string body = render_metrics_text(*snapshot);
+    std::string body = render_metrics_text(*snapshot, http_metric_families(gate_.stats(), gate_.limits()));
     snapshot.reset();
-    body += render_http_metrics_text(gate_.stats(), gate_.limits());
     return respond(connection, MHD_HTTP_OK, std::move(body), "text/plain; version=0.0.4; charset=utf-8");
   }
 

@@ -379,6 +379,9 @@ def contract(rules_path, dashboard_path):
         if kind == "histogram":
             check(not any(re.search(rf"\b{name}\b(?!_)", e) for e in exprs),
                   f"{name} is only used through _bucket/_count/_sum")
+            # The histograms are per service: a query by peer would find one empty peer.
+            by_peer = [e for e in exprs if name in e and "peer" in used_names(e)[1]]
+            check(not by_peer, f"{name} is not grouped or matched by peer", str(by_peer))
 
 
 def dashboard_rules(dashboard_path):
