@@ -195,8 +195,11 @@ def check_dashboard(cm, label, value):
     for needle in ("RTT", "Retransmit ratio", "Connect latency", "Connect failure"):
         check(needle in titles, f"dashboard shows {needle}", titles)
     exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
-    check(all(("peer" in e and "pod" in e) for e in exprs if "netwatch_tcp_" in e and "by (namespace, pod)" not in e),
-          "flow panels break down per workload and peer")
+    counters = [e for e in exprs if "netwatch_tcp_" in e and "_seconds_bucket" not in e and "by (namespace, pod)" not in e]
+    check(all(("peer" in e and "pod" in e) for e in counters), "counter panels break down per workload and peer")
+    histograms = [e for e in exprs if "_seconds_bucket" in e]
+    check(histograms and all(("port" in e and "pod" in e) for e in histograms),
+          "latency panels break down per workload and port (the histograms are per service)")
     return dash
 
 
