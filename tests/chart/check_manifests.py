@@ -246,7 +246,7 @@ def check_render(mode, path):
                                     "/var/log/pods": False, "/sys/kernel/tracing": False},
                         extra_caps={"SYS_RESOURCE"}, priority_class="system-node-critical",
                         image="registry.example.test/netwatch:1.2.3", pin_dir="", container_logs=None,
-                        job_args=["--max-flows", "5000"])
+                        job_args=["--max-series", "20000"])
         pod = ds["spec"]["template"]["spec"]
         check(pod["serviceAccountName"] == "netwatch-sa", "an existing ServiceAccount is used")
         check(pod["tolerations"][0]["key"] == "dedicated", "tolerations come from values")
