@@ -158,9 +158,13 @@ void FlowTable::advance_churn_clock(uint64_t now_ns) {
   }
   // Event timestamps may be a little older than the expiry clock: never step backwards.
   for (int steps = 0; now_ns >= c.slot_start_ns + Churn::kSlotNs; ++steps) {
-    if (steps == static_cast<int>(Churn::kSlots)) {  // a long quiet: everything is old
+    if (steps == static_cast<int>(2 * Churn::kSlots)) {  // two quiet minutes: nothing is recent
       c.new_keys.fill(0);
+      std::fill(c.seen.begin(), c.seen.end(), 0);
+      std::fill(c.seen_before.begin(), c.seen_before.end(), 0);
       c.slot_start_ns = now_ns;
+      c.slots_since_swap = 0;
+      c.tripped = false;
       break;
     }
     c.slot_start_ns += Churn::kSlotNs;

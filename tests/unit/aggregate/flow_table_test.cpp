@@ -210,6 +210,16 @@ TEST(ChurnBreaker, keys_restored_from_a_checkpoint_are_not_new_and_keep_their_de
   EXPECT_EQ(after.new_flow_keys_total(), 0u);
 }
 
+TEST(ChurnBreaker, resets_after_a_long_quiet_with_no_event_in_between) {
+  FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
+  t.resolve(key("10.0.0.0", 80), kSecond);
+  for (int i = 0; i < 150; ++i) t.resolve(key(peer_n(i), 80), 70 * kSecond);
+  ASSERT_TRUE(t.churn_breaker_tripped());
+  t.expire_idle(3600 * kSecond, 7200 * kSecond);  // an hour later, nothing happened since
+  EXPECT_FALSE(t.churn_breaker_tripped());
+  EXPECT_EQ(t.resolve(key(peer_n(5000), 80), 3600 * kSecond).key.fold, FoldLevel::none);
+}
+
 TEST(ChurnBreaker, a_steady_rate_under_the_threshold_never_trips) {
   FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
   uint64_t now = kSecond;
