@@ -95,7 +95,12 @@ Flow& FlowTable::resolve(const FlowKey& key, uint64_t now_ns) {
     if (it != flows_.end()) {
       flow = &it->second;
     } else {
-      if (k.fold == FoldLevel::none && is_new_key(k, now_ns) && churn_.tripped) continue;
+      if (k.fold == FoldLevel::none) {
+        count_if_new(k, now_ns);
+        // While the breaker is tripped no key gets a new full-detail flow: not a new one, nor one
+        // seen a moment ago (folded then) coming back, nor one the bitmaps mistake for seen.
+        if (churn_.tripped) continue;
+      }
       bool new_service = !services_.contains(k.service());
       size_t cost = kFlowCounterSeries + 1 + (new_service ? service_series(k.direction) : 0);
       if (!fits(k.fold, cost)) continue;
@@ -125,21 +130,23 @@ void FlowTable::count_connect(Flow& flow, ConnectResult result, uint64_t n) {
   count += n;
 }
 
-bool FlowTable::is_new_key(const FlowKey& key, uint64_t now_ns) {
-  advance_churn_clock(now_ns);
-  if (limits_.churn_new_flows_per_minute == 0) return true;
+bool FlowTable::remember_key(const FlowKey& key) {
   size_t h = FlowKeyHash{}(key) % Churn::kBits;
   uint64_t bit = uint64_t{1} << (h % 64);
   bool seen = (churn_.seen[h / 64] | churn_.seen_before[h / 64]) & bit;
   churn_.seen[h / 64] |= bit;
-  if (seen) return false;
+  return seen;
+}
+
+void FlowTable::count_if_new(const FlowKey& key, uint64_t now_ns) {
+  advance_churn_clock(now_ns);
+  if (limits_.churn_new_flows_per_minute == 0 || remember_key(key)) return;
   ++churn_.new_keys[churn_.slot];
   ++churn_.new_keys_total;
   if (!churn_.tripped && churn_.last_minute() > limits_.churn_new_flows_per_minute) {
     churn_.tripped = true;
     ++churn_.trips;
   }
-  return true;
 }
 
 size_t FlowTable::Churn::last_minute() const {
@@ -218,6 +225,8 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
   std::vector<Flow*> restored;
   restored.reserve(saved.flows.size());
   for (const Flow& flow : saved.flows) {
+    // Not churn: these flows existed before the restart. Remembered, they are not counted new.
+    if (limits_.churn_new_flows_per_minute != 0 && flow.key.fold == FoldLevel::none) remember_key(flow.key);
     const FlowStats& from = flow.stats;
     Flow& into = resolve(flow.key, from.last_update_ns);
     for (size_t r = 0; r < from.connects.size(); ++r)

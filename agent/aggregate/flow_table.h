@@ -178,7 +178,10 @@ class FlowTable {
   // Whether a new key of this level and projected series cost may be added now.
   bool fits(FoldLevel level, size_t cost) const;
   Flow& create(const FlowKey& key);
-  bool is_new_key(const FlowKey& key, uint64_t now_ns);  // for the churn breaker; moves its clock
+  // The churn breaker: counts a key not seen in this or the previous minute as new (and trips the
+  // breaker past the threshold); moves its clock.
+  void count_if_new(const FlowKey& key, uint64_t now_ns);
+  bool remember_key(const FlowKey& key);  // marks the key seen; whether it was already
   void advance_churn_clock(uint64_t now_ns);
 
   FlowTableLimits limits_;

@@ -330,15 +330,26 @@ TEST_F(SeriesBudget, churn_breaker_folds_a_burst_of_new_peers_and_gives_detail_b
   int detailed = 0;
   for (int i = 0; i < burst; ++i) detailed += peer_connects(samples, address_text(flow_address(30, i))) == 1;
   // Past 200 new keys (the inbound flow and the scrapes' own among them) new peers fold. The
-  // breaker remembers keys in a bitmap of hashes: a rare new key may pass for a seen one.
+  // breaker remembers keys in a bitmap of hashes: a rare new key passes for a seen one and is
+  // not counted.
   EXPECT_LE(detailed, 200 + 3);
   EXPECT_GE(detailed, 150);
   EXPECT_EQ(peer_connects(samples, "other"), burst - detailed);
-  EXPECT_TRUE(peer_connects(samples, address_text(flow_address(30, 0))) == 1) << "the first peer was folded";
+  EXPECT_EQ(peer_connects(samples, address_text(flow_address(30, 0))), 1) << "the first peer was folded";
+  std::cout << "[ series   ] " << detailed << " of " << burst << " new peers kept their own flow, "
+            << gauge_of(samples, "netwatch_new_flow_keys_total") << " new keys counted\n";
 
   // While it is tripped, a peer that has its flow keeps it.
   connect_once(flow_address(30, 0));
   EXPECT_TRUE(scrape_until([&] { return peer_connects(agent.metrics(), address_text(flow_address(30, 0))) == 2; }, 5s));
+
+  // A peer folded in the burst, coming back while it is tripped, stays folded.
+  const in_addr_t folded_peer = flow_address(30, burst - 1);
+  ASSERT_EQ(peer_connects(samples, address_text(folded_peer)), 0) << "the last peer of the burst was not folded";
+  const double others = peer_connects(samples, "other");
+  connect_once(folded_peer);
+  EXPECT_TRUE(scrape_until([&] { return peer_connects(agent.metrics(), "other") == others + 1; }, 5s));
+  EXPECT_EQ(peer_connects(agent.metrics(), address_text(folded_peer)), 0) << "a folded peer got a flow while tripped";
 
   // Quiet: it resets once the last minute holds fewer than 100 new keys.
   auto quiet_from = std::chrono::steady_clock::now();
@@ -353,7 +364,7 @@ TEST_F(SeriesBudget, churn_breaker_folds_a_burst_of_new_peers_and_gives_detail_b
   EXPECT_TRUE(scrape_until([&] { return peer_connects(agent.metrics(), address_text(fresh)) == 1; }, 5s))
       << "a new peer after the reset did not get a flow of its own";
   samples = agent.metrics();
-  EXPECT_EQ(sum_samples(samples, "netwatch_tcp_connects_total", out_ok), burst + 2);
+  EXPECT_EQ(sum_samples(samples, "netwatch_tcp_connects_total", out_ok), burst + 3);
   EXPECT_EQ(gauge_of(samples, "netwatch_series_churn_breaker"), 0);
 }
 
