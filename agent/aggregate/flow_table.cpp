@@ -225,8 +225,10 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
   std::vector<Flow*> restored;
   restored.reserve(saved.flows.size());
   for (const Flow& flow : saved.flows) {
-    // Not churn: these flows existed before the restart. Remembered, they are not counted new.
-    if (limits_.churn_new_flows_per_minute != 0 && flow.key.fold == FoldLevel::none) remember_key(flow.key);
+    // Not churn: these flows existed before the restart. Remembered, resolve() does not count them
+    // against the threshold; netwatch_new_flow_keys_total still holds them, as it did before.
+    if (limits_.churn_new_flows_per_minute != 0 && flow.key.fold == FoldLevel::none && !remember_key(flow.key))
+      ++churn_.new_keys_total;
     const FlowStats& from = flow.stats;
     Flow& into = resolve(flow.key, from.last_update_ns);
     for (size_t r = 0; r < from.connects.size(); ++r)
