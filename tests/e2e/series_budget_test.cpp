@@ -153,7 +153,7 @@ bool scrape_until(Pred pred, std::chrono::milliseconds timeout) {
   return true;
 }
 
-class SeriesBudget : public ::testing::Test {
+class SeriesBudgetE2E : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(geteuid(), 0u) << "needs root: run sudo make test"; }
 };
@@ -161,7 +161,7 @@ class SeriesBudget : public ::testing::Test {
 // Two agents watch the same traffic: one with default flags (its churn breaker trips on the
 // first few hundred new peers and folds the rest), one with the breaker off, so the series
 // budget's stages alone have to hold the 6000 flows.
-TEST_F(SeriesBudget, six_thousand_real_flows_fit_the_default_budget_and_every_count_is_exact) {
+TEST_F(SeriesBudgetE2E, six_thousand_real_flows_fit_the_default_budget_and_every_count_is_exact) {
   const uint16_t service = 63601;
   const int connections = 3000, lossy = 200;
   const std::vector<std::string> fast = {"--publish-interval", "200ms", "--drain-interval", "20ms"};
@@ -296,7 +296,7 @@ TEST_F(SeriesBudget, six_thousand_real_flows_fit_the_default_budget_and_every_co
 // --max-new-flows-per-minute 200 and 300 new peers within a second or two: the breaker trips,
 // later peers fold (counts exact), known peers keep their flows; after a quiet minute it resets
 // and a brand-new peer gets its own flow again.
-TEST_F(SeriesBudget, churn_breaker_folds_a_burst_of_new_peers_and_gives_detail_back_when_it_calms) {
+TEST_F(SeriesBudgetE2E, churn_breaker_folds_a_burst_of_new_peers_and_gives_detail_back_when_it_calms) {
   const uint16_t service = 63611;
   const int burst = 300;
   AgentProcess agent(63692, {"--max-new-flows-per-minute", "200", "--publish-interval", "100ms", "--drain-interval",
