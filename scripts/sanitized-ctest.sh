@@ -23,7 +23,7 @@ export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1
 # setarch -R turns randomisation off for these processes only.
 export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:second_deadlock_stack=1"
 
-agent_tests='AgentE2E|AgentRestart|AgentSecurity|AgentPodLabels|AgentConcurrency|Overload|Bounds|PrometheusE2E'
+agent_tests='AgentE2E|AgentRestart|AgentSecurity|AgentPodLabels|AgentConcurrency|Overload|Bounds|PrometheusE2E|SeriesBudgetE2E.six'
 cd "$build"
 start=$SECONDS
 status=0

@@ -95,7 +95,12 @@ Flow& FlowTable::resolve(const FlowKey& key, uint64_t now_ns) {
     if (it != flows_.end()) {
       flow = &it->second;
     } else {
-      if (k.fold == FoldLevel::none && is_new_key(k, now_ns) && churn_.tripped) continue;
+      if (k.fold == FoldLevel::none && !restoring_) {
+        count_if_new(k, now_ns);
+        // While the breaker is tripped no key gets a new full-detail flow: not a new one, nor one
+        // seen a moment ago (folded then) coming back, nor one the bitmaps mistake for seen.
+        if (churn_.tripped) continue;
+      }
       bool new_service = !services_.contains(k.service());
       size_t cost = kFlowCounterSeries + 1 + (new_service ? service_series(k.direction) : 0);
       if (!fits(k.fold, cost)) continue;
@@ -125,23 +130,25 @@ void FlowTable::count_connect(Flow& flow, ConnectResult result, uint64_t n) {
   count += n;
 }
 
-bool FlowTable::is_new_key(const FlowKey& key, uint64_t now_ns) {
-  if (limits_.churn_new_flows_per_minute == 0) return true;
-  if (!restoring_) advance_churn_clock(now_ns);  // a checkpoint's timestamps are old
+bool FlowTable::remember_key(const FlowKey& key) {
   size_t h = FlowKeyHash{}(key) % Churn::kBits;
   uint64_t bit = uint64_t{1} << (h % 64);
   bool seen = (churn_.seen[h / 64] | churn_.seen_before[h / 64]) & bit;
   churn_.seen[h / 64] |= bit;
-  // Restored keys are not new, and neither is everything the agent finds in its first minute:
-  // that is the node as it was, not churn.
-  if (seen || restoring_ || now_ns < churn_.armed_ns) return false;
+  return seen;
+}
+
+void FlowTable::count_if_new(const FlowKey& key, uint64_t now_ns) {
+  if (limits_.churn_new_flows_per_minute == 0) return;
+  advance_churn_clock(now_ns);
+  // What the agent finds in its first minute is the node as it was, not churn.
+  if (remember_key(key) || now_ns < churn_.armed_ns) return;
   ++churn_.new_keys[churn_.slot];
   ++churn_.new_keys_total;
   if (!churn_.tripped && churn_.last_minute() > limits_.churn_new_flows_per_minute) {
     churn_.tripped = true;
     ++churn_.trips;
   }
-  return true;
 }
 
 size_t FlowTable::Churn::last_minute() const {
@@ -220,14 +227,19 @@ FlowTable::State FlowTable::save() const {
   s.services.reserve(services_.size());
   for_each_service([&](const Service& v) { s.services.push_back({v.key, v.retired}); });
   s.folded_total = folded_total_;
+  s.new_flow_keys_total = churn_.new_keys_total;
+  s.churn_trips = churn_.trips;
   return s;
 }
 
 std::vector<Flow*> FlowTable::restore(const State& saved) {
   std::vector<Flow*> restored;
   restored.reserve(saved.flows.size());
+  // Not churn: these flows existed before the restart. Remembered as seen, not counted, never
+  // folded by the breaker (and a checkpoint's timestamps do not move its clock).
   restoring_ = true;
   for (const Flow& flow : saved.flows) {
+    if (flow.key.fold == FoldLevel::none) remember_key(flow.key);
     const FlowStats& from = flow.stats;
     Flow& into = resolve(flow.key, from.last_update_ns);
     for (size_t r = 0; r < from.connects.size(); ++r)
@@ -252,6 +264,8 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
     it->second.retired.add(from.retired);
   }
   folded_total_ += saved.folded_total;
+  churn_.new_keys_total += saved.new_flow_keys_total;
+  churn_.trips += saved.churn_trips;
   return restored;
 }
 

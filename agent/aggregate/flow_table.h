@@ -169,6 +169,7 @@ class FlowTable {
     std::vector<Flow> flows;  // in for_each order; service pointers are not kept
     std::vector<SavedService> services;
     uint64_t folded_total = 0;
+    uint64_t new_flow_keys_total = 0, churn_trips = 0;
   };
   State save() const;
   // Adds saved flows' counts (not their active connections) into this table, each to the flow its
@@ -180,7 +181,10 @@ class FlowTable {
   // Whether a new key of this level and projected series cost may be added now.
   bool fits(FoldLevel level, size_t cost) const;
   Flow& create(const FlowKey& key);
-  bool is_new_key(const FlowKey& key, uint64_t now_ns);  // for the churn breaker; moves its clock
+  // The churn breaker: counts a key not seen in this or the previous minute as new (and trips the
+  // breaker past the threshold); moves its clock.
+  void count_if_new(const FlowKey& key, uint64_t now_ns);
+  bool remember_key(const FlowKey& key);  // marks the key seen; whether it was already
   void advance_churn_clock(uint64_t now_ns);
 
   FlowTableLimits limits_;

@@ -266,7 +266,11 @@ json aggregator_json(const aggregate::AggregatorState& a) {
           {"evicted_full", a.evicted_full},
           {"evicted_idle", a.evicted_idle},
           {"workloads", {{"overflows", a.workloads.overflows}, {"labels", std::move(labels)}}},
-          {"flows", {{"folded_total", a.flows.folded_total}, {"rows", std::move(flows)}}},
+          {"flows",
+           {{"folded_total", a.flows.folded_total},
+            {"new_flow_keys_total", a.flows.new_flow_keys_total},
+            {"churn_trips", a.flows.churn_trips},
+            {"rows", std::move(flows)}}},
           {"services", {{"rows", std::move(services)}}},
           {"connections",
            {{"record", {kConnectionRecordVersion, sizeof(ConnectionRecord)}},
@@ -285,6 +289,8 @@ void read_format2(const json& j, Parsed& p) {
     a.workloads.labels.push_back({w.value("namespace", ""), w.value("pod", ""), w.value("container", "")});
   const json& flows = section(agg, "flows");
   a.flows.folded_total = field(flows, "folded_total");
+  a.flows.new_flow_keys_total = field(flows, "new_flow_keys_total");  // absent before the churn breaker
+  a.flows.churn_trips = field(flows, "churn_trips");
   for (const json& f : section(flows, "rows")) a.flows.flows.push_back(read_flow(f));
   for (const json& v : section(section(agg, "services"), "rows")) {  // absent before the series budget
     aggregate::FlowTable::SavedService& saved = a.flows.services.emplace_back();

@@ -231,6 +231,45 @@ TEST(ChurnBreaker, a_steady_rate_under_the_threshold_never_trips) {
   EXPECT_EQ(t.churn_trips_total(), 0u);
 }
 
+// A peer folded while the breaker is tripped is not new when it comes back (the breaker counts it
+// once), but it is still new detail: it stays folded until the churn calms, or every health
+// checker's second connection would get a flow of its own.
+TEST(ChurnBreaker, a_folded_peer_coming_back_while_tripped_stays_folded) {
+  FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
+  t.resolve(key("10.0.0.0", 80), kSecond);  // the first event: the breaker counts a minute on
+  uint64_t now = 62 * kSecond;
+  for (int i = 0; i < 101; ++i) t.resolve(key(peer_n(i), 80), now);
+  ASSERT_TRUE(t.churn_breaker_tripped());
+  const uint64_t new_keys = t.new_flow_keys_total();
+  for (int i = 101; i < 200; ++i) {
+    EXPECT_EQ(t.resolve(key(peer_n(i), 80), now).key.fold, FoldLevel::peer) << i;
+    EXPECT_EQ(t.resolve(key(peer_n(i), 80), now += kSecond / 100).key.fold, FoldLevel::peer) << i << ", again";
+  }
+  EXPECT_EQ(t.new_flow_keys_total(), new_keys + 99);
+  size_t detailed = 0;
+  t.for_each([&](const Flow& f) { detailed += f.key.fold == FoldLevel::none; });
+  EXPECT_EQ(detailed, 101u);  // 100 before it tripped, and the first event's
+}
+
+// A restart restores the flows it saved: they are not churn. Restoring more of them than the
+// threshold neither trips the breaker nor folds any of them.
+TEST(ChurnBreaker, restored_flows_are_not_new_and_keep_their_detail) {
+  FlowTable before(FlowTableLimits{.churn_new_flows_per_minute = 0});
+  for (int i = 0; i < 1000; ++i) before.count_connect(before.resolve(key(peer_n(i), 80), kSecond + i), ConnectResult::ok);
+  FlowTable after(FlowTableLimits{.churn_new_flows_per_minute = 300});
+  std::vector<Flow*> restored = after.restore(before.save());
+  ASSERT_EQ(restored.size(), 1000u);
+  size_t detailed = 0;
+  for (const Flow* f : restored) detailed += f->key.fold == FoldLevel::none;
+  EXPECT_EQ(detailed, 1000u);
+  EXPECT_FALSE(after.churn_breaker_tripped());
+  EXPECT_EQ(after.churn_trips_total(), 0u);
+  // Afterwards new peers are counted as usual.
+  after.resolve(key("10.0.0.0", 80), 2 * kSecond);
+  for (int i = 0; i < 400; ++i) after.resolve(key(peer_n(2000 + i), 80), 70 * kSecond);
+  EXPECT_TRUE(after.churn_breaker_tripped());
+}
+
 TEST(ConnectResult, maps_errno) {
   EXPECT_EQ(connect_result_of(ECONNREFUSED), ConnectResult::refused);
   EXPECT_EQ(connect_result_of(ETIMEDOUT), ConnectResult::timeout);
