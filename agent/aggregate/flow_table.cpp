@@ -106,14 +106,6 @@ FlowTable::State FlowTable::save() const {
   return s;
 }
 
-namespace {
-void merge(LatencyHistogram& to, const LatencyHistogram& from) {
-  to.count += from.count;
-  to.sum_ns += from.sum_ns;
-  for (size_t b = 0; b < to.buckets.size(); ++b) to.buckets[b] += from.buckets[b];
-}
-}  // namespace
-
 std::vector<Flow*> FlowTable::restore(const State& saved) {
   std::vector<Flow*> restored;
   restored.reserve(saved.flows.size());
@@ -122,8 +114,8 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
     Flow& into = resolve(flow.key, from.last_update_ns);
     FlowStats& to = into.stats;
     for (size_t r = 0; r < to.connects.size(); ++r) to.connects[r] += from.connects[r];
-    merge(to.connect_latency, from.connect_latency);
-    merge(to.rtt, from.rtt);
+    to.connect_latency.add(from.connect_latency);
+    to.rtt.add(from.rtt);
     to.retransmits += from.retransmits;
     to.segments_sent += from.segments_sent;
     to.bytes_sent += from.bytes_sent;
