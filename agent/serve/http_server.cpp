@@ -17,6 +17,8 @@
 
 #include "util/clock.h"
 #include "util/log.h"
+#include "serve/content_negotiation.h"
+#include "serve/metrics_protobuf.h"
 #include "serve/metrics_render.h"
 #include "serve/snapshot_json.h"
 
@@ -353,10 +355,16 @@ int HttpServer::route(MHD_Connection* connection, Request& request, const char* 
   if (path == "/metrics") {
     auto snapshot = store_.latest();
     if (!snapshot) return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "netwatch: no data yet\n", kText);
+    const char* accept = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    if (negotiate_metrics_format(accept ? accept : "") == MetricsFormat::protobuf) {
+      std::string body = render_metrics_protobuf(*snapshot, gate_.stats(), gate_.limits());
+      snapshot.reset();
+      return respond(connection, MHD_HTTP_OK, std::move(body), kProtobufContentType);
+    }
     std::string body = render_metrics_text(*snapshot);
     snapshot.reset();
     body += render_http_metrics_text(gate_.stats(), gate_.limits());
-    return respond(connection, MHD_HTTP_OK, std::move(body), "text/plain; version=0.0.4; charset=utf-8");
+    return respond(connection, MHD_HTTP_OK, std::move(body), kTextContentType);
   }
 
   std::multimap<std::string, std::string> params;

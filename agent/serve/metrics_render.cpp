@@ -7,8 +7,9 @@
 #include <limits>
 #include <sstream>
 
+#include "serve/flow_families.h"
+
 namespace netwatch::serve {
-namespace {
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
@@ -24,6 +25,8 @@ std::vector<ClientMetric::Label> flow_labels(const aggregate::FlowView& f) {
           {"container", fold_workload ? "other" : f.workload.container}};
 }
 
+namespace {
+
 ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType type) {
   ClientMetric m;
   m.label = std::move(labels);
@@ -35,29 +38,6 @@ ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType
 MetricFamily family(std::string name, std::string help, MetricType type) {
   return MetricFamily{std::move(name), std::move(help), type, {}};
 }
-
-// The flow families: one row each.
-struct FlowFamily {
-  const char* name;
-  const char* help;
-  MetricType type;
-};
-constexpr FlowFamily kConnects = {"netwatch_tcp_connects_total",
-                                  "TCP connections by handshake result (inbound: accepted connections)",
-                                  MetricType::Counter};
-constexpr FlowFamily kConnectDuration = {"netwatch_tcp_connect_duration_seconds",
-                                         "Outbound connect latency, SYN sent to established", MetricType::Histogram};
-constexpr FlowFamily kRetransmits = {"netwatch_tcp_retransmits_total", "Retransmitted TCP segments",
-                                     MetricType::Counter};
-constexpr FlowFamily kSegments = {"netwatch_tcp_segments_sent_total", "TCP segments sent, retransmissions included",
-                                  MetricType::Counter};
-constexpr FlowFamily kRtt = {"netwatch_tcp_rtt_seconds", "Smoothed RTT, sampled per connection",
-                             MetricType::Histogram};
-constexpr FlowFamily kActive = {"netwatch_tcp_active_connections", "Live tracked connections", MetricType::Gauge};
-constexpr FlowFamily kBytesSent = {"netwatch_tcp_bytes_sent_total", "Payload bytes sent, retransmissions included",
-                                   MetricType::Counter};
-constexpr FlowFamily kBytesReceived = {"netwatch_tcp_bytes_received_total", "Payload bytes received",
-                                       MetricType::Counter};
 
 // The text path for the flow families, which carry ~49 series per flow: a scrape's cost is here.
 // It writes into one string the bytes prometheus::TextSerializer would write for the same
@@ -342,7 +322,7 @@ std::string render_metrics_text(const aggregate::Snapshot& snapshot) {
   return text;
 }
 
-std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits) {
+std::vector<MetricFamily> render_http_families(const HttpStats& stats, const HttpLimits& limits) {
   std::vector<MetricFamily> out;
   auto labelled = [&](std::string name, std::string help, MetricType type, const std::string& label,
                       std::vector<std::pair<std::string, double>> values) {
@@ -367,8 +347,12 @@ std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& l
            "HTTP requests refused for their size: 414 URI over --http-max-uri-bytes, 431 headers over "
            "--http-max-header-bytes",
            MetricType::Counter, "code", {{"414", double(stats.rejected_uri)}, {"431", double(stats.rejected_header)}});
+  return out;
+}
+
+std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits) {
   std::ostringstream text;
-  prometheus::TextSerializer().Serialize(text, out);
+  prometheus::TextSerializer().Serialize(text, render_http_families(stats, limits));
   return text.str();
 }
 

@@ -18,6 +18,8 @@ std::string render_metrics_text(const aggregate::Snapshot& snapshot);
 // The health families alone (netwatch_events_total, ...).
 std::vector<prometheus::MetricFamily> render_health_families(const aggregate::Snapshot& snapshot);
 // The HTTP server's own families (netwatch_http_*), read live at each scrape.
+std::vector<prometheus::MetricFamily> render_http_families(const HttpStats& stats, const HttpLimits& limits);
+// The same as text.
 std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits);
 
 }  // namespace netwatch::serve
