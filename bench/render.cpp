@@ -1,11 +1,13 @@
 // netwatch_render: the scrape's own work (issue 6, target 6: <= 200 ns per series):
 // render_metrics_text on a snapshot of ~50k series (~1000 flows with synthetic traffic through the
-// real aggregator), and, for context, building that snapshot.
+// real aggregator), the protobuf exposition of the same snapshot (its bytes against the text's),
+// and, for context, building that snapshot.
 //
 // "per_series" is seconds of CPU per series (Google Benchmark prints 150n for 150 ns).
 #include <benchmark/benchmark.h>
 
 #include "aggregate/aggregator.h"
+#include "serve/metrics_protobuf.h"
 #include "serve/metrics_render.h"
 #include "bench/synthetic_traffic.h"
 
@@ -42,6 +44,24 @@ void BM_RenderMetricsText(benchmark::State& state) {
       static_cast<double>(series), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_RenderMetricsText)->Unit(benchmark::kMillisecond);
+
+// The same snapshot as protobuf (what a Prometheus with native histograms scrapes): bytes is the
+// body's size, text_bytes the text body's (the HTTP families included in both).
+void BM_RenderMetricsProtobuf(benchmark::State& state) {
+  auto aggregator = aggregate(20000);
+  std::shared_ptr<const aggregate::Snapshot> snapshot = aggregator->snapshot(1, 1);
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string body = serve::render_metrics_protobuf(*snapshot, serve::HttpStats{}, serve::HttpLimits{});
+    bytes = body.size();
+    benchmark::DoNotOptimize(body.data());
+  }
+  state.counters["flows"] = static_cast<double>(snapshot->flows.size());
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["text_bytes"] = static_cast<double>(serve::render_metrics_text(*snapshot).size() +
+                                                     serve::render_http_metrics_text({}, {}).size());
+}
+BENCHMARK(BM_RenderMetricsProtobuf)->Unit(benchmark::kMillisecond);
 
 // Publishing: what the reader thread spends on a snapshot. listed:0 is the periodic snapshot (no
 // connection list); listed:all is what /api/v1/connections asks for at the most.

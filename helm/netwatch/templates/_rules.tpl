@@ -77,11 +77,19 @@ groups:
     {{- with $a.rttP99 }}{{ if .enabled }}
       - alert: NetwatchTCPRttP99High
         expr: |
-          histogram_quantile(0.99,
-            sum by ({{ $flow }}, le) (rate(netwatch_tcp_rtt_seconds_bucket{ {{- $sel -}} }[{{ $w }}]))
+          (
+            histogram_quantile(0.99,
+              sum by ({{ $flow }}, le) (rate(netwatch_tcp_rtt_seconds_bucket{ {{- $sel -}} }[{{ $w }}]))
+            )
+            or
+            histogram_quantile(0.99, sum by ({{ $flow }}) (rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
           ) > {{ .thresholdSeconds }}
           and
-          sum by ({{ $flow }}) (rate(netwatch_tcp_rtt_seconds_count{ {{- $sel -}} }[{{ $w }}])) > {{ .minSamplesPerSecond }}
+          (
+            sum by ({{ $flow }}) (rate(netwatch_tcp_rtt_seconds_count{ {{- $sel -}} }[{{ $w }}]))
+            or
+            sum by ({{ $flow }}) (histogram_count(rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
+          ) > {{ .minSamplesPerSecond }}
         for: {{ .for }}
         labels:
           severity: {{ .severity }}
