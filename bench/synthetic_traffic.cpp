@@ -118,6 +118,7 @@ void SyntheticTraffic::next(size_t n, std::vector<nw_event>& out) {
 std::unique_ptr<aggregate::Aggregator> aggregate_synthetic(size_t live, size_t flows, size_t records) {
   aggregate::AggregatorConfig config;
   config.max_connections = live + 16;
+  config.max_series = 1'000'000;  // every flow its own, whatever the default budget
   auto aggregator = std::make_unique<aggregate::Aggregator>(config);
   transport::EventReader reader(*aggregator);
   SyntheticTraffic traffic(live, flows);

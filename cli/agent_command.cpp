@@ -17,7 +17,9 @@ struct AgentFlags {
   ProbeFlags probe;
   std::string listen = "127.0.0.1:9464";
   size_t max_connections = 65536;
-  size_t max_flows = 2000;
+  size_t max_series = aggregate::AggregatorConfig{}.max_series;
+  size_t max_flows = 0;  // deprecated: the budget is in series
+  size_t max_new_flows_per_minute = aggregate::AggregatorConfig{}.churn_new_flows_per_minute;
   size_t max_workloads = 4096;
   std::string connection_idle = "5m";
   std::string flow_idle = "10m";
@@ -50,12 +52,24 @@ daemon::AgentOptions agent_options(const AgentFlags& flags) {
     throw util::FatalError("--listen '" + flags.listen + "' is not HOST:PORT with a numeric IPv4 or [IPv6] host",
                            util::kExitUsage);
   options.listen = *listen;
-  if (flags.max_connections < 1 || flags.max_flows < 10 || flags.max_workloads < 1)
-    throw util::FatalError("--max-connections and --max-workloads must be at least 1, --max-flows at least 10",
+  if (flags.max_connections < 1 || flags.max_workloads < 1)
+    throw util::FatalError("--max-connections and --max-workloads must be at least 1", util::kExitUsage);
+  if (flags.max_series < aggregate::kMinSeriesBudget)
+    throw util::FatalError("--max-series must be at least " + std::to_string(aggregate::kMinSeriesBudget) +
+                               " (the agent's own series and the catch-all flows need room)",
                            util::kExitUsage);
+  if (flags.max_flows != 0 && flags.max_flows < 10)
+    throw util::FatalError("--max-flows must be at least 10; it is deprecated: set --max-series instead",
+                           util::kExitUsage);
+  if (flags.max_flows != 0)
+    util::log_warn("--max-flows is deprecated: the budget is counted in series now (--max-series, default 10000); "
+                   "--max-flows " +
+                   std::to_string(flags.max_flows) + " still caps the flows as well");
   aggregate::AggregatorConfig& config = options.aggregation;
   config.max_connections = flags.max_connections;
+  config.max_series = flags.max_series;
   config.max_flows = flags.max_flows;
+  config.churn_new_flows_per_minute = flags.max_new_flows_per_minute;
   config.max_workloads = flags.max_workloads;
   config.connection_idle_ns = duration_flag("connection-idle-timeout", flags.connection_idle, 1'000'000'000);
   config.flow_idle_ns = duration_flag("flow-idle-timeout", flags.flow_idle, 1'000'000'000);
@@ -95,8 +109,13 @@ Command add_agent_command(CLI::App& parent) {
   app->add_option("--max-connections", flags->max_connections,
                   "Connection table capacity (least recently active evicted)")
       ->capture_default_str();
-  app->add_option("--max-flows", flags->max_flows, "Series budget: most flows exported before folding")
+  app->add_option("--max-series", flags->max_series,
+                  "Series budget: most series /metrics exports; past 80% new flows fold detail")
       ->capture_default_str();
+  app->add_option("--max-new-flows-per-minute", flags->max_new_flows_per_minute,
+                  "Churn breaker: past this many new flows in a minute, new flows fold their peer (0: off)")
+      ->capture_default_str();
+  app->add_option("--max-flows", flags->max_flows, "Deprecated (use --max-series): also cap the exported flows");
   app->add_option("--max-workloads", flags->max_workloads, "Most distinct pod label sets")->capture_default_str();
   app->add_option("--connection-idle-timeout", flags->connection_idle, "Drop a connection with no event for this long")
       ->capture_default_str();

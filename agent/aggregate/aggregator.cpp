@@ -11,12 +11,15 @@ std::string FlowView::peer_label() const {
 std::string FlowView::port_label() const {
   return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port);
 }
+std::string ServiceView::port_label() const {
+  return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port);
+}
 
 Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver)
     : config_(config),
       resolver_(std::move(resolver)),
       workloads_(config.max_workloads),
-      flows_(config.max_flows),
+      flows_(FlowTableLimits{config.max_series, config.max_flows, config.churn_new_flows_per_minute}),
       connections_(ConnectionTableLimits{config.max_connections}),
       rules_(flows_, connections_, [this](uint64_t cgroup_id) {
         return resolver_ ? workloads_.intern(resolver_(cgroup_id)) : WorkloadRegistry::kHost;
@@ -44,6 +47,10 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   s->taken_unix_ns = now_unix_ns;
   s->flows.reserve(flows_.size());
   flows_.for_each([&](const Flow& f) { s->flows.push_back({f.key, workloads_.labels(f.key.workload), f.stats}); });
+  s->services.reserve(flows_.services());
+  flows_.for_each_service_stats([&](const FlowKey& key, const ServiceStats& stats) {
+    s->services.push_back({key, workloads_.labels(key.workload), stats});
+  });
   s->connections_total = connections_.size();
   s->connections.reserve(std::min(connection_limit, connections_.size()));
   connections_.for_each_recent(connection_limit, [&](const Connection& c) {
@@ -56,8 +63,14 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   h.evicted_full = connections_.evicted_full();
   h.evicted_idle = connections_.evicted_idle();
   h.max_connections = config_.max_connections;
-  h.flow_budget = flows_.budget();
+  h.series_budget = flows_.limits().max_series;
+  h.flow_cap = flows_.limits().max_flows;
+  h.flow_series = flows_.series();
   h.stage = flows_.stage();
+  h.churn_threshold = flows_.limits().churn_new_flows_per_minute;
+  h.churn_breaker_tripped = flows_.churn_breaker_tripped();
+  h.churn_trips = flows_.churn_trips_total();
+  h.new_flow_keys = flows_.new_flow_keys_total();
   h.folded_total = flows_.folded_total();
   h.workload_overflows = workloads_.overflows();
   return s;
@@ -86,6 +99,7 @@ void Aggregator::restore(const AggregatorState& saved) {
   };
   FlowTable::State flows = saved.flows;
   for (Flow& f : flows.flows) f.key.workload = workload_id(f.key.workload);
+  for (FlowTable::SavedService& v : flows.services) v.key.workload = workload_id(v.key.workload);
   std::vector<Flow*> restored = flows_.restore(flows);
   for (const auto& [flow, row] : saved.connections) {
     if (flow >= restored.size()) continue;

@@ -19,8 +19,10 @@ namespace netwatch::aggregate {
 
 struct AggregatorConfig {
   size_t max_connections = 65536;
-  size_t max_flows = 2000;  // the series budget
+  size_t max_series = 10000;  // the series budget: everything /metrics exports
+  size_t max_flows = 0;       // also at most this many flows (the old budget); 0: no such cap
   size_t max_workloads = 4096;
+  size_t churn_new_flows_per_minute = 300;  // the churn breaker (FlowTableLimits); 0: off
   uint64_t connection_idle_ns = 300'000'000'000ULL;  // 5 min without any event
   uint64_t flow_idle_ns = 600'000'000'000ULL;        // 10 min without connections or updates
 };

@@ -167,7 +167,7 @@ void EventRules::apply(std::span<const event::EventRecord> records) {
         count(unseen, r.stats());
       }
     }
-    ++flow->stats.connects[static_cast<int>(connect_result_of(r.error()))];
+    flows_.count_connect(*flow, connect_result_of(r.error()));
     flow->stats.last_update_ns = r.ts_ns();
     return;
   }
@@ -180,7 +180,7 @@ void EventRules::apply(std::span<const event::EventRecord> records) {
     case event::EventType::connect:
     case event::EventType::accept:
       if (!c) c = &add(r, true);
-      ++c->flow->stats.connects[static_cast<int>(ConnectResult::ok)];
+      flows_.count_connect(*c->flow, ConnectResult::ok);
       // The handshake's srtt, shown until the first sample, an interval on; not an observation:
       // it is the RTT of a SYN, not of the connection's traffic (README, Metrics).
       if (r.stats().srtt_us) {

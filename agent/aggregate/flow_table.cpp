@@ -48,14 +48,40 @@ size_t FlowKeyHash::operator()(const FlowKey& k) const {
   return h ^ (h >> 29);
 }
 
-size_t FlowTable::limit(FoldLevel level) const {
-  switch (level) {
-    case FoldLevel::none: return budget_ * 8 / 10;
-    case FoldLevel::peer: return budget_ * 9 / 10;
-    case FoldLevel::port: return budget_;
-    case FoldLevel::workload: break;
-  }
-  return SIZE_MAX;
+size_t service_series(event::Direction direction) {
+  return direction == event::Direction::inbound ? kHistogramSeries : 2 * kHistogramSeries;
+}
+
+FlowTable::FlowTable(const FlowTableLimits& limits)
+    : limits_(limits),
+      flow_series_budget_(limits.max_series > kAgentSeriesReserve + kCatchAllSeriesReserve
+                              ? limits.max_series - kAgentSeriesReserve - kCatchAllSeriesReserve
+                              : 0) {
+  churn_.seen.assign(Churn::kBits / 64, 0);
+  churn_.seen_before.assign(Churn::kBits / 64, 0);
+}
+
+bool FlowTable::fits(FoldLevel level, size_t cost) const {
+  if (level == FoldLevel::workload) return true;  // the catch-all: reserved
+  static constexpr size_t kTenths[] = {8, 9, 10};
+  size_t tenths = kTenths[static_cast<int>(level)];
+  if (series_ + cost > flow_series_budget_ * tenths / 10) return false;
+  return limits_.max_flows == 0 || flows_.size() < limits_.max_flows * tenths / 10;
+}
+
+Flow& FlowTable::create(const FlowKey& key) {
+  Flow& flow = flows_.emplace(key, Flow{key, {}}).first->second;
+  ++per_level_[static_cast<int>(key.fold)];
+  FlowKey sk = key.service();
+  auto [it, inserted] = services_.try_emplace(sk, Service{sk, {}});
+  if (inserted) series_ += service_series(key.direction);
+  ++it->second.flows;
+  flow.service = &it->second;
+  // Its counters, and one connect result: nearly every flow has one, so the projection
+  // holds it from the start (count_connect() adds only the second and later ones).
+  series_ += kFlowCounterSeries + 1;
+  flow.connect_series = 1;
+  return flow;
 }
 
 Flow& FlowTable::resolve(const FlowKey& key, uint64_t now_ns) {
@@ -65,24 +91,101 @@ Flow& FlowTable::resolve(const FlowKey& key, uint64_t now_ns) {
   for (int level = static_cast<int>(key.fold); level <= static_cast<int>(FoldLevel::workload); ++level) {
     FlowKey k = key.folded(static_cast<FoldLevel>(level));
     auto it = flows_.find(k);
-    if (it == flows_.end()) {
-      if (flows_.size() >= limit(k.fold)) continue;
-      it = flows_.emplace(k, Flow{k, {}}).first;
-      ++per_level_[level];
+    Flow* flow;
+    if (it != flows_.end()) {
+      flow = &it->second;
+    } else {
+      if (k.fold == FoldLevel::none && is_new_key(k, now_ns) && churn_.tripped) continue;
+      bool new_service = !services_.contains(k.service());
+      size_t cost = kFlowCounterSeries + 1 + (new_service ? service_series(k.direction) : 0);
+      if (!fits(k.fold, cost)) continue;
+      flow = &create(k);
     }
     if (level != static_cast<int>(key.fold)) ++folded_total_;
-    it->second.stats.last_update_ns = now_ns;
-    return it->second;
+    flow->stats.last_update_ns = now_ns;
+    return *flow;
   }
   __builtin_unreachable();
 }
 
+void FlowTable::count_connect(Flow& flow, ConnectResult result, uint64_t n) {
+  uint64_t& count = flow.stats.connects[static_cast<int>(result)];
+  if (count == 0 && n != 0) {
+    if (flow.connect_series > 0) {
+      --flow.connect_series;  // the result the projection held for it
+    } else if (flow.key.fold != FoldLevel::workload && series_ + 1 > flow_series_budget_) {
+      Flow& catch_all = resolve(flow.key.folded(FoldLevel::workload), flow.stats.last_update_ns);
+      ++folded_total_;
+      count_connect(catch_all, result, n);
+      return;
+    } else {
+      ++series_;
+    }
+  }
+  count += n;
+}
+
+bool FlowTable::is_new_key(const FlowKey& key, uint64_t now_ns) {
+  advance_churn_clock(now_ns);
+  if (limits_.churn_new_flows_per_minute == 0) return true;
+  size_t h = FlowKeyHash{}(key) % Churn::kBits;
+  uint64_t bit = uint64_t{1} << (h % 64);
+  bool seen = (churn_.seen[h / 64] | churn_.seen_before[h / 64]) & bit;
+  churn_.seen[h / 64] |= bit;
+  if (seen) return false;
+  ++churn_.new_keys[churn_.slot];
+  ++churn_.new_keys_total;
+  if (!churn_.tripped && churn_.last_minute() > limits_.churn_new_flows_per_minute) {
+    churn_.tripped = true;
+    ++churn_.trips;
+  }
+  return true;
+}
+
+size_t FlowTable::Churn::last_minute() const {
+  size_t sum = 0;
+  for (uint32_t n : new_keys) sum += n;
+  return sum;
+}
+
+void FlowTable::advance_churn_clock(uint64_t now_ns) {
+  Churn& c = churn_;
+  if (c.slot_start_ns == 0) c.slot_start_ns = now_ns;
+  // Event timestamps may be a little older than the expiry clock: never step backwards.
+  for (int steps = 0; now_ns >= c.slot_start_ns + Churn::kSlotNs; ++steps) {
+    if (steps == static_cast<int>(Churn::kSlots)) {  // a long quiet: everything is old
+      c.new_keys.fill(0);
+      c.slot_start_ns = now_ns;
+      break;
+    }
+    c.slot_start_ns += Churn::kSlotNs;
+    c.slot = (c.slot + 1) % Churn::kSlots;
+    c.new_keys[c.slot] = 0;
+    if (++c.slots_since_swap == Churn::kSlots) {
+      c.slots_since_swap = 0;
+      c.seen_before.swap(c.seen);
+      std::fill(c.seen.begin(), c.seen.end(), 0);
+    }
+    if (c.tripped && c.last_minute() * 2 < limits_.churn_new_flows_per_minute) c.tripped = false;
+  }
+}
+
 size_t FlowTable::expire_idle(uint64_t now_ns, uint64_t idle_ns) {
+  advance_churn_clock(now_ns);
   size_t removed = 0;
   for (auto it = flows_.begin(); it != flows_.end();) {
-    const FlowStats& s = it->second.stats;
+    Flow& flow = it->second;
+    const FlowStats& s = flow.stats;
     if (s.active <= 0 && now_ns - s.last_update_ns >= idle_ns) {
       --per_level_[static_cast<int>(it->first.fold)];
+      size_t results = 0;
+      for (uint64_t n : s.connects) results += n != 0;
+      series_ -= kFlowCounterSeries + std::max<size_t>(results, flow.connect_series);
+      flow.service->retired.add(s);
+      if (--flow.service->flows == 0) {
+        series_ -= service_series(flow.service->key.direction);
+        services_.erase(flow.service->key);
+      }
       it = flows_.erase(it);
       ++removed;
     } else {
@@ -101,7 +204,12 @@ FoldLevel FlowTable::stage() const {
 FlowTable::State FlowTable::save() const {
   State s;
   s.flows.reserve(flows_.size());
-  for_each([&](const Flow& f) { s.flows.push_back(f); });
+  for_each([&](const Flow& f) {
+    s.flows.push_back(f);
+    s.flows.back().service = nullptr;
+  });
+  s.services.reserve(services_.size());
+  for_each_service([&](const Service& v) { s.services.push_back({v.key, v.retired}); });
   s.folded_total = folded_total_;
   return s;
 }
@@ -112,16 +220,25 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
   for (const Flow& flow : saved.flows) {
     const FlowStats& from = flow.stats;
     Flow& into = resolve(flow.key, from.last_update_ns);
+    for (size_t r = 0; r < from.connects.size(); ++r)
+      count_connect(into, static_cast<ConnectResult>(r), from.connects[r]);
     FlowStats& to = into.stats;
-    for (size_t r = 0; r < to.connects.size(); ++r) to.connects[r] += from.connects[r];
-    to.connect_latency.add(from.connect_latency);
-    to.rtt.add(from.rtt);
+    to.connect_latency.merge(from.connect_latency);
+    to.rtt.merge(from.rtt);
     to.retransmits += from.retransmits;
     to.segments_sent += from.segments_sent;
     to.bytes_sent += from.bytes_sent;
     to.bytes_received += from.bytes_received;
     to.last_update_ns = std::max(to.last_update_ns, from.last_update_ns);
     restored.push_back(&into);
+  }
+  for (const SavedService& from : saved.services) {
+    // Its own service, or the folded one that took its flows' counts (a smaller budget).
+    auto it = services_.find(from.key);
+    for (int level = static_cast<int>(from.key.fold) + 1; it == services_.end() && level <= 3; ++level)
+      it = services_.find(from.key.folded(static_cast<FoldLevel>(level)));
+    if (it == services_.end()) continue;  // none of its flows was saved: nothing refers to it
+    it->second.retired.add(from.retired);
   }
   folded_total_ += saved.folded_total;
   return restored;

@@ -1,6 +1,8 @@
 // Flows: what the metrics are about. A flow is (direction, peer address, service port,
 // workload) -- the remote port for outbound connections, the local port for inbound ones,
-// never the ephemeral port. The table enforces the series budget by folding detail away.
+// never the ephemeral port. A service is a flow without its peer: the latency histograms are
+// kept per service, the counters per flow. The table enforces the series budget by folding
+// detail away, and folds new detail early while new flows churn (the churn breaker).
 #pragma once
 
 #include <array>
@@ -34,6 +36,7 @@ struct FlowKey {
 
   bool operator==(const FlowKey&) const = default;
   FlowKey folded(FoldLevel level) const;  // this key with detail removed up to level
+  FlowKey service() const { return folded(FoldLevel::peer); }  // the key of this flow's service
 };
 
 // Not noexcept, on purpose: libstdc++'s unordered_map then keeps each node's hash code, and a
@@ -44,10 +47,10 @@ struct FlowKeyHash {
 };
 
 struct FlowStats {
-  std::array<uint64_t, kConnectResultCount> connects{};
-  LatencyHistogram connect_latency;  // outbound SYN_SENT -> ESTABLISHED
-  LatencyHistogram rtt;              // sampled smoothed RTT
-  uint64_t retransmits = 0;          // segments
+  std::array<uint64_t, kConnectResultCount> connects{};  // through FlowTable::count_connect()
+  LatencyHistogram connect_latency;                      // outbound SYN_SENT -> ESTABLISHED
+  LatencyHistogram rtt;                                  // sampled smoothed RTT
+  uint64_t retransmits = 0;                              // segments
   uint64_t segments_sent = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
@@ -57,53 +60,161 @@ struct FlowStats {
   uint64_t last_update_ns = 0;
 };
 
+// The latency histograms of a service: /metrics exports them per service, as per flow they would
+// cost 21 series per histogram for every peer. Flows keep their own (for the JSON snapshot and
+// netwatch top, which cost no series); a service's are the sum of its flows' and of those that
+// expired (retired), so they never go backwards while the service exists.
+struct ServiceStats {
+  LatencyHistogram connect_latency;
+  LatencyHistogram rtt;
+  void add(const FlowStats& flow) {
+    connect_latency.merge(flow.connect_latency);
+    rtt.merge(flow.rtt);
+  }
+  void add(const ServiceStats& other) {
+    connect_latency.merge(other.connect_latency);
+    rtt.merge(other.rtt);
+  }
+};
+
+struct Service {
+  FlowKey key;  // a flow key with the peer folded (FlowKey::service())
+  ServiceStats retired;  // of its flows that expired
+  uint32_t flows = 0;    // flows that point here; the service leaves with the last one
+};
+
 struct Flow {
   FlowKey key;
   FlowStats stats;
+  Service* service = nullptr;  // never null in a table; stable while the flow exists
+  uint8_t connect_series = 0;  // connect results counted: their series are in the budget
+};
+
+// Series each flow and service exports, as /metrics writes them (serve/metrics_render.cpp).
+inline constexpr size_t kFlowCounterSeries = 5;  // retransmits, segments, active, bytes sent and received
+inline constexpr size_t kHistogramSeries = kLatencyBucketsSeconds.size() + 3;  // buckets, +Inf, _sum, _count
+// A service: the RTT histogram, and the connect-latency one unless it is inbound only.
+size_t service_series(event::Direction direction);
+// Series the agent's own families (health, HTTP) may use: the budget keeps them free.
+// tests/unit/serve/metrics_render_test.cpp checks they fit.
+inline constexpr size_t kAgentSeriesReserve = 256;
+// What the catch-all flows (one per direction) and their services may take at most: always
+// kept free, so the coarsest fold can always be created and no count is ever dropped.
+inline constexpr size_t kCatchAllSeriesReserve = 3 * (kFlowCounterSeries + kConnectResultCount + 2 * kHistogramSeries);
+// The smallest --max-series: the reserves plus room for some detail.
+inline constexpr size_t kMinSeriesBudget = 1000;
+
+struct FlowTableLimits {
+  size_t max_series = 10000;  // everything /metrics exports, the agent's own families included
+  size_t max_flows = 0;       // also at most this many flows (the old --max-flows); 0: no such cap
+  // The churn breaker: when more full-detail flow keys than this are new within a minute, new
+  // keys fold their peer; detail comes back once a minute sees fewer than half as many. 0: off.
+  size_t churn_new_flows_per_minute = 300;
 };
 
 class FlowTable {
  public:
-  // budget: the most flows exported at once. Full-detail flows may fill 80% of it; flows
-  // with the peer folded ("other", port kept) up to 90%; with the port folded too up to
-  // 100%; beyond that everything of a direction lands in one catch-all flow, so the hard
-  // cap is budget + 3 (one per direction).
-  explicit FlowTable(size_t budget) : budget_(budget) {}
+  // The series budget, in stages: new full-detail flows may fill 80% of the series the flows may
+  // use (max_series less the reserves above); flows with the peer folded ("other", port kept) up
+  // to 90%; with the port folded too up to 100%; beyond that everything of a direction lands in
+  // one catch-all flow, whose series are reserved. A new key's cost is projected as its counters,
+  // one connect result and, if its service is new, the service's histograms. max_flows, when
+  // set, applies the same stages to the number of flows.
+  explicit FlowTable(const FlowTableLimits& limits);
 
-  // The flow a key's counts go to: its own, or, with the budget reached, the least folded
-  // existing-or-creatable key. References stay valid while the flow has active connections.
+  // The flow a key's counts go to: its own, or, with the budget reached or the churn breaker
+  // tripped, the least folded existing-or-creatable key. References stay valid while the flow
+  // has active connections.
   Flow& resolve(const FlowKey& key, uint64_t now_ns);
-  // Drops flows without live connections that saw no update for idle_ns. Returns how many.
+  // Counts a connect result on a flow. A result the flow has not seen before adds a series; past
+  // the budget it is counted on the direction's catch-all flow instead (exact, less detail).
+  void count_connect(Flow& flow, ConnectResult result, uint64_t n = 1);
+  // Drops flows without live connections that saw no update for idle_ns, and services without
+  // flows; moves the churn breaker's clock. Returns how many flows.
   size_t expire_idle(uint64_t now_ns, uint64_t idle_ns);
 
   // The deepest fold level of any existing flow: 0 while every flow has full detail.
   FoldLevel stage() const;
-  uint64_t folded_total() const { return folded_total_; }  // keys that did not get their own flow
+  uint64_t folded_total() const { return folded_total_; }  // keys and counts that did not get their own flow
   size_t size() const { return flows_.size(); }
-  size_t budget() const { return budget_; }
+  size_t services() const { return services_.size(); }
+  // Series the flow and service families export now (the agent's own families not included).
+  size_t series() const { return series_; }
+  const FlowTableLimits& limits() const { return limits_; }
+  bool churn_breaker_tripped() const { return churn_.tripped; }
+  uint64_t churn_trips_total() const { return churn_.trips; }
+  uint64_t new_flow_keys_total() const { return churn_.new_keys_total; }
 
   template <class F>
   void for_each(F&& f) const {
     for (const auto& [key, flow] : flows_) f(flow);
   }
+  template <class F>
+  void for_each_service(F&& f) const {
+    for (const auto& [key, service] : services_) f(service);
+  }
+
+  // Every service's histograms: its retired ones plus its flows'. f(key, stats).
+  template <class F>
+  void for_each_service_stats(F&& f) const;
 
   // Plain data for a checkpoint (agent/persist/checkpoint.cpp).
+  struct SavedService {
+    FlowKey key;
+    ServiceStats retired;
+  };
   struct State {
-    std::vector<Flow> flows;  // in for_each order
+    std::vector<Flow> flows;  // in for_each order; service pointers are not kept
+    std::vector<SavedService> services;
     uint64_t folded_total = 0;
   };
   State save() const;
   // Adds saved flows' counts (not their active connections) into this table, each to the flow its
-  // key resolves to here (folded again if this budget is smaller). Returns those flows, in order.
+  // key resolves to here (folded again if this budget is smaller), and the saved services'
+  // retired histograms to the service of that flow. Returns the flows, in order.
   std::vector<Flow*> restore(const State& saved);
 
  private:
-  size_t limit(FoldLevel level) const;  // table size up to which a new key of level may be added
+  // Whether a new key of this level and projected series cost may be added now.
+  bool fits(FoldLevel level, size_t cost) const;
+  Flow& create(const FlowKey& key);
+  bool is_new_key(const FlowKey& key, uint64_t now_ns);  // for the churn breaker; moves its clock
+  void advance_churn_clock(uint64_t now_ns);
 
-  size_t budget_;
+  FlowTableLimits limits_;
+  size_t flow_series_budget_;  // max_series less the reserves
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
+  std::unordered_map<FlowKey, Service, FlowKeyHash> services_;
   std::array<size_t, 4> per_level_{};  // existing flows by fold level
+  size_t series_ = 0;                  // of flows and services, catch-alls included
   uint64_t folded_total_ = 0;
+
+  // New full-detail keys per minute, in six 10 s slots. A key is new when it has no flow and was
+  // not seen in this or the previous minute: two bitmaps of key hashes, swapped each minute,
+  // remember (approximately, in bounded memory) which keys were seen.
+  struct Churn {
+    static constexpr uint64_t kSlotNs = 10'000'000'000ULL;
+    static constexpr size_t kSlots = 6;
+    static constexpr size_t kBits = 1 << 16;
+    std::array<uint32_t, kSlots> new_keys{};
+    uint64_t slot_start_ns = 0;  // 0: no event yet
+    size_t slot = 0;
+    size_t slots_since_swap = 0;
+    std::vector<uint64_t> seen, seen_before;  // kBits each
+    bool tripped = false;
+    uint64_t trips = 0;
+    uint64_t new_keys_total = 0;
+    size_t last_minute() const;
+  } churn_;
 };
+
+template <class F>
+void FlowTable::for_each_service_stats(F&& f) const {
+  std::unordered_map<const Service*, ServiceStats> sums;
+  sums.reserve(services_.size());
+  for (const auto& [key, service] : services_) sums.emplace(&service, service.retired);
+  for (const auto& [key, flow] : flows_) sums[flow.service].add(flow.stats);
+  for (const auto& [service, stats] : sums) f(service->key, stats);
+}
 
 }  // namespace netwatch::aggregate

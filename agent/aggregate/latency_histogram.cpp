@@ -18,7 +18,7 @@ void LatencyHistogram::add_native(int index, uint64_t n) {
   native_buckets[at] += n;
 }
 
-void LatencyHistogram::add(const LatencyHistogram& other) {
+void LatencyHistogram::merge(const LatencyHistogram& other) {
   count += other.count;
   sum_ns += other.sum_ns;
   for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += other.buckets[b];

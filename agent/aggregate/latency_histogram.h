@@ -164,8 +164,8 @@ struct LatencyHistogram {
   // Counts n in native bucket `index` (kNativeMinIndex..kNativeMaxIndex; detail::kNativeZeroIndex:
   // the zero bucket), growing the span.
   void add_native(int index, uint64_t n);
-  // Adds every count of `other` (folding flows, restoring a checkpoint).
-  void add(const LatencyHistogram& other);
+  // Adds another histogram's observations, native ones included (a checkpoint's, a folded key's).
+  void merge(const LatencyHistogram& other);
   // Estimated quantile in seconds, interpolated inside the bucket like PromQL's
   // histogram_quantile(); 0 when empty.
   double quantile(double q) const;

@@ -26,6 +26,14 @@ struct FlowView {
   std::string port_label() const;  // the number, or "other" once folded
 };
 
+struct ServiceView {
+  FlowKey key;  // peer always folded
+  k8s::WorkloadLabels workload;
+  ServiceStats stats;
+
+  std::string port_label() const;  // the number, or "other" once folded
+};
+
 struct ConnectionView {
   ConnectionRow connection;
   k8s::WorkloadLabels workload;
@@ -39,8 +47,14 @@ struct AgentHealth {
   uint64_t evicted_full = 0;
   uint64_t evicted_idle = 0;
   size_t max_connections = 0;
-  size_t flow_budget = 0;
+  size_t series_budget = 0;  // --max-series
+  size_t flow_cap = 0;       // --max-flows; 0: none
+  size_t flow_series = 0;    // series of the flow and service families
   FoldLevel stage = FoldLevel::none;
+  size_t churn_threshold = 0;  // new flow keys per minute; 0: the breaker is off
+  bool churn_breaker_tripped = false;
+  uint64_t churn_trips = 0;
+  uint64_t new_flow_keys = 0;
   uint64_t folded_total = 0;
   uint64_t workload_overflows = 0;
   std::string variant, transport;
@@ -52,6 +66,7 @@ struct Snapshot {
   uint64_t taken_mono_ns = 0;
   uint64_t taken_unix_ns = 0;
   std::vector<FlowView> flows;
+  std::vector<ServiceView> services;  // the latency histograms
   // The most recently active connections, least recently active first: all of them, or as
   // many as were asked for (periodic snapshots list none, see SnapshotStore).
   std::vector<ConnectionView> connections;

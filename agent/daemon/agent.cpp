@@ -63,10 +63,13 @@ class StatusLine {
     uint64_t events = pipeline.reader().records();
     event::KernelCounters k = pipeline.probes().counters();
     char line[512];
-    std::snprintf(line, sizeof(line), "%sconnections=%zu flows=%zu events/s=%.0f lost=%llu stage=%d", prefix_.c_str(),
-                  pipeline.aggregator().connections().size(), pipeline.aggregator().flows().size(),
-                  double(events - events_) * 1e9 / double(now - last_), static_cast<unsigned long long>(k.total_lost()),
-                  static_cast<int>(pipeline.aggregator().flows().stage()));
+    const aggregate::FlowTable& flows = pipeline.aggregator().flows();
+    std::snprintf(line, sizeof(line),
+                  "%sconnections=%zu flows=%zu flow_series=%zu/%zu events/s=%.0f lost=%llu stage=%d churn_breaker=%d",
+                  prefix_.c_str(), pipeline.aggregator().connections().size(), flows.size(), flows.series(),
+                  flows.limits().max_series, double(events - events_) * 1e9 / double(now - last_),
+                  static_cast<unsigned long long>(k.total_lost()), static_cast<int>(flows.stage()),
+                  flows.churn_breaker_tripped() ? 1 : 0);
     util::log_info(line);
     last_ = now;
     events_ = events;

@@ -214,35 +214,45 @@ void read_histogram(aggregate::LatencyHistogram& h, const json& j) {
     if (uint64_t n = counts[k].get<uint64_t>()) h.add_native(static_cast<int>(first + static_cast<int64_t>(k)), n);
 }
 
-json flow_entry(const aggregate::Flow& f) {
-  const aggregate::FlowKey& k = f.key;
-  const aggregate::FlowStats& s = f.stats;
+json key_json(const aggregate::FlowKey& k) {
   return {{"direction", k.direction},
           {"fold", k.fold},
           {"port", k.port},
           {"workload", k.workload},
           {"peer", {{"family", k.peer.family},
-                    {"bytes", json::binary(std::vector<uint8_t>(k.peer.bytes.begin(), k.peer.bytes.end()))}}},
-          {"connects", named_counts(s.connects, result_name)},
-          {"connect_latency", histogram_json(s.connect_latency)},
-          {"rtt", histogram_json(s.rtt)},
-          {"retransmits", s.retransmits},
-          {"segments_sent", s.segments_sent},
-          {"bytes_sent", s.bytes_sent},
-          {"bytes_received", s.bytes_received},
-          {"last_update_ns", s.last_update_ns}};
+                    {"bytes", json::binary(std::vector<uint8_t>(k.peer.bytes.begin(), k.peer.bytes.end()))}}}};
+}
+
+aggregate::FlowKey read_key(const json& j) {
+  aggregate::FlowKey k;
+  k.direction = direction_of(static_cast<uint8_t>(field(j, "direction")));
+  k.fold = fold_of(static_cast<uint8_t>(field(j, "fold")));
+  k.port = static_cast<uint16_t>(field(j, "port"));
+  k.workload = static_cast<uint32_t>(field(j, "workload"));
+  const json& peer = section(j, "peer");
+  static const json no_bytes = json::binary({});
+  k.peer = address_of(static_cast<uint8_t>(field(peer, "family")),
+                      (peer.contains("bytes") ? peer.at("bytes") : no_bytes).get_binary());
+  return k;
+}
+
+json flow_entry(const aggregate::Flow& f) {
+  const aggregate::FlowStats& s = f.stats;
+  json j = key_json(f.key);
+  j.update({{"connects", named_counts(s.connects, result_name)},
+            {"connect_latency", histogram_json(s.connect_latency)},
+            {"rtt", histogram_json(s.rtt)},
+            {"retransmits", s.retransmits},
+            {"segments_sent", s.segments_sent},
+            {"bytes_sent", s.bytes_sent},
+            {"bytes_received", s.bytes_received},
+            {"last_update_ns", s.last_update_ns}});
+  return j;
 }
 
 aggregate::Flow read_flow(const json& j) {
   aggregate::Flow f;
-  f.key.direction = direction_of(static_cast<uint8_t>(field(j, "direction")));
-  f.key.fold = fold_of(static_cast<uint8_t>(field(j, "fold")));
-  f.key.port = static_cast<uint16_t>(field(j, "port"));
-  f.key.workload = static_cast<uint32_t>(field(j, "workload"));
-  const json& peer = section(j, "peer");
-  static const json no_bytes = json::binary({});
-  f.key.peer = address_of(static_cast<uint8_t>(field(peer, "family")),
-                          (peer.contains("bytes") ? peer.at("bytes") : no_bytes).get_binary());
+  f.key = read_key(j);
   aggregate::FlowStats& s = f.stats;
   add_named_counts(s.connects, section(j, "connects"), result_name);
   read_histogram(s.connect_latency, section(j, "connect_latency"));
@@ -261,6 +271,13 @@ json aggregator_json(const aggregate::AggregatorState& a) {
     labels.push_back({{"namespace", w.namespace_name}, {"pod", w.pod}, {"container", w.container}});
   json flows = json::array();
   for (const aggregate::Flow& f : a.flows.flows) flows.push_back(flow_entry(f));
+  json services = json::array();  // only the histograms of expired flows: the others are in their flows
+  for (const aggregate::FlowTable::SavedService& v : a.flows.services) {
+    json j = key_json(v.key);
+    j["retired"] = {{"connect_latency", histogram_json(v.retired.connect_latency)},
+                    {"rtt", histogram_json(v.retired.rtt)}};
+    services.push_back(std::move(j));
+  }
   std::vector<uint8_t> connections;
   connections.reserve(a.connections.size() * sizeof(ConnectionRecord));
   for (const auto& [flow, row] : a.connections) {
@@ -273,6 +290,7 @@ json aggregator_json(const aggregate::AggregatorState& a) {
           {"evicted_idle", a.evicted_idle},
           {"workloads", {{"overflows", a.workloads.overflows}, {"labels", std::move(labels)}}},
           {"flows", {{"folded_total", a.flows.folded_total}, {"rows", std::move(flows)}}},
+          {"services", {{"rows", std::move(services)}}},
           {"connections",
            {{"record", {kConnectionRecordVersion, sizeof(ConnectionRecord)}},
             {"records", json::binary(std::move(connections))}}}};
@@ -291,6 +309,13 @@ void read_format2(const json& j, Parsed& p) {
   const json& flows = section(agg, "flows");
   a.flows.folded_total = field(flows, "folded_total");
   for (const json& f : section(flows, "rows")) a.flows.flows.push_back(read_flow(f));
+  for (const json& v : section(section(agg, "services"), "rows")) {  // absent before the series budget
+    aggregate::FlowTable::SavedService& saved = a.flows.services.emplace_back();
+    saved.key = read_key(v);
+    const json& retired = section(v, "retired");
+    read_histogram(saved.retired.connect_latency, section(retired, "connect_latency"));
+    read_histogram(saved.retired.rtt, section(retired, "rtt"));
+  }
   const json& connections = section(agg, "connections");
   if (connections.contains("records"))
     read_connection_records(connections.at("record"), connections.at("records"), a.flows.flows.size(), p);

@@ -1,5 +1,6 @@
-// The flow families of /metrics: names, help and types, and each flow's labels. One list that the
-// text exposition (metrics_render.cpp) and the protobuf one (metrics_protobuf.cpp) both write.
+// The flow and service families of /metrics: names, help and types, and each flow's and
+// service's labels. One list that the text exposition (metrics_render.cpp) and the protobuf one
+// (metrics_protobuf.cpp) both write: counters per flow, the latency histograms per service.
 #pragma once
 
 #include <prometheus/client_metric.h>
@@ -38,5 +39,7 @@ inline constexpr FlowFamily kBytesReceived = {"netwatch_tcp_bytes_received_total
 
 // direction, peer, port, namespace, pod, container (workload labels "other" once folded).
 std::vector<prometheus::ClientMetric::Label> flow_labels(const aggregate::FlowView& f);
+// The same without peer: a service's.
+std::vector<prometheus::ClientMetric::Label> service_labels(const aggregate::ServiceView& v);
 
 }  // namespace netwatch::serve

@@ -356,15 +356,11 @@ int HttpServer::route(MHD_Connection* connection, Request& request, const char* 
     auto snapshot = store_.latest();
     if (!snapshot) return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "netwatch: no data yet\n", kText);
     const char* accept = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-    if (negotiate_metrics_format(accept ? accept : "") == MetricsFormat::protobuf) {
-      std::string body = render_metrics_protobuf(*snapshot, gate_.stats(), gate_.limits());
-      snapshot.reset();
-      return respond(connection, MHD_HTTP_OK, std::move(body), kProtobufContentType);
-    }
-    std::string body = render_metrics_text(*snapshot);
+    std::vector<prometheus::MetricFamily> http = http_metric_families(gate_.stats(), gate_.limits());
+    bool protobuf = negotiate_metrics_format(accept ? accept : "") == MetricsFormat::protobuf;
+    std::string body = protobuf ? render_metrics_protobuf(*snapshot, http) : render_metrics_text(*snapshot, http);
     snapshot.reset();
-    body += render_http_metrics_text(gate_.stats(), gate_.limits());
-    return respond(connection, MHD_HTTP_OK, std::move(body), kTextContentType);
+    return respond(connection, MHD_HTTP_OK, std::move(body), protobuf ? kProtobufContentType : kTextContentType);
   }
 
   std::multimap<std::string, std::string> params;

@@ -108,55 +108,60 @@ class FamilyWriter {
   google::protobuf::io::StringOutputStream stream_;
 };
 
+template <class Row>
+std::vector<std::vector<ClientMetric::Label>> labels_of(const std::vector<Row>& rows, auto label) {
+  std::vector<std::vector<ClientMetric::Label>> out;
+  out.reserve(rows.size());
+  for (const Row& r : rows) out.push_back(label(r));
+  return out;
+}
+
 void write_flow_families(const aggregate::Snapshot& s, FamilyWriter& w) {
-  std::vector<std::vector<ClientMetric::Label>> labels;
-  labels.reserve(s.flows.size());
-  for (const aggregate::FlowView& f : s.flows) labels.push_back(flow_labels(f));
-  auto each_flow = [&](auto&& add) {
-    for (size_t i = 0; i < s.flows.size(); ++i) add(s.flows[i], labels[i]);
-  };
+  auto flow_label_sets = labels_of(s.flows, flow_labels);
+  auto service_label_sets = labels_of(s.services, service_labels);
   auto plain = [&](const FlowFamily& family, auto value) {
     pb::MetricFamily& out = w.start(family);
-    each_flow([&](const aggregate::FlowView& f, const std::vector<ClientMetric::Label>& l) {
+    for (size_t i = 0; i < s.flows.size(); ++i) {
       pb::Metric* m = out.add_metric();
-      add_labels(*m, l);
-      double v = static_cast<double>(value(f.stats));
+      add_labels(*m, flow_label_sets[i]);
+      double v = static_cast<double>(value(s.flows[i].stats));
       if (family.type == MetricType::Gauge) m->mutable_gauge()->set_value(v);
       else m->mutable_counter()->set_value(v);
-    });
+    }
     w.finish();
   };
   auto histogram = [&](const FlowFamily& family, auto select) {
     pb::MetricFamily& out = w.start(family);
-    each_flow([&](const aggregate::FlowView& f, const std::vector<ClientMetric::Label>& l) {
-      const aggregate::LatencyHistogram* h = select(f);
-      if (!h) return;
+    for (size_t i = 0; i < s.services.size(); ++i) {
+      const aggregate::LatencyHistogram* h = select(s.services[i]);
+      if (!h) continue;
       pb::Metric* m = out.add_metric();
-      add_labels(*m, l);
+      add_labels(*m, service_label_sets[i]);
       fill_histogram(*m->mutable_histogram(), *h);
-    });
+    }
     w.finish();
   };
 
   pb::MetricFamily& connects = w.start(kConnects);
-  each_flow([&](const aggregate::FlowView& f, const std::vector<ClientMetric::Label>& l) {
+  for (size_t i = 0; i < s.flows.size(); ++i) {
+    const aggregate::FlowStats& st = s.flows[i].stats;
     for (int r = 0; r < aggregate::kConnectResultCount; ++r) {
-      if (!f.stats.connects[r]) continue;  // absent until it happens, as in the text
+      if (!st.connects[r]) continue;  // absent until it happens, as in the text
       pb::Metric* m = connects.add_metric();
-      add_labels(*m, l);
+      add_labels(*m, flow_label_sets[i]);
       pb::LabelPair* result = m->add_label();
       result->set_name("result");
       result->set_value(std::string(aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(r))));
-      m->mutable_counter()->set_value(static_cast<double>(f.stats.connects[r]));
+      m->mutable_counter()->set_value(static_cast<double>(st.connects[r]));
     }
-  });
+  }
   w.finish();
-  histogram(kConnectDuration, [](const aggregate::FlowView& f) {
-    return f.key.direction != event::Direction::inbound ? &f.stats.connect_latency : nullptr;
+  histogram(kConnectDuration, [](const aggregate::ServiceView& v) {
+    return v.key.direction != event::Direction::inbound ? &v.stats.connect_latency : nullptr;
   });
   plain(kRetransmits, [](const aggregate::FlowStats& st) { return st.retransmits; });
   plain(kSegments, [](const aggregate::FlowStats& st) { return st.segments_sent; });
-  histogram(kRtt, [](const aggregate::FlowView& f) { return &f.stats.rtt; });
+  histogram(kRtt, [](const aggregate::ServiceView& v) { return &v.stats.rtt; });
   plain(kActive, [](const aggregate::FlowStats& st) { return st.active; });
   plain(kBytesSent, [](const aggregate::FlowStats& st) { return st.bytes_sent; });
   plain(kBytesReceived, [](const aggregate::FlowStats& st) { return st.bytes_received; });
@@ -164,14 +169,18 @@ void write_flow_families(const aggregate::Snapshot& s, FamilyWriter& w) {
 
 }  // namespace
 
-std::string render_metrics_protobuf(const aggregate::Snapshot& snapshot, const HttpStats& stats,
-                                    const HttpLimits& limits) {
+std::string render_metrics_protobuf(const aggregate::Snapshot& snapshot,
+                                    const std::vector<prometheus::MetricFamily>& extra) {
+  size_t extra_series = 0;
+  for (const prometheus::MetricFamily& f : extra) extra_series += f.metric.size();
   std::string out;
   {
     FamilyWriter w(out);  // trims `out` to what was written when it goes
     write_flow_families(snapshot, w);
-    for (const prometheus::MetricFamily& f : render_health_families(snapshot)) w.write(f);
-    for (const prometheus::MetricFamily& f : render_http_families(stats, limits)) w.write(f);
+    for (const prometheus::MetricFamily& f :
+         render_health_families(snapshot, flow_family_series(snapshot) + extra_series))
+      w.write(f);
+    for (const prometheus::MetricFamily& f : extra) w.write(f);
   }
   return out;
 }

@@ -3,18 +3,20 @@
 // --enable-feature=native-histograms scrapes native histograms.
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <string>
+#include <vector>
 
 #include "aggregate/snapshot.h"
-#include "serve/http_limits.h"
 
 namespace netwatch::serve {
 
-// Every family of the text exposition (render_metrics_text, then render_http_metrics_text), with
-// the same names, help, types, labels and values, in the same order. The two latency histograms
-// carry their native buckets (schema, zero bucket, spans and deltas) and their classic buckets
-// (without +Inf's, which sample_count is).
-std::string render_metrics_protobuf(const aggregate::Snapshot& snapshot, const HttpStats& stats,
-                                    const HttpLimits& limits);
+// Every family of render_metrics_text(snapshot, extra), with the same names, help, types, labels
+// and values, in the same order. The two latency histograms (per service) carry their native
+// buckets (schema, zero bucket, spans and deltas) and their classic buckets (without +Inf's,
+// which sample_count is). netwatch_series counts series as the text has them: it is the budget's.
+std::string render_metrics_protobuf(const aggregate::Snapshot& snapshot,
+                                    const std::vector<prometheus::MetricFamily>& extra = {});
 
 }  // namespace netwatch::serve

@@ -25,6 +25,15 @@ std::vector<ClientMetric::Label> flow_labels(const aggregate::FlowView& f) {
           {"container", fold_workload ? "other" : f.workload.container}};
 }
 
+std::vector<ClientMetric::Label> service_labels(const aggregate::ServiceView& v) {
+  bool fold_workload = v.key.fold >= aggregate::FoldLevel::workload;
+  return {{"direction", std::string(event::direction_name(v.key.direction))},
+          {"port", v.port_label()},
+          {"namespace", fold_workload ? "other" : v.workload.namespace_name},
+          {"pod", fold_workload ? "other" : v.workload.pod},
+          {"container", fold_workload ? "other" : v.workload.container}};
+}
+
 namespace {
 
 ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType type) {
@@ -39,7 +48,7 @@ MetricFamily family(std::string name, std::string help, MetricType type) {
   return MetricFamily{std::move(name), std::move(help), type, {}};
 }
 
-// The text path for the flow families, which carry ~49 series per flow: a scrape's cost is here.
+// The text path for the flow and service families: a scrape's cost is here.
 // It writes into one string the bytes prometheus::TextSerializer would write for the same
 // families (tests/unit/serve/metrics_render_test.cpp builds those as its oracle and compares), with each flow's label block built once instead of a label
 // vector and ostream formatting per series.
@@ -74,10 +83,10 @@ void append_label_value(std::string& out, std::string_view v) {
 }
 
 // direction="...",peer="...",port="...",namespace="...",pod="...",container="..."
-std::string label_block(const aggregate::FlowView& f) {
+std::string label_block(const std::vector<ClientMetric::Label>& labels) {
   std::string out;
   const char* separator = "";
-  for (const ClientMetric::Label& l : flow_labels(f)) {
+  for (const ClientMetric::Label& l : labels) {
     out += separator;
     out += l.name;
     out += "=\"";
@@ -119,7 +128,9 @@ class FlowTextWriter {
  public:
   FlowTextWriter(const aggregate::Snapshot& s, std::string& out) : s_(s), out_(out) {
     labels_.reserve(s.flows.size());
-    for (const aggregate::FlowView& f : s.flows) labels_.push_back(label_block(f));
+    for (const aggregate::FlowView& f : s.flows) labels_.push_back(label_block(flow_labels(f)));
+    service_labels_.reserve(s.services.size());
+    for (const aggregate::ServiceView& v : s.services) service_labels_.push_back(label_block(service_labels(v)));
   }
 
   void write() {
@@ -133,13 +144,13 @@ class FlowTextWriter {
       }
     });
     header(kConnectDuration);
-    each_flow([&](const aggregate::FlowView& f, const std::string& labels) {
-      if (f.key.direction != event::Direction::inbound) histogram(kConnectDuration, labels, f.stats.connect_latency);
+    each_service([&](const aggregate::ServiceView& v, const std::string& labels) {
+      if (v.key.direction != event::Direction::inbound) histogram(kConnectDuration, labels, v.stats.connect_latency);
     });
     counter(kRetransmits, [](const aggregate::FlowStats& st) { return double(st.retransmits); });
     counter(kSegments, [](const aggregate::FlowStats& st) { return double(st.segments_sent); });
     header(kRtt);
-    each_flow([&](const aggregate::FlowView& f, const std::string& labels) { histogram(kRtt, labels, f.stats.rtt); });
+    each_service([&](const aggregate::ServiceView& v, const std::string& labels) { histogram(kRtt, labels, v.stats.rtt); });
     counter(kActive, [](const aggregate::FlowStats& st) { return double(st.active); });
     counter(kBytesSent, [](const aggregate::FlowStats& st) { return double(st.bytes_sent); });
     counter(kBytesReceived, [](const aggregate::FlowStats& st) { return double(st.bytes_received); });
@@ -149,6 +160,10 @@ class FlowTextWriter {
   template <class F>
   void each_flow(F&& f) {
     for (size_t i = 0; i < s_.flows.size(); ++i) f(s_.flows[i], labels_[i]);
+  }
+  template <class F>
+  void each_service(F&& f) {
+    for (size_t i = 0; i < s_.services.size(); ++i) f(s_.services[i], service_labels_[i]);
   }
   void header(const FlowFamily& f) {
     static constexpr const char* kTypes[] = {"counter", "gauge", "summary", "untyped", "histogram"};
@@ -199,9 +214,10 @@ class FlowTextWriter {
   const aggregate::Snapshot& s_;
   std::string& out_;
   std::vector<std::string> labels_;
+  std::vector<std::string> service_labels_;
 };
 
-void render_health(const aggregate::Snapshot& s, std::vector<MetricFamily>& out) {
+void render_health(const aggregate::Snapshot& s, size_t other_series, std::vector<MetricFamily>& out) {
   const aggregate::AgentHealth& h = s.health;
   auto events = family("netwatch_events_total", "Events received from the kernel and decoded", MetricType::Counter);
   auto produced = family("netwatch_kernel_events_total",
@@ -251,16 +267,32 @@ void render_health(const aggregate::Snapshot& s, std::vector<MetricFamily>& out)
   evictions.metric.push_back(value({{"reason", "idle"}}, double(h.evicted_idle), MetricType::Counter));
   out.push_back(std::move(evictions));
 
-  scalar("netwatch_flows", "Exported flows (label sets of the netwatch_tcp_* metrics)", MetricType::Gauge,
+  scalar("netwatch_flows", "Exported flows (label sets of the netwatch_tcp_* counters)", MetricType::Gauge,
          double(s.flows.size()));
-  scalar("netwatch_series_budget_flows", "The series budget: most flows exported before folding",
-         MetricType::Gauge, double(h.flow_budget));
+  scalar("netwatch_services",
+         "Exported services: flows without their peer, the label sets of the netwatch_tcp_* histograms",
+         MetricType::Gauge, double(s.services.size()));
+  scalar("netwatch_series_budget", "The series budget (--max-series): most series this endpoint exports",
+         MetricType::Gauge, double(h.series_budget));
+  if (h.flow_cap)
+    scalar("netwatch_series_budget_flows", "Most flows exported before folding (--max-flows)", MetricType::Gauge,
+           double(h.flow_cap));
   scalar("netwatch_series_budget_stage",
          "0 full detail; 1 some peers folded to \"other\"; 2 some ports folded too; 3 everything folded",
          MetricType::Gauge, double(static_cast<int>(h.stage)));
   scalar("netwatch_series_budget_folded_total",
          "Connections and failed connects counted in a folded flow instead of their own", MetricType::Counter,
          double(h.folded_total));
+  scalar("netwatch_series_churn_threshold",
+         "New flow keys per minute past which new flows fold their peer (the churn breaker); 0: off",
+         MetricType::Gauge, double(h.churn_threshold));
+  scalar("netwatch_series_churn_breaker",
+         "1 while the churn breaker folds new flows' peers: too many new flow keys in the last minute",
+         MetricType::Gauge, h.churn_breaker_tripped ? 1 : 0);
+  scalar("netwatch_series_churn_trips_total", "Times the churn breaker tripped", MetricType::Counter,
+         double(h.churn_trips));
+  scalar("netwatch_new_flow_keys_total", "Full-detail flow keys seen new (what the churn breaker counts)",
+         MetricType::Counter, double(h.new_flow_keys));
   scalar("netwatch_workload_overflows_total", "Connections whose workload labels were folded: too many workloads",
          MetricType::Counter, double(h.workload_overflows));
 
@@ -302,27 +334,47 @@ void render_health(const aggregate::Snapshot& s, std::vector<MetricFamily>& out)
   auto build = family("netwatch_build_info", "netwatch version", MetricType::Gauge);
   build.metric.push_back(value({{"version", NETWATCH_VERSION}}, 1, MetricType::Gauge));
   out.push_back(std::move(build));
+
+  // Last, as it counts everything: the other families, these ones and itself.
+  size_t series = other_series + 1;
+  for (const MetricFamily& f : out) series += f.metric.size();
+  scalar("netwatch_series", "Series this /metrics exposition holds, this one included", MetricType::Gauge,
+         double(series));
 }
 
 }  // namespace
 
-std::vector<MetricFamily> render_health_families(const aggregate::Snapshot& snapshot) {
+size_t flow_family_series(const aggregate::Snapshot& snapshot) {
+  size_t series = 0;
+  for (const aggregate::FlowView& f : snapshot.flows) {
+    series += aggregate::kFlowCounterSeries;
+    for (uint64_t n : f.stats.connects) series += n != 0;
+  }
+  for (const aggregate::ServiceView& v : snapshot.services) series += aggregate::service_series(v.key.direction);
+  return series;
+}
+
+std::vector<MetricFamily> render_health_families(const aggregate::Snapshot& snapshot, size_t other_series) {
   std::vector<MetricFamily> out;
-  render_health(snapshot, out);
+  render_health(snapshot, other_series, out);
   return out;
 }
 
-std::string render_metrics_text(const aggregate::Snapshot& snapshot) {
+std::string render_metrics_text(const aggregate::Snapshot& snapshot, const std::vector<MetricFamily>& extra) {
   std::string text;
-  text.reserve(snapshot.flows.size() * 7000 + 16384);  // ~49 series of ~130 bytes per flow
+  text.reserve(snapshot.flows.size() * 1000 + snapshot.services.size() * 6000 + 16384);
   FlowTextWriter(snapshot, text).write();
+  size_t extra_series = 0;
+  for (const MetricFamily& f : extra) extra_series += f.metric.size();
+  std::vector<MetricFamily> families = render_health_families(snapshot, flow_family_series(snapshot) + extra_series);
+  families.insert(families.end(), extra.begin(), extra.end());
   std::ostringstream health_text;
-  prometheus::TextSerializer().Serialize(health_text, render_health_families(snapshot));
+  prometheus::TextSerializer().Serialize(health_text, families);
   text += health_text.str();
   return text;
 }
 
-std::vector<MetricFamily> render_http_families(const HttpStats& stats, const HttpLimits& limits) {
+std::vector<MetricFamily> http_metric_families(const HttpStats& stats, const HttpLimits& limits) {
   std::vector<MetricFamily> out;
   auto labelled = [&](std::string name, std::string help, MetricType type, const std::string& label,
                       std::vector<std::pair<std::string, double>> values) {
@@ -348,12 +400,6 @@ std::vector<MetricFamily> render_http_families(const HttpStats& stats, const Htt
            "--http-max-header-bytes",
            MetricType::Counter, "code", {{"414", double(stats.rejected_uri)}, {"431", double(stats.rejected_header)}});
   return out;
-}
-
-std::string render_http_metrics_text(const HttpStats& stats, const HttpLimits& limits) {
-  std::ostringstream text;
-  prometheus::TextSerializer().Serialize(text, render_http_families(stats, limits));
-  return text.str();
 }
 
 }  // namespace netwatch::serve

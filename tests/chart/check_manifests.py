@@ -195,8 +195,11 @@ def check_dashboard(cm, label, value):
     for needle in ("RTT", "Retransmit ratio", "Connect latency", "Connect failure"):
         check(needle in titles, f"dashboard shows {needle}", titles)
     exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
-    check(all(("peer" in e and "pod" in e) for e in exprs if "netwatch_tcp_" in e and "by (namespace, pod)" not in e),
-          "flow panels break down per workload and peer")
+    counters = [e for e in exprs if "netwatch_tcp_" in e and "_seconds_bucket" not in e and "by (namespace, pod)" not in e]
+    check(all(("peer" in e and "pod" in e) for e in counters), "counter panels break down per workload and peer")
+    histograms = [e for e in exprs if "_seconds_bucket" in e]
+    check(histograms and all(("port" in e and "pod" in e) for e in histograms),
+          "latency panels break down per workload and port (the histograms are per service)")
     return dash
 
 
@@ -243,7 +246,7 @@ def check_render(mode, path):
                                     "/var/log/pods": False, "/sys/kernel/tracing": False},
                         extra_caps={"SYS_RESOURCE"}, priority_class="system-node-critical",
                         image="registry.example.test/netwatch:1.2.3", pin_dir="", container_logs=None,
-                        job_args=["--max-flows", "5000"])
+                        job_args=["--max-series", "20000"])
         pod = ds["spec"]["template"]["spec"]
         check(pod["serviceAccountName"] == "netwatch-sa", "an existing ServiceAccount is used")
         check(pod["tolerations"][0]["key"] == "dedicated", "tolerations come from values")
@@ -379,6 +382,9 @@ def contract(rules_path, dashboard_path):
         if kind == "histogram":
             check(not any(re.search(rf"\b{name}\b(?!_)", e) for e in exprs),
                   f"{name} is only used through _bucket/_count/_sum")
+            # The histograms are per service: a query by peer would find one empty peer.
+            by_peer = [e for e in exprs if name in e and "peer" in used_names(e)[1]]
+            check(not by_peer, f"{name} is not grouped or matched by peer", str(by_peer))
 
 
 def dashboard_rules(dashboard_path):

@@ -313,7 +313,7 @@ std::vector<Event> by_time(std::vector<Event> events) {
 }
 
 AgentTotals agent_totals(const std::vector<Event>& events) {
-  netwatch::aggregate::FlowTable flows(1000);
+  netwatch::aggregate::FlowTable flows(netwatch::aggregate::FlowTableLimits{.max_series = 1000000, .max_flows = 1000});
   netwatch::aggregate::ConnectionTable table;
   netwatch::aggregate::EventRules rules(flows, table, nullptr);
   nw_event raw;

@@ -9,6 +9,8 @@ Workload = namespace + pod; both are empty for host processes.
 {{- $w := $a.rateWindow -}}
 {{- $sel := printf "job=%q" .Values.metrics.job -}}
 {{- $flow := "namespace, pod, direction, peer, port" -}}
+{{- /* The latency histograms are per service: a flow without its peer. */ -}}
+{{- $service := "namespace, pod, direction, port" -}}
 {{- $workload := `{{ if $labels.pod }}pod {{ $labels.namespace }}/{{ $labels.pod }}{{ else }}host processes{{ end }}` -}}
 {{- $peer := `{{ $labels.peer }}:{{ $labels.port }}` -}}
 groups:
@@ -79,24 +81,24 @@ groups:
         expr: |
           (
             histogram_quantile(0.99,
-              sum by ({{ $flow }}, le) (rate(netwatch_tcp_rtt_seconds_bucket{ {{- $sel -}} }[{{ $w }}]))
+              sum by ({{ $service }}, le) (rate(netwatch_tcp_rtt_seconds_bucket{ {{- $sel -}} }[{{ $w }}]))
             )
             or
-            histogram_quantile(0.99, sum by ({{ $flow }}) (rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
+            histogram_quantile(0.99, sum by ({{ $service }}) (rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
           ) > {{ .thresholdSeconds }}
           and
           (
-            sum by ({{ $flow }}) (rate(netwatch_tcp_rtt_seconds_count{ {{- $sel -}} }[{{ $w }}]))
+            sum by ({{ $service }}) (rate(netwatch_tcp_rtt_seconds_count{ {{- $sel -}} }[{{ $w }}]))
             or
-            sum by ({{ $flow }}) (histogram_count(rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
+            sum by ({{ $service }}) (histogram_count(rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
           ) > {{ .minSamplesPerSecond }}
         for: {{ .for }}
         labels:
           severity: {{ .severity }}
           {{- with $a.labels }}{{ toYaml . | nindent 10 }}{{ end }}
         annotations:
-          summary: {{ printf "TCP RTT p99 high from %s to %s" $workload $peer | quote }}
-          description: {{ printf "The 99th percentile smoothed RTT of %s (%s) to %s is %s (threshold %vs)." $workload `{{ $labels.direction }}` $peer `{{ $value | humanizeDuration }}` .thresholdSeconds | quote }}
+          summary: {{ printf "TCP RTT p99 high from %s on port %s" $workload `{{ $labels.port }}` | quote }}
+          description: {{ printf "The 99th percentile smoothed RTT of %s (%s) on port %s, over all its peers, is %s (threshold %vs). netwatch top or /api/v1/connections shows which peers." $workload `{{ $labels.direction }}` `{{ $labels.port }}` `{{ $value | humanizeDuration }}` .thresholdSeconds | quote }}
           {{- with $a.runbookUrlPrefix }}
           runbook_url: {{ . }}NetwatchTCPRttP99High
           {{- end }}

@@ -16,7 +16,7 @@ using test::EventBuilder;
 
 TEST(ConnectionRecency, capacity_eviction_follows_a_reference_lru_exactly) {
   constexpr size_t kCapacity = 500;
-  FlowTable flows{100};
+  FlowTable flows{FlowTableLimits{.max_series = 1000000, .max_flows = 100}};
   ConnectionTable table{ConnectionTableLimits{kCapacity, 16}};
   EventRules rules{flows, table, nullptr};
   std::list<uint64_t> lru;  // least recent first
@@ -41,7 +41,7 @@ TEST(ConnectionRecency, capacity_eviction_follows_a_reference_lru_exactly) {
 }
 
 TEST(ConnectionRecency, for_each_recent_lists_the_newest_least_recent_first) {
-  FlowTable flows{100};
+  FlowTable flows{FlowTableLimits{.max_series = 1000000, .max_flows = 100}};
   ConnectionTable table;
   EventRules rules{flows, table, nullptr};
   for (uint64_t cookie = 1; cookie <= 10; ++cookie) rules.apply(EventBuilder(event::EventType::connect, cookie));
@@ -52,7 +52,7 @@ TEST(ConnectionRecency, for_each_recent_lists_the_newest_least_recent_first) {
 }
 
 TEST(ConnectionRecency, idle_expiry_leaves_the_active_and_frees_slots_for_reuse) {
-  FlowTable flows{100};
+  FlowTable flows{FlowTableLimits{.max_series = 1000000, .max_flows = 100}};
   ConnectionTable table;
   EventRules rules{flows, table, nullptr};
   for (uint64_t cookie = 1; cookie <= 6; ++cookie)

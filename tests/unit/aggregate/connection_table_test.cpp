@@ -11,7 +11,7 @@ namespace {
 using test::EventBuilder;
 
 struct TableTest : ::testing::Test {
-  FlowTable flows{1000};
+  FlowTable flows{FlowTableLimits{.max_series = 1000000, .max_flows = 1000}};
   ConnectionTable table{ConnectionTableLimits{3, 16}};
   EventRules rules{flows, table, nullptr};
 
@@ -270,7 +270,7 @@ TEST_F(TableTest, synack_retransmit_without_socket_counts_in_the_inbound_flow) {
 }
 
 TEST_F(TableTest, workload_comes_from_the_cgroup) {
-  FlowTable f2{100};
+  FlowTable f2{FlowTableLimits{.max_series = 1000000, .max_flows = 100}};
   ConnectionTable t2;
   EventRules rules2{f2, t2, [](uint64_t cgroup) { return cgroup == 77 ? 5u : 0u; }};
   rules2.apply(EventBuilder(event::EventType::connect, 1).cgroup(77));

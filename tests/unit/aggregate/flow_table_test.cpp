@@ -19,7 +19,7 @@ FlowKey key(const std::string& peer, uint16_t port, event::Direction dir = event
 std::string peer_n(int i) { return "10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256); }
 
 TEST(FlowTable, distinct_keys_get_their_own_flows_under_budget) {
-  FlowTable t(100);
+  FlowTable t(FlowTableLimits{.max_series = 1000000, .max_flows = 100});
   for (int i = 0; i < 50; ++i) t.resolve(key(peer_n(i), 80), 1).stats.retransmits += 1;
   EXPECT_EQ(t.size(), 50u);
   EXPECT_EQ(t.stage(), FoldLevel::none);
@@ -27,7 +27,7 @@ TEST(FlowTable, distinct_keys_get_their_own_flows_under_budget) {
 }
 
 TEST(FlowTable, same_key_resolves_to_the_same_flow) {
-  FlowTable t(100);
+  FlowTable t(FlowTableLimits{.max_series = 1000000, .max_flows = 100});
   Flow& a = t.resolve(key("10.0.0.1", 80), 1);
   Flow& b = t.resolve(key("10.0.0.1", 80), 2);
   EXPECT_EQ(&a, &b);
@@ -36,7 +36,7 @@ TEST(FlowTable, same_key_resolves_to_the_same_flow) {
 }
 
 TEST(FlowTable, budget_folds_peers_first_keeping_the_port) {
-  FlowTable t(100);  // full detail up to 80 flows
+  FlowTable t(FlowTableLimits{.max_series = 1000000, .max_flows = 100});  // full detail up to 80 flows
   for (int i = 0; i < 80; ++i) t.resolve(key(peer_n(i), 80), 1);
   Flow& folded = t.resolve(key("192.0.2.9", 443), 1);
   EXPECT_EQ(folded.key.fold, FoldLevel::peer);
@@ -48,7 +48,7 @@ TEST(FlowTable, budget_folds_peers_first_keeping_the_port) {
 }
 
 TEST(FlowTable, then_ports_then_everything_and_no_count_is_lost) {
-  FlowTable t(100);
+  FlowTable t(FlowTableLimits{.max_series = 1000000, .max_flows = 100});
   uint64_t counted = 0;
   for (int i = 0; i < 2000; ++i) {
     FlowKey k = key(peer_n(i), static_cast<uint16_t>(1000 + i));
@@ -72,7 +72,7 @@ TEST(FlowTable, then_ports_then_everything_and_no_count_is_lost) {
 }
 
 TEST(FlowTable, recovers_when_idle_flows_expire) {
-  FlowTable t(100);
+  FlowTable t(FlowTableLimits{.max_series = 1000000, .max_flows = 100});
   for (int i = 0; i < 200; ++i) t.resolve(key(peer_n(i), static_cast<uint16_t>(i + 1)), 1'000);
   EXPECT_NE(t.stage(), FoldLevel::none);
   EXPECT_EQ(t.expire_idle(10'000, 5'000), t.size() ? t.size() : 0);
@@ -82,12 +82,119 @@ TEST(FlowTable, recovers_when_idle_flows_expire) {
 }
 
 TEST(FlowTable, flows_with_live_connections_never_expire) {
-  FlowTable t(100);
+  FlowTable t(FlowTableLimits{.max_series = 1000000, .max_flows = 100});
   Flow& f = t.resolve(key("10.0.0.1", 80), 1);
   f.stats.active = 1;
   t.resolve(key("10.0.0.2", 80), 1);
   EXPECT_EQ(t.expire_idle(1'000'000, 10), 1u);
   EXPECT_EQ(t.size(), 1u);
+}
+
+// The series the table accounts for, counted the way /metrics writes them.
+size_t counted_series(const FlowTable& t) {
+  size_t series = 0;
+  t.for_each([&](const Flow& f) {
+    size_t results = 0;
+    for (uint64_t n : f.stats.connects) results += n != 0;
+    series += kFlowCounterSeries + std::max<size_t>(results, 1);
+  });
+  t.for_each_service([&](const Service& v) { series += service_series(v.key.direction); });
+  return series;
+}
+
+TEST(SeriesBudget, six_thousand_flows_stay_within_the_default_budget_and_lose_no_count) {
+  FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 0});  // the default budget, no breaker
+  uint64_t connects = 0, retransmits = 0;
+  for (int i = 0; i < 6000; ++i) {  // 3000 peers each way, 40 service ports, a few failures
+    FlowKey k = key(peer_n(i / 2), uint16_t(8000 + i % 40),
+                    i % 2 ? event::Direction::inbound : event::Direction::outbound);
+    Flow& f = t.resolve(k, 1);
+    t.count_connect(f, i % 13 == 0 && i % 2 == 0 ? ConnectResult::refused : ConnectResult::ok);
+    if (i % 2 == 0) t.count_connect(f, ConnectResult::timeout);  // a second result: one more series
+    connects += 1 + (i % 2 == 0);
+    f.stats.retransmits += 3;
+    retransmits += 3;
+  }
+  EXPECT_LE(t.series() + kAgentSeriesReserve, t.limits().max_series);
+  EXPECT_EQ(t.series(), counted_series(t));
+  EXPECT_GE(int(t.stage()), int(FoldLevel::peer));
+  uint64_t seen_connects = 0, seen_retransmits = 0;
+  t.for_each([&](const Flow& f) {
+    for (uint64_t n : f.stats.connects) seen_connects += n;
+    seen_retransmits += f.stats.retransmits;
+  });
+  EXPECT_EQ(seen_connects, connects);
+  EXPECT_EQ(seen_retransmits, retransmits);
+}
+
+TEST(SeriesBudget, a_new_connect_result_past_the_budget_is_counted_on_the_catch_all) {
+  FlowTable t(FlowTableLimits{.max_series = kMinSeriesBudget, .churn_new_flows_per_minute = 0});
+  std::vector<Flow*> flows;
+  for (int i = 0; i < 2000; ++i) {
+    Flow& f = t.resolve(key(peer_n(i), 443), 1);
+    t.count_connect(f, ConnectResult::ok);
+    flows.push_back(&f);
+  }
+  for (Flow* f : flows) t.count_connect(*f, ConnectResult::reset);  // each a new series
+  EXPECT_LE(t.series() + kAgentSeriesReserve, kMinSeriesBudget);
+  EXPECT_EQ(t.series(), counted_series(t));
+  uint64_t ok = 0, reset = 0;
+  t.for_each([&](const Flow& f) {
+    ok += f.stats.connects[int(ConnectResult::ok)];
+    reset += f.stats.connects[int(ConnectResult::reset)];
+  });
+  EXPECT_EQ(ok, 2000u);
+  EXPECT_EQ(reset, 2000u);
+}
+
+TEST(SeriesBudget, expiry_gives_the_series_back_and_services_leave_with_their_last_flow) {
+  FlowTable t(FlowTableLimits{});
+  t.resolve(key("10.0.0.1", 80), 1).stats.rtt.observe_ns(1000);
+  t.resolve(key("10.0.0.2", 80), 5).stats.rtt.observe_ns(2000);
+  EXPECT_EQ(t.services(), 1u);
+  EXPECT_EQ(t.series(), 2 * (kFlowCounterSeries + 1) + service_series(event::Direction::outbound));
+  EXPECT_EQ(t.expire_idle(10, 7), 1u);  // the first flow goes; its RTT stays in the service
+  EXPECT_EQ(t.services(), 1u);
+  uint64_t rtt_samples = 0;
+  t.for_each_service_stats([&](const FlowKey&, const ServiceStats& s) { rtt_samples += s.rtt.count; });
+  EXPECT_EQ(rtt_samples, 2u);
+  EXPECT_EQ(t.expire_idle(100, 7), 1u);
+  EXPECT_EQ(t.services(), 0u);
+  EXPECT_EQ(t.series(), 0u);
+}
+
+constexpr uint64_t kSecond = 1'000'000'000;
+
+TEST(ChurnBreaker, folds_new_peers_while_new_flows_churn_and_gives_detail_back_when_it_calms) {
+  FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
+  uint64_t now = kSecond;
+  Flow& steady = t.resolve(key("10.0.0.1", 80), now);
+  for (int i = 0; i < 99; ++i) t.resolve(key(peer_n(1000 + i), 80), now += kSecond / 10);  // 100 new keys
+  EXPECT_FALSE(t.churn_breaker_tripped());
+  EXPECT_EQ(t.resolve(key(peer_n(1100), 80), now).key.fold, FoldLevel::peer);  // the 101st new key in a minute
+  EXPECT_TRUE(t.churn_breaker_tripped());
+  EXPECT_EQ(t.churn_trips_total(), 1u);
+  EXPECT_EQ(t.resolve(key(peer_n(1101), 80), now).key.fold, FoldLevel::peer);
+  EXPECT_EQ(&t.resolve(key("10.0.0.1", 80), now), &steady);  // existing flows keep their detail
+  // Peers already folded, coming back, are not new again: the breaker calms down.
+  for (int s = 0; s < 70; ++s) {
+    now += kSecond;
+    t.resolve(key(peer_n(1100), 80), now);
+    t.expire_idle(now, 3600 * kSecond);
+  }
+  EXPECT_FALSE(t.churn_breaker_tripped());
+  EXPECT_EQ(t.resolve(key(peer_n(2000), 80), now).key.fold, FoldLevel::none);
+}
+
+TEST(ChurnBreaker, a_steady_rate_under_the_threshold_never_trips) {
+  FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
+  uint64_t now = kSecond;
+  for (int i = 0; i < 1000; ++i) {  // 90 new keys a minute, for 11 minutes
+    now += 60 * kSecond / 90;
+    EXPECT_EQ(t.resolve(key(peer_n(i), 80), now).key.fold, FoldLevel::none) << i;
+    t.expire_idle(now, 120 * kSecond);
+  }
+  EXPECT_EQ(t.churn_trips_total(), 0u);
 }
 
 TEST(ConnectResult, maps_errno) {

@@ -132,7 +132,7 @@ TEST(LatencyHistogramNative, counts_and_sum_agree_with_the_classic_part) {
   EXPECT_LE(h.native_first + static_cast<int>(h.native_buckets.size()) - 1, kNativeMaxIndex);
 }
 
-TEST(LatencyHistogramNative, span_grows_both_ways_and_add_merges_exactly) {
+TEST(LatencyHistogramNative, span_grows_both_ways_and_merge_adds_exactly) {
   LatencyHistogram a, b, both;
   for (uint64_t ns : {50'000ULL, 2'000'000ULL, 3'000ULL, 900ULL, 90'000'000'000ULL}) {
     a.observe_ns(ns);
@@ -144,7 +144,7 @@ TEST(LatencyHistogramNative, span_grows_both_ways_and_add_merges_exactly) {
   }
   EXPECT_EQ(a.native_first, native_index_of(3'000));
   EXPECT_EQ(a.native_first + static_cast<int>(a.native_buckets.size()) - 1, native_index_of(90'000'000'000ULL));
-  a.add(b);
+  a.merge(b);
   EXPECT_EQ(a.count, both.count);
   EXPECT_EQ(a.sum_ns, both.sum_ns);
   EXPECT_EQ(a.buckets, both.buckets);

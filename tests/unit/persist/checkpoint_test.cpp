@@ -147,6 +147,29 @@ TEST(Checkpoint, a_smaller_series_budget_folds_the_restored_flows) {
   EXPECT_EQ(connects, 50u);  // folded, not dropped
 }
 
+TEST(Checkpoint, the_histograms_of_expired_flows_stay_in_their_service_across_a_restart) {
+  aggregate::AggregatorConfig config;
+  config.flow_idle_ns = 2000;
+  aggregate::Aggregator before(config, pods);
+  for (uint64_t i = 1; i <= 3; ++i) {
+    before.on_event(EventBuilder(event::EventType::connect, i).peer("10.1.0." + std::to_string(i)).latency(i * 1000).at(i));
+    before.on_event(EventBuilder(event::EventType::close, i).peer("10.1.0." + std::to_string(i)).at(i + 1));
+  }
+  before.on_event(EventBuilder(event::EventType::connect, 9).peer("10.1.0.9").latency(9000).at(5000));
+  before.expire(6000);  // the three closed flows go; the fourth stays
+  auto service_connects = [](const aggregate::Aggregator& a) {
+    auto s = a.snapshot(1, 1);
+    uint64_t n = 0;
+    for (const aggregate::ServiceView& v : s->services) n += v.stats.connect_latency.count;
+    return n;
+  };
+  ASSERT_EQ(before.flows().size(), 1u);
+  ASSERT_EQ(service_connects(before), 4u);
+  aggregate::Aggregator after(config, pods);
+  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, aggregate::AgentHealth{}), after));
+  EXPECT_EQ(service_connects(after), 4u);
+}
+
 TEST(Checkpoint, bytes_that_are_not_a_checkpoint_restore_nothing) {
   aggregate::Aggregator before(aggregate::AggregatorConfig{}, pods);
   traffic(before);

@@ -46,7 +46,7 @@ TEST(Bounds, connection_table_past_max_connections_keeps_the_most_recent_and_cou
 }
 
 TEST(Bounds, recently_closed_past_its_cap_forgets_the_oldest_cookie_first) {
-  aggregate::FlowTable flows{100};
+  aggregate::FlowTable flows{aggregate::FlowTableLimits{.max_series = 1000000, .max_flows = 100}};
   aggregate::ConnectionTable table{aggregate::ConnectionTableLimits{.max_connections = 100, .recently_closed = 4}};
   aggregate::EventRules rules{flows, table, nullptr};
   for (uint64_t cookie = 1; cookie <= 5; ++cookie) {

@@ -197,10 +197,10 @@ std::shared_ptr<const aggregate::Snapshot> pb_snapshot() {
 TEST(MetricsProtobuf, holds_every_series_of_the_text_exposition) {
   auto snapshot = pb_snapshot();
   HttpStats stats{.connections_open = 3, .refused_overall = 1, .timed_out_idle = 7, .rejected_header = 2};
-  HttpLimits limits;
-  PbExposition text = pb_parse_text(render_metrics_text(*snapshot) + render_http_metrics_text(stats, limits));
-  PbExposition proto = pb_as_text_series(pb_decode(render_metrics_protobuf(*snapshot, stats, limits)));
-  ASSERT_GT(text.series.size(), 500u);
+  auto http = http_metric_families(stats, HttpLimits{});
+  PbExposition text = pb_parse_text(render_metrics_text(*snapshot, http));
+  PbExposition proto = pb_as_text_series(pb_decode(render_metrics_protobuf(*snapshot, http)));
+  ASSERT_GT(text.series.size(), 400u);
   EXPECT_EQ(proto.help, text.help);
   EXPECT_EQ(proto.type, text.type);
   ASSERT_EQ(proto.series.size(), text.series.size());
@@ -215,15 +215,15 @@ TEST(MetricsProtobuf, holds_every_series_of_the_text_exposition) {
 TEST(MetricsProtobuf, latency_histograms_carry_their_native_buckets) {
   auto snapshot = pb_snapshot();
   std::map<std::string, const pb::MetricFamily*> by_name;
-  auto families = pb_decode(render_metrics_protobuf(*snapshot, HttpStats{}, HttpLimits{}));
+  auto families = pb_decode(render_metrics_protobuf(*snapshot));
   for (const pb::MetricFamily& f : families) by_name[f.name()] = &f;
   ASSERT_TRUE(by_name.count("netwatch_tcp_rtt_seconds"));
   const pb::MetricFamily& rtt = *by_name["netwatch_tcp_rtt_seconds"];
-  ASSERT_EQ(rtt.metric_size(), static_cast<int>(snapshot->flows.size()));
+  ASSERT_EQ(rtt.metric_size(), static_cast<int>(snapshot->services.size()));
   size_t spans_total = 0;
   for (int i = 0; i < rtt.metric_size(); ++i) {
     const pb::Histogram& h = rtt.metric(i).histogram();
-    const aggregate::LatencyHistogram& l = snapshot->flows[static_cast<size_t>(i)].stats.rtt;
+    const aggregate::LatencyHistogram& l = snapshot->services[static_cast<size_t>(i)].stats.rtt;
     EXPECT_EQ(h.schema(), 3);
     EXPECT_EQ(h.zero_threshold(), std::ldexp(1.0, -20));
     EXPECT_EQ(h.zero_count(), l.native_zero);
@@ -250,8 +250,9 @@ TEST(MetricsProtobuf, latency_histograms_carry_their_native_buckets) {
 
 TEST(MetricsProtobuf, an_empty_snapshot_is_the_text_one_too) {
   aggregate::Snapshot empty;
-  PbExposition text = pb_parse_text(render_metrics_text(empty) + render_http_metrics_text({}, {}));
-  PbExposition proto = pb_as_text_series(pb_decode(render_metrics_protobuf(empty, {}, {})));
+  auto http = http_metric_families(HttpStats{}, HttpLimits{});
+  PbExposition text = pb_parse_text(render_metrics_text(empty, http));
+  PbExposition proto = pb_as_text_series(pb_decode(render_metrics_protobuf(empty, http)));
   EXPECT_EQ(proto.help, text.help);
   EXPECT_EQ(proto.series, text.series);
 }

@@ -72,21 +72,29 @@ std::vector<MetricFamily> oracle_flow_families(const aggregate::Snapshot& s) {
       l.push_back({"result", std::string(aggregate::connect_result_name(static_cast<aggregate::ConnectResult>(r)))});
       connects.metric.push_back(oracle_value(std::move(l), double(st.connects[r]), MetricType::Counter));
     }
-    if (f.key.direction != event::Direction::inbound)
-      connect_duration.metric.push_back(oracle_histogram(labels, st.connect_latency));
     retransmits.metric.push_back(oracle_value(labels, double(st.retransmits), MetricType::Counter));
     segments.metric.push_back(oracle_value(labels, double(st.segments_sent), MetricType::Counter));
-    rtt.metric.push_back(oracle_histogram(labels, st.rtt));
     active.metric.push_back(oracle_value(labels, double(st.active), MetricType::Gauge));
     bytes_sent.metric.push_back(oracle_value(labels, double(st.bytes_sent), MetricType::Counter));
     bytes_received.metric.push_back(oracle_value(labels, double(st.bytes_received), MetricType::Counter));
+  }
+  for (const aggregate::ServiceView& v : s.services) {  // the histograms: per service, without the peer
+    bool fold_workload = v.key.fold >= aggregate::FoldLevel::workload;
+    std::vector<ClientMetric::Label> labels = {{"direction", std::string(event::direction_name(v.key.direction))},
+                                               {"port", v.port_label()},
+                                               {"namespace", fold_workload ? "other" : v.workload.namespace_name},
+                                               {"pod", fold_workload ? "other" : v.workload.pod},
+                                               {"container", fold_workload ? "other" : v.workload.container}};
+    if (v.key.direction != event::Direction::inbound)
+      connect_duration.metric.push_back(oracle_histogram(labels, v.stats.connect_latency));
+    rtt.metric.push_back(oracle_histogram(labels, v.stats.rtt));
   }
   return {connects, connect_duration, retransmits, segments, rtt, active, bytes_sent, bytes_received};
 }
 
 std::string serialized_by_prometheus_cpp(const aggregate::Snapshot& s) {
   std::vector<MetricFamily> families = oracle_flow_families(s);
-  for (MetricFamily& f : render_health_families(s)) families.push_back(std::move(f));
+  for (MetricFamily& f : render_health_families(s, flow_family_series(s))) families.push_back(std::move(f));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   return out.str();
@@ -123,6 +131,72 @@ TEST(MetricsText, is_what_prometheus_cpp_writes_for_every_kind_of_flow) {
   auto snapshot = agg.snapshot(1, 1);
   ASSERT_GE(int(snapshot->health.stage), 2);
   EXPECT_EQ(render_metrics_text(*snapshot), serialized_by_prometheus_cpp(*snapshot));
+}
+
+// Sample lines of a text exposition: its series.
+size_t sample_lines(const std::string& text) {
+  size_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) n += !line.empty() && line[0] != '#';
+  return n;
+}
+
+double sample_value(const std::string& text, const std::string& name) {
+  size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(MetricsText, netwatch_series_counts_every_series_of_the_exposition) {
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{}, [](uint64_t cgroup) {
+    return k8s::WorkloadLabels{"ns", "pod-" + std::to_string(cgroup % 5), "c"};
+  });
+  for (uint64_t i = 1; i <= 300; ++i) {
+    event::Direction dir = i % 2 ? event::Direction::inbound : event::Direction::outbound;
+    agg.on_event(EventBuilder(dir == event::Direction::inbound ? event::EventType::accept : event::EventType::connect,
+                              i, dir)
+                     .peer("10.3." + std::to_string(i / 200) + "." + std::to_string(i % 200))
+                     .ports(40000, uint16_t(80 + i % 9))
+                     .cgroup(i)
+                     .latency(i * 1000));
+    if (i % 7 == 0) agg.on_event(EventBuilder(event::EventType::connect_failed, 10000 + i).peer("10.4.0.1").error(ECONNREFUSED));
+  }
+  auto snapshot = agg.snapshot(1, 1);
+  std::vector<MetricFamily> http = http_metric_families(HttpStats{}, HttpLimits{});
+  std::string text = render_metrics_text(*snapshot, http);
+  EXPECT_EQ(sample_value(text, "netwatch_series"), double(sample_lines(text)));
+  // The flow table's own account of what it exports is the same count, but for the connect
+  // result it holds for a flow that has none yet.
+  EXPECT_LE(flow_family_series(*snapshot), snapshot->health.flow_series);
+}
+
+TEST(MetricsText, the_agents_own_series_fit_their_reserve) {
+  // The most the health and HTTP families can hold: pod labels on, every program listed.
+  aggregate::Snapshot s;
+  s.health.pods = k8s::PodResolverStats{};
+  s.health.flow_cap = 10;
+  for (int i = 0; i < 32; ++i) s.health.programs.push_back({"program_" + std::to_string(i), 0, 0, 0});
+  std::string text = render_metrics_text(s, http_metric_families(HttpStats{}, HttpLimits{}));
+  EXPECT_LE(sample_lines(text), aggregate::kAgentSeriesReserve);
+}
+
+TEST(MetricsText, histograms_are_per_service_and_sum_the_services_flows) {
+  aggregate::Aggregator agg(aggregate::AggregatorConfig{});
+  for (uint64_t i = 1; i <= 10; ++i) {  // ten peers of one service, port 443
+    agg.on_event(EventBuilder(event::EventType::connect, i).peer("10.5.0." + std::to_string(i)).ports(40000, 443)
+                     .latency(i * 1'000'000));
+    agg.on_event(EventBuilder(event::EventType::rtt, i).peer("10.5.0." + std::to_string(i)).ports(40000, 443)
+                     .stats(0, 1, 1, 1, uint32_t(i) * 100));
+  }
+  auto snapshot = agg.snapshot(1, 1);
+  ASSERT_EQ(snapshot->flows.size(), 10u);
+  ASSERT_EQ(snapshot->services.size(), 1u);
+  EXPECT_EQ(snapshot->services[0].stats.connect_latency.count, 10u);
+  EXPECT_EQ(snapshot->services[0].stats.rtt.count, 10u);
+  std::string text = render_metrics_text(*snapshot);
+  EXPECT_NE(text.find("netwatch_tcp_connect_duration_seconds_count{direction=\"outbound\",port=\"443\",namespace=\"\","
+                      "pod=\"\",container=\"\"} 10\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("netwatch_tcp_rtt_seconds_count{direction=\"outbound\",peer="), std::string::npos);
 }
 
 TEST(MetricsText, an_empty_snapshot_is_what_prometheus_cpp_writes) {

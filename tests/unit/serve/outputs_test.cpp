@@ -35,7 +35,7 @@ TEST(MetricsRender, flow_counters_carry_the_contract_labels) {
             std::string::npos);
   EXPECT_NE(text.find("# TYPE netwatch_tcp_rtt_seconds histogram"), std::string::npos);
   // 3 ms falls in the (2.5ms, 5ms] bucket.
-  EXPECT_NE(text.find("netwatch_tcp_connect_duration_seconds_bucket{direction=\"outbound\",peer=\"10.0.0.2\","
+  EXPECT_NE(text.find("netwatch_tcp_connect_duration_seconds_bucket{direction=\"outbound\","
                       "port=\"80\",namespace=\"shop\",pod=\"cart-7f9\",container=\"app\",le=\"0.005\"} 1"),
             std::string::npos);
   EXPECT_NE(text.find("netwatch_build_info{version="), std::string::npos);
