@@ -185,8 +185,8 @@ std::shared_ptr<const aggregate::Snapshot> pb_snapshot() {
                        .peer(peer)
                        .ports(40000, port)
                        .cgroup(cookie)
-                       .stats(uint32_t(rtt_us(rng)) + 1, 1000 + uint32_t(n), (1ULL << 54) + 12345 * cookie, 333,
-                              uint32_t(cookie) * 997'003));
+                       .stats(uint32_t(n / 10), 1000 + uint32_t(n), (1ULL << 54) + 12345 * cookie, 333,
+                              uint32_t(rtt_us(rng)) + 1));  // srtt from 1 us to seconds
     agg.on_event(EventBuilder(event::EventType::connect_failed, 1000 + cookie)
                      .peer(peer)
                      .error(cookie % 2 ? ECONNREFUSED : ETIMEDOUT));
