@@ -33,6 +33,7 @@ aggregate::AggregatorConfig config_for(size_t live) {
   aggregate::AggregatorConfig c;
   c.max_connections = live + 16;  // every live connection tracked, none evicted
   c.max_series = 1'000'000;       // every flow its own: the same work per event as before the series budget
+  c.churn_new_flows_per_minute = 0;
   return c;
 }
 

@@ -119,6 +119,7 @@ std::unique_ptr<aggregate::Aggregator> aggregate_synthetic(size_t live, size_t f
   aggregate::AggregatorConfig config;
   config.max_connections = live + 16;
   config.max_series = 1'000'000;  // every flow its own, whatever the default budget
+  config.churn_new_flows_per_minute = 0;
   auto aggregator = std::make_unique<aggregate::Aggregator>(config);
   transport::EventReader reader(*aggregator);
   SyntheticTraffic traffic(live, flows);

@@ -95,6 +95,15 @@ daemon::AgentOptions agent_options(const AgentFlags& flags) {
   return options;
 }
 
+// A count: digits only. CLI11 would read "-1" into a size_t as its largest value.
+const CLI::Validator kCount(
+    [](std::string& v) {
+      return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos
+                 ? std::string()
+                 : "'" + v + "' is not a whole number";
+    },
+    "COUNT");
+
 }  // namespace
 
 Command add_agent_command(CLI::App& parent) {
@@ -108,15 +117,21 @@ Command add_agent_command(CLI::App& parent) {
   app->add_option("--listen", flags->listen, "HTTP address, HOST:PORT or [IPv6]:PORT")->capture_default_str();
   app->add_option("--max-connections", flags->max_connections,
                   "Connection table capacity (least recently active evicted)")
+      ->check(kCount)
       ->capture_default_str();
   app->add_option("--max-series", flags->max_series,
                   "Series budget: most series /metrics exports; past 80% new flows fold detail")
+      ->check(kCount)
       ->capture_default_str();
   app->add_option("--max-new-flows-per-minute", flags->max_new_flows_per_minute,
                   "Churn breaker: past this many new flows in a minute, new flows fold their peer (0: off)")
+      ->check(kCount)
       ->capture_default_str();
-  app->add_option("--max-flows", flags->max_flows, "Deprecated (use --max-series): also cap the exported flows");
-  app->add_option("--max-workloads", flags->max_workloads, "Most distinct pod label sets")->capture_default_str();
+  app->add_option("--max-flows", flags->max_flows, "Deprecated (use --max-series): also cap the exported flows")
+      ->check(kCount);
+  app->add_option("--max-workloads", flags->max_workloads, "Most distinct pod label sets")
+      ->check(kCount)
+      ->capture_default_str();
   app->add_option("--connection-idle-timeout", flags->connection_idle, "Drop a connection with no event for this long")
       ->capture_default_str();
   app->add_option("--flow-idle-timeout", flags->flow_idle, "Drop a flow with no connection or update for this long")

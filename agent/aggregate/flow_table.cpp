@@ -126,13 +126,15 @@ void FlowTable::count_connect(Flow& flow, ConnectResult result, uint64_t n) {
 }
 
 bool FlowTable::is_new_key(const FlowKey& key, uint64_t now_ns) {
-  advance_churn_clock(now_ns);
   if (limits_.churn_new_flows_per_minute == 0) return true;
+  if (!restoring_) advance_churn_clock(now_ns);  // a checkpoint's timestamps are old
   size_t h = FlowKeyHash{}(key) % Churn::kBits;
   uint64_t bit = uint64_t{1} << (h % 64);
   bool seen = (churn_.seen[h / 64] | churn_.seen_before[h / 64]) & bit;
   churn_.seen[h / 64] |= bit;
-  if (seen) return false;
+  // Restored keys are not new, and neither is everything the agent finds in its first minute:
+  // that is the node as it was, not churn.
+  if (seen || restoring_ || now_ns < churn_.armed_ns) return false;
   ++churn_.new_keys[churn_.slot];
   ++churn_.new_keys_total;
   if (!churn_.tripped && churn_.last_minute() > limits_.churn_new_flows_per_minute) {
@@ -150,12 +152,19 @@ size_t FlowTable::Churn::last_minute() const {
 
 void FlowTable::advance_churn_clock(uint64_t now_ns) {
   Churn& c = churn_;
-  if (c.slot_start_ns == 0) c.slot_start_ns = now_ns;
+  if (c.slot_start_ns == 0) {
+    c.slot_start_ns = now_ns;
+    c.armed_ns = now_ns + Churn::kSlots * Churn::kSlotNs;
+  }
   // Event timestamps may be a little older than the expiry clock: never step backwards.
   for (int steps = 0; now_ns >= c.slot_start_ns + Churn::kSlotNs; ++steps) {
-    if (steps == static_cast<int>(Churn::kSlots)) {  // a long quiet: everything is old
+    if (steps == static_cast<int>(2 * Churn::kSlots)) {  // two quiet minutes: nothing is recent
       c.new_keys.fill(0);
+      std::fill(c.seen.begin(), c.seen.end(), 0);
+      std::fill(c.seen_before.begin(), c.seen_before.end(), 0);
       c.slot_start_ns = now_ns;
+      c.slots_since_swap = 0;
+      c.tripped = false;
       break;
     }
     c.slot_start_ns += Churn::kSlotNs;
@@ -217,6 +226,7 @@ FlowTable::State FlowTable::save() const {
 std::vector<Flow*> FlowTable::restore(const State& saved) {
   std::vector<Flow*> restored;
   restored.reserve(saved.flows.size());
+  restoring_ = true;
   for (const Flow& flow : saved.flows) {
     const FlowStats& from = flow.stats;
     Flow& into = resolve(flow.key, from.last_update_ns);
@@ -232,6 +242,7 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
     to.last_update_ns = std::max(to.last_update_ns, from.last_update_ns);
     restored.push_back(&into);
   }
+  restoring_ = false;
   for (const SavedService& from : saved.services) {
     // Its own service, or the folded one that took its flows' counts (a smaller budget).
     auto it = services_.find(from.key);

@@ -109,6 +109,8 @@ struct FlowTableLimits {
   size_t max_flows = 0;       // also at most this many flows (the old --max-flows); 0: no such cap
   // The churn breaker: when more full-detail flow keys than this are new within a minute, new
   // keys fold their peer; detail comes back once a minute sees fewer than half as many. 0: off.
+  // It counts from a minute after the first event (what is there at start is not churn), and
+  // keys restored from a checkpoint are not new.
   size_t churn_new_flows_per_minute = 300;
 };
 
@@ -188,6 +190,7 @@ class FlowTable {
   std::array<size_t, 4> per_level_{};  // existing flows by fold level
   size_t series_ = 0;                  // of flows and services, catch-alls included
   uint64_t folded_total_ = 0;
+  bool restoring_ = false;  // restore() is resolving a checkpoint's keys
 
   // New full-detail keys per minute, in six 10 s slots. A key is new when it has no flow and was
   // not seen in this or the previous minute: two bitmaps of key hashes, swapped each minute,
@@ -198,6 +201,7 @@ class FlowTable {
     static constexpr size_t kBits = 1 << 16;
     std::array<uint32_t, kSlots> new_keys{};
     uint64_t slot_start_ns = 0;  // 0: no event yet
+    uint64_t armed_ns = 0;       // a minute after the first event: the breaker counts from then
     size_t slot = 0;
     size_t slots_since_swap = 0;
     std::vector<uint64_t> seen, seen_before;  // kBits each

@@ -69,6 +69,7 @@ TEST_F(CliErrors, bad_listen_address) {
 TEST_F(CliErrors, bad_values) {
   expect_usage_error({"agent", "--max-flows", "3"}, "--max-flows");
   expect_usage_error({"agent", "--max-series", "999"}, "--max-series");
+  expect_usage_error({"agent", "--max-series", "-5"}, "--max-series");
   expect_usage_error({"agent", "--max-new-flows-per-minute", "-1"}, "--max-new-flows-per-minute");
   expect_usage_error({"agent", "--rtt-interval", "5"}, "--rtt-interval");
   expect_usage_error({"agent", "--http-max-connections", "0"}, "--http-max-connections");

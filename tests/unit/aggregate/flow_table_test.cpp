@@ -167,7 +167,8 @@ constexpr uint64_t kSecond = 1'000'000'000;
 
 TEST(ChurnBreaker, folds_new_peers_while_new_flows_churn_and_gives_detail_back_when_it_calms) {
   FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
-  uint64_t now = kSecond;
+  t.resolve(key("10.0.0.0", 80), kSecond);  // the first event: the breaker counts a minute on
+  uint64_t now = 62 * kSecond;
   Flow& steady = t.resolve(key("10.0.0.1", 80), now);
   for (int i = 0; i < 99; ++i) t.resolve(key(peer_n(1000 + i), 80), now += kSecond / 10);  // 100 new keys
   EXPECT_FALSE(t.churn_breaker_tripped());
@@ -184,6 +185,39 @@ TEST(ChurnBreaker, folds_new_peers_while_new_flows_churn_and_gives_detail_back_w
   }
   EXPECT_FALSE(t.churn_breaker_tripped());
   EXPECT_EQ(t.resolve(key(peer_n(2000), 80), now).key.fold, FoldLevel::none);
+}
+
+TEST(ChurnBreaker, what_the_agent_finds_in_its_first_minute_is_not_churn) {
+  FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(t.resolve(key(peer_n(i), 80), kSecond + i).key.fold, FoldLevel::none);
+  EXPECT_FALSE(t.churn_breaker_tripped());
+  EXPECT_EQ(t.new_flow_keys_total(), 0u);
+  // A minute on, new keys count (approximately: the memory of seen keys is a bitmap, so a few
+  // new keys may pass for seen ones).
+  for (int i = 0; i < 150; ++i) t.resolve(key(peer_n(5000 + i), 80), 70 * kSecond);
+  EXPECT_TRUE(t.churn_breaker_tripped());
+}
+
+TEST(ChurnBreaker, keys_restored_from_a_checkpoint_are_not_new_and_keep_their_detail) {
+  FlowTable before(FlowTableLimits{.churn_new_flows_per_minute = 0});
+  for (int i = 0; i < 500; ++i) before.resolve(key(peer_n(i), 80), kSecond);
+  FlowTable after(FlowTableLimits{.churn_new_flows_per_minute = 100});
+  after.resolve(key("10.0.0.0", 80), 100 * kSecond);  // running for a while: the breaker counts
+  after.expire_idle(200 * kSecond, 3600 * kSecond);
+  std::vector<Flow*> restored = after.restore(before.save());
+  EXPECT_FALSE(after.churn_breaker_tripped());
+  for (Flow* f : restored) EXPECT_EQ(f->key.fold, FoldLevel::none);
+  EXPECT_EQ(after.new_flow_keys_total(), 0u);
+}
+
+TEST(ChurnBreaker, resets_after_a_long_quiet_with_no_event_in_between) {
+  FlowTable t(FlowTableLimits{.churn_new_flows_per_minute = 100});
+  t.resolve(key("10.0.0.0", 80), kSecond);
+  for (int i = 0; i < 150; ++i) t.resolve(key(peer_n(i), 80), 70 * kSecond);
+  ASSERT_TRUE(t.churn_breaker_tripped());
+  t.expire_idle(3600 * kSecond, 7200 * kSecond);  // an hour later, nothing happened since
+  EXPECT_FALSE(t.churn_breaker_tripped());
+  EXPECT_EQ(t.resolve(key(peer_n(5000), 80), 3600 * kSecond).key.fold, FoldLevel::none);
 }
 
 TEST(ChurnBreaker, a_steady_rate_under_the_threshold_never_trips) {
