@@ -3,10 +3,13 @@
 # Shared by `make`, CI (.ci/run) and the Dockerfile so the three cannot drift apart.
 set -euo pipefail
 
+# protoc, libprotobuf and Prometheus's metrics.proto (the Go package installs the .proto): the
+# protobuf exposition, which is how a Prometheus scrapes native histograms.
 build_pkgs=(
   build-essential cmake ninja-build pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libcap-dev libssl-dev
   libmicrohttpd-dev libgnutls28-dev
+  protobuf-compiler libprotobuf-dev golang-github-prometheus-client-model-dev
 )
 # Tests and benchmarks (make test runs every benchmark's smoke mode): GoogleTest, GMock and Google
 # Benchmark build them (cmake -DNETWATCH_TESTS=ON, which the Makefile passes); bpftrace is the peer the

@@ -182,13 +182,36 @@ std::string_view result_name(size_t i) {
 }
 
 json histogram_json(const aggregate::LatencyHistogram& h) {
-  return {{"count", h.count}, {"sum_ns", h.sum_ns}, {"buckets", h.buckets}};
+  return {{"count", h.count},
+          {"sum_ns", h.sum_ns},
+          {"buckets", h.buckets},
+          {"native_zero", h.native_zero},
+          {"native_first", h.native_first},
+          {"native_buckets", h.native_buckets}};
+}
+
+// A checkpoint from before native buckets: each classic bucket's count goes to the native bucket
+// of its upper bound (+Inf's to the highest), so the native counts still add up to count.
+void native_from_classic(aggregate::LatencyHistogram& h) {
+  using aggregate::detail::kBoundsNs;
+  for (size_t i = 0; i < h.buckets.size(); ++i)
+    if (h.buckets[i])
+      h.add_native(i < kBoundsNs.size() ? aggregate::detail::native_index_of_ns(kBoundsNs[i]) : aggregate::kNativeMaxIndex,
+                   h.buckets[i]);
 }
 
 void read_histogram(aggregate::LatencyHistogram& h, const json& j) {
   h.count = field(j, "count");
   h.sum_ns = field(j, "sum_ns");
   add_counts(h.buckets, section(j, "buckets"));  // bucket i is kLatencyBucketsSeconds[i]; the last is +Inf
+  if (!j.contains("native_buckets")) return native_from_classic(h);
+  h.native_zero = field(j, "native_zero");
+  int64_t first = j.at("native_first").get<int64_t>();
+  const json& counts = j.at("native_buckets");
+  if (first < aggregate::kNativeMinIndex || first + static_cast<int64_t>(counts.size()) - 1 > aggregate::kNativeMaxIndex)
+    throw std::runtime_error("native buckets outside the native index range");
+  for (size_t k = 0; k < counts.size(); ++k)
+    if (uint64_t n = counts[k].get<uint64_t>()) h.add_native(static_cast<int>(first + static_cast<int64_t>(k)), n);
 }
 
 json key_json(const aggregate::FlowKey& k) {
@@ -342,6 +365,7 @@ void read_format1(const json& j, Parsed& p) {
       h->count = from.at(0).get<uint64_t>();
       h->sum_ns = from.at(1).get<uint64_t>();
       add_counts(h->buckets, from.at(2));
+      native_from_classic(*h);
     }
     s.retransmits = r.at(8).get<uint64_t>();
     s.segments_sent = r.at(9).get<uint64_t>();

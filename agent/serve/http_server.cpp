@@ -17,6 +17,8 @@
 
 #include "util/clock.h"
 #include "util/log.h"
+#include "serve/content_negotiation.h"
+#include "serve/metrics_protobuf.h"
 #include "serve/metrics_render.h"
 #include "serve/snapshot_json.h"
 
@@ -353,9 +355,12 @@ int HttpServer::route(MHD_Connection* connection, Request& request, const char* 
   if (path == "/metrics") {
     auto snapshot = store_.latest();
     if (!snapshot) return respond(connection, MHD_HTTP_SERVICE_UNAVAILABLE, "netwatch: no data yet\n", kText);
-    std::string body = render_metrics_text(*snapshot, http_metric_families(gate_.stats(), gate_.limits()));
+    const char* accept = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    std::vector<prometheus::MetricFamily> http = http_metric_families(gate_.stats(), gate_.limits());
+    bool protobuf = negotiate_metrics_format(accept ? accept : "") == MetricsFormat::protobuf;
+    std::string body = protobuf ? render_metrics_protobuf(*snapshot, http) : render_metrics_text(*snapshot, http);
     snapshot.reset();
-    return respond(connection, MHD_HTTP_OK, std::move(body), "text/plain; version=0.0.4; charset=utf-8");
+    return respond(connection, MHD_HTTP_OK, std::move(body), protobuf ? kProtobufContentType : kTextContentType);
   }
 
   std::multimap<std::string, std::string> params;

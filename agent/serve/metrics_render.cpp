@@ -7,8 +7,9 @@
 #include <limits>
 #include <sstream>
 
+#include "serve/flow_families.h"
+
 namespace netwatch::serve {
-namespace {
 
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
@@ -33,6 +34,8 @@ std::vector<ClientMetric::Label> service_labels(const aggregate::ServiceView& v)
           {"container", fold_workload ? "other" : v.workload.container}};
 }
 
+namespace {
+
 ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType type) {
   ClientMetric m;
   m.label = std::move(labels);
@@ -44,29 +47,6 @@ ClientMetric value(std::vector<ClientMetric::Label> labels, double v, MetricType
 MetricFamily family(std::string name, std::string help, MetricType type) {
   return MetricFamily{std::move(name), std::move(help), type, {}};
 }
-
-// The flow families: one row each.
-struct FlowFamily {
-  const char* name;
-  const char* help;
-  MetricType type;
-};
-constexpr FlowFamily kConnects = {"netwatch_tcp_connects_total",
-                                  "TCP connections by handshake result (inbound: accepted connections)",
-                                  MetricType::Counter};
-constexpr FlowFamily kConnectDuration = {"netwatch_tcp_connect_duration_seconds",
-                                         "Outbound connect latency, SYN sent to established", MetricType::Histogram};
-constexpr FlowFamily kRetransmits = {"netwatch_tcp_retransmits_total", "Retransmitted TCP segments",
-                                     MetricType::Counter};
-constexpr FlowFamily kSegments = {"netwatch_tcp_segments_sent_total", "TCP segments sent, retransmissions included",
-                                  MetricType::Counter};
-constexpr FlowFamily kRtt = {"netwatch_tcp_rtt_seconds", "Smoothed RTT, sampled per connection",
-                             MetricType::Histogram};
-constexpr FlowFamily kActive = {"netwatch_tcp_active_connections", "Live tracked connections", MetricType::Gauge};
-constexpr FlowFamily kBytesSent = {"netwatch_tcp_bytes_sent_total", "Payload bytes sent, retransmissions included",
-                                   MetricType::Counter};
-constexpr FlowFamily kBytesReceived = {"netwatch_tcp_bytes_received_total", "Payload bytes received",
-                                       MetricType::Counter};
 
 // The text path for the flow and service families: a scrape's cost is here.
 // It writes into one string the bytes prometheus::TextSerializer would write for the same

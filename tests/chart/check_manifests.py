@@ -370,7 +370,7 @@ def contract(rules_path, dashboard_path):
     exprs += [v["definition"] for v in dash["templating"]["list"] if v.get("definition")]
     known = set()
     for name, kind in CONTRACT.items():
-        known |= {name + s for s in ("_bucket", "_count", "_sum")} if kind == "histogram" else {name}
+        known |= {name + s for s in ("", "_bucket", "_count", "_sum")} if kind == "histogram" else {name}
     metrics, labels = set(), set()
     for e in exprs:
         m, l = used_names(e)
@@ -380,8 +380,11 @@ def contract(rules_path, dashboard_path):
     check(labels <= CONTRACT_LABELS, "rules and dashboard use only contract labels", str(sorted(labels - CONTRACT_LABELS)))
     for name, kind in CONTRACT.items():
         if kind == "histogram":
-            check(not any(re.search(rf"\b{name}\b(?!_)", e) for e in exprs),
-                  f"{name} is only used through _bucket/_count/_sum")
+            # A Prometheus with native histograms has the bare name and no _bucket/_count/_sum; one
+            # without, the reverse: every query reads both forms.
+            one_form = [e for e in exprs if name in e and
+                        bool(re.search(rf"\b{name}\b(?!_)", e)) != bool(re.search(rf"\b{name}_(bucket|count|sum)\b", e))]
+            check(not one_form, f"{name} is queried in both forms, classic and native", str(one_form))
             # The histograms are per service: a query by peer would find one empty peer.
             by_peer = [e for e in exprs if name in e and "peer" in used_names(e)[1]]
             check(not by_peer, f"{name} is not grouped or matched by peer", str(by_peer))

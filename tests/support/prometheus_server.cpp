@@ -25,7 +25,8 @@ std::ostream& operator<<(std::ostream& os, const PrometheusAlert& alert) {
   return os << "} value " << alert.value << " since " << alert.active_at;
 }
 
-PrometheusServer::PrometheusServer(uint16_t port, uint16_t agent_port, const std::string& rules_file)
+PrometheusServer::PrometheusServer(uint16_t port, uint16_t agent_port, const std::string& rules_file,
+                                   bool native_histograms)
     : dir_(std::filesystem::temp_directory_path() /
            ("nw-prometheus-" + std::to_string(getpid()) + "-" + std::to_string(port))),
       port_(port) {
@@ -39,10 +40,11 @@ PrometheusServer::PrometheusServer(uint16_t port, uint16_t agent_port, const std
            << "      - targets: ['127.0.0.1:" << agent_port << "']\n";
     if (!config) throw std::runtime_error("cannot write " + (dir_ / "prometheus.yml").string());
   }
-  child_ = std::make_unique<ChildProcess>(std::vector<std::string>{
-      "/usr/bin/prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
-      "--storage.tsdb.path=" + (dir_ / "data").string(), "--web.listen-address=127.0.0.1:" + std::to_string(port),
-      "--log.level=warn"});
+  std::vector<std::string> argv = {"/usr/bin/prometheus", "--config.file=" + (dir_ / "prometheus.yml").string(),
+                                   "--storage.tsdb.path=" + (dir_ / "data").string(),
+                                   "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"};
+  if (native_histograms) argv.push_back("--enable-feature=native-histograms");
+  child_ = std::make_unique<ChildProcess>(argv);
   auto deadline = std::chrono::steady_clock::now() + 30s;
   while (http_get("127.0.0.1", port, "/-/ready", nullptr) != 200) {
     if (std::chrono::steady_clock::now() > deadline || child_->wait(100ms))

@@ -39,8 +39,10 @@ class PrometheusServer {
 
   // Starts Prometheus on 127.0.0.1:`port` (scrape and evaluation interval 1 s) scraping
   // 127.0.0.1:`agent_port`, with `rules_file` as its only rule file when not empty, and waits
-  // for /-/ready. Throws when it does not start.
-  PrometheusServer(uint16_t port, uint16_t agent_port, const std::string& rules_file = "");
+  // for /-/ready. Throws when it does not start. native_histograms: run with
+  // --enable-feature=native-histograms (it then asks for the protobuf exposition).
+  PrometheusServer(uint16_t port, uint16_t agent_port, const std::string& rules_file = "",
+                   bool native_histograms = false);
   ~PrometheusServer();  // SIGTERM (SIGKILL after 10 s), then removes its directory
   PrometheusServer(const PrometheusServer&) = delete;
   PrometheusServer& operator=(const PrometheusServer&) = delete;

@@ -79,11 +79,19 @@ groups:
     {{- with $a.rttP99 }}{{ if .enabled }}
       - alert: NetwatchTCPRttP99High
         expr: |
-          histogram_quantile(0.99,
-            sum by ({{ $service }}, le) (rate(netwatch_tcp_rtt_seconds_bucket{ {{- $sel -}} }[{{ $w }}]))
+          (
+            histogram_quantile(0.99,
+              sum by ({{ $service }}, le) (rate(netwatch_tcp_rtt_seconds_bucket{ {{- $sel -}} }[{{ $w }}]))
+            )
+            or
+            histogram_quantile(0.99, sum by ({{ $service }}) (rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
           ) > {{ .thresholdSeconds }}
           and
-          sum by ({{ $service }}) (rate(netwatch_tcp_rtt_seconds_count{ {{- $sel -}} }[{{ $w }}])) > {{ .minSamplesPerSecond }}
+          (
+            sum by ({{ $service }}) (rate(netwatch_tcp_rtt_seconds_count{ {{- $sel -}} }[{{ $w }}]))
+            or
+            sum by ({{ $service }}) (histogram_count(rate(netwatch_tcp_rtt_seconds{ {{- $sel -}} }[{{ $w }}])))
+          ) > {{ .minSamplesPerSecond }}
         for: {{ .for }}
         labels:
           severity: {{ .severity }}
