@@ -24,7 +24,7 @@ RUN deploy/docker/runtime-packages.sh build/netwatch | tee build/runtime-package
 FROM debian:bookworm-slim
 COPY --from=build /src/build/runtime-packages.txt /tmp/runtime-packages.txt
 # Today: libbpf1 libelf1 zlib1g libprometheus-cpp-core1.0 libcpp-httplib0.11 (with libssl3,
-# libbrotli1) libmicrohttpd12 libgnutls30 libstdc++6 -- derived from the binary, so a new link in CMakeLists.txt follows.
+# libbrotli1) libmicrohttpd12 libgnutls30 libprotobuf32 libstdc++6 -- derived from the binary, so a new link in CMakeLists.txt follows.
 RUN apt-get update -qq \
  && xargs -a /tmp/runtime-packages.txt apt-get install -y -qq --no-install-recommends \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
