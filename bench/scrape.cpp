@@ -1,8 +1,9 @@
 // netwatch_scrape: /metrics latency of the real agent holding ~50k series, under a wrk load
 // (issue 6, target 6: p99 <= 100 ms). The series come from real traffic: one short connection to
-// each of ~1000 peers, each a listener of our own on its own loopback address 127.1.x.y (all of
-// 127/8 is local), so each peer is one outbound flow of 49 series. Clients bind 127.0.0.1, so the
-// inbound ends add a single flow.
+// each of ~680 peers, each a listener of our own on its own loopback address 127.1.x.y (all of
+// 127/8 is local) and its own port, so each peer is an outbound flow and service (48 series) and
+// an inbound one (27). The agent runs with the budget raised and the churn breaker off, so every
+// peer keeps its series.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,12 +24,12 @@ namespace netwatch::bench {
 namespace {
 
 struct Options {
-  size_t peers = 1020;
+  size_t peers = 680;
   uint16_t peer_port = 15231;
   int seconds = 10;
   int threads = 2;
   int connections = 4;
-  AgentCommand agent{default_netwatch_binary(), 19474, {}};
+  AgentCommand agent{default_netwatch_binary(), 19474, {"--max-series", "200000", "--max-new-flows-per-minute", "0"}};
 };
 
 std::string sys_error(const std::string& what) {
@@ -45,13 +46,13 @@ void visit_peers(const Options& opt) {
     sockaddr_in peer{};
     peer.sin_family = AF_INET;
     peer.sin_addr.s_addr = htonl(peer_address(i));
-    peer.sin_port = htons(opt.peer_port);
+    peer.sin_port = htons(static_cast<uint16_t>(opt.peer_port + i));
     int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0 ||
         listen(listener, 8) != 0)
-      throw util::FatalError(sys_error("listening on 127.1.x.y:" + std::to_string(opt.peer_port)));
+      throw util::FatalError(sys_error("listening on 127.1.x.y:" + std::to_string(opt.peer_port + i)));
     int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in local{};
     local.sin_family = AF_INET;
@@ -134,10 +135,11 @@ int main(int argc, char** argv) {
   Options opt;
   bool smoke = false;
   CLI::App app{"netwatch_scrape: /metrics latency of the real agent at ~50k series under wrk (needs root)"};
-  app.add_option("--peers", opt.peers, "loopback peers 127.1.x.y, one flow each")
+  app.add_option("--peers", opt.peers, "loopback peers 127.1.x.y, each on a port of its own")
       ->check(CLI::Range(1, 60000))
       ->capture_default_str();
-  app.add_option("--peer-port", opt.peer_port, "the peers' listening port")->capture_default_str();
+  app.add_option("--peer-port", opt.peer_port, "the first peer's listening port (the next ones follow)")
+      ->capture_default_str();
   app.add_option("--seconds", opt.seconds, "wrk duration")->check(CLI::Range(1, 3600))->capture_default_str();
   app.add_option("--threads", opt.threads, "wrk threads")->capture_default_str();
   app.add_option("--connections", opt.connections, "wrk connections")->capture_default_str();

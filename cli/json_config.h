@@ -1,4 +1,4 @@
-// Lets CLI11 read a JSON config file: {"listen": "0.0.0.0:9464", "max-flows": 5000}.
+// Lets CLI11 read a JSON config file: {"listen": "0.0.0.0:9464", "max-series": 20000}.
 // Keys are the long flag names; flags given on the command line win over the file.
 #pragma once
 

@@ -65,7 +65,6 @@ std::shared_ptr<Snapshot> Aggregator::snapshot(uint64_t now_mono_ns, uint64_t no
   h.max_connections = config_.max_connections;
   h.series_budget = flows_.limits().max_series;
   h.flow_cap = flows_.limits().max_flows;
-  h.flow_series = flows_.series();
   h.stage = flows_.stage();
   h.churn_threshold = flows_.limits().churn_new_flows_per_minute;
   h.churn_breaker_tripped = flows_.churn_breaker_tripped();

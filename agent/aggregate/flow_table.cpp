@@ -1,6 +1,7 @@
 #include "aggregate/flow_table.h"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -119,9 +120,16 @@ void FlowTable::count_connect(Flow& flow, ConnectResult result, uint64_t n) {
     if (flow.connect_series > 0) {
       --flow.connect_series;  // the result the projection held for it
     } else if (flow.key.fold != FoldLevel::workload && series_ + 1 > flow_series_budget_) {
-      Flow& catch_all = resolve(flow.key.folded(FoldLevel::workload), flow.stats.last_update_ns);
+      // Past the budget: to the least folded flow of this key that has this result's series
+      // already (failures keep their workload and port as long as one does), else the catch-all.
+      Flow* to = nullptr;
+      for (int level = static_cast<int>(flow.key.fold) + 1; !to && level < 3; ++level) {
+        auto it = flows_.find(flow.key.folded(static_cast<FoldLevel>(level)));
+        if (it != flows_.end() && it->second.stats.connects[static_cast<int>(result)]) to = &it->second;
+      }
+      if (!to) to = &resolve(flow.key.folded(FoldLevel::workload), flow.stats.last_update_ns);
       ++folded_total_;
-      count_connect(catch_all, result, n);
+      count_connect(*to, result, n);
       return;
     } else {
       ++series_;
@@ -149,6 +157,12 @@ void FlowTable::count_if_new(const FlowKey& key, uint64_t now_ns) {
     churn_.tripped = true;
     ++churn_.trips;
   }
+}
+
+size_t FlowTable::seen_fill() const {
+  size_t bits = 0;
+  for (size_t w = 0; w < churn_.seen.size(); ++w) bits += std::popcount(churn_.seen[w] | churn_.seen_before[w]);
+  return bits;
 }
 
 size_t FlowTable::Churn::last_minute() const {
@@ -182,7 +196,10 @@ void FlowTable::advance_churn_clock(uint64_t now_ns) {
       c.seen_before.swap(c.seen);
       std::fill(c.seen.begin(), c.seen.end(), 0);
     }
-    if (c.tripped && c.last_minute() * 2 < limits_.churn_new_flows_per_minute) c.tripped = false;
+    // Calm: fewer than half the threshold new in the last minute, and the memory of seen keys
+    // not saturated (past half full it mistakes too many new keys for seen ones to count churn).
+    if (c.tripped && c.last_minute() * 2 < limits_.churn_new_flows_per_minute && seen_fill() * 2 < Churn::kBits)
+      c.tripped = false;
   }
 }
 
@@ -258,7 +275,8 @@ std::vector<Flow*> FlowTable::restore(const State& saved) {
   for (const SavedService& from : saved.services) {
     // Its own service, or the folded one that took its flows' counts (a smaller budget).
     auto it = services_.find(from.key);
-    for (int level = static_cast<int>(from.key.fold) + 1; it == services_.end() && level <= 3; ++level)
+    for (int level = static_cast<int>(from.key.fold) + 1;
+         it == services_.end() && level <= static_cast<int>(FoldLevel::workload); ++level)
       it = services_.find(from.key.folded(static_cast<FoldLevel>(level)));
     if (it == services_.end()) continue;  // none of its flows was saved: nothing refers to it
     it->second.retired.add(from.retired);

@@ -109,8 +109,8 @@ struct FlowTableLimits {
   size_t max_flows = 0;       // also at most this many flows (the old --max-flows); 0: no such cap
   // The churn breaker: when more full-detail flow keys than this are new within a minute, new
   // keys fold their peer; detail comes back once a minute sees fewer than half as many. 0: off.
-  // It counts from a minute after the first event (what is there at start is not churn), and
-  // keys restored from a checkpoint are not new.
+  // It counts from a minute after the agent's first event or expiry tick (what is there at start
+  // is not churn), and keys restored from a checkpoint are not new.
   size_t churn_new_flows_per_minute = 300;
 };
 
@@ -140,8 +140,11 @@ class FlowTable {
   uint64_t folded_total() const { return folded_total_; }  // keys and counts that did not get their own flow
   size_t size() const { return flows_.size(); }
   size_t services() const { return services_.size(); }
-  // Series the flow and service families export now (the agent's own families not included).
+  // Series of the flow and service families as projected: what /metrics writes for them, plus
+  // one for each flow that has no connect result yet (the projection holds one for every flow).
   size_t series() const { return series_; }
+  // The flows' share of max_series: what series() may reach (the catch-alls' reserve aside).
+  size_t flow_series_budget() const { return flow_series_budget_; }
   const FlowTableLimits& limits() const { return limits_; }
   bool churn_breaker_tripped() const { return churn_.tripped; }
   uint64_t churn_trips_total() const { return churn_.trips; }
@@ -186,6 +189,7 @@ class FlowTable {
   void count_if_new(const FlowKey& key, uint64_t now_ns);
   bool remember_key(const FlowKey& key);  // marks the key seen; whether it was already
   void advance_churn_clock(uint64_t now_ns);
+  size_t seen_fill() const;  // bits set in the memory of seen keys (this minute's or the last's)
 
   FlowTableLimits limits_;
   size_t flow_series_budget_;  // max_series less the reserves

@@ -49,7 +49,6 @@ struct AgentHealth {
   size_t max_connections = 0;
   size_t series_budget = 0;  // --max-series
   size_t flow_cap = 0;       // --max-flows; 0: none
-  size_t flow_series = 0;    // series of the flow and service families
   FoldLevel stage = FoldLevel::none;
   size_t churn_threshold = 0;  // new flow keys per minute; 0: the breaker is off
   bool churn_breaker_tripped = false;

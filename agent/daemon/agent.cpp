@@ -67,7 +67,7 @@ class StatusLine {
     std::snprintf(line, sizeof(line),
                   "%sconnections=%zu flows=%zu flow_series=%zu/%zu events/s=%.0f lost=%llu stage=%d churn_breaker=%d",
                   prefix_.c_str(), pipeline.aggregator().connections().size(), flows.size(), flows.series(),
-                  flows.limits().max_series, double(events - events_) * 1e9 / double(now - last_),
+                  flows.flow_series_budget(), double(events - events_) * 1e9 / double(now - last_),
                   static_cast<unsigned long long>(k.total_lost()), static_cast<int>(flows.stage()),
                   flows.churn_breaker_tripped() ? 1 : 0);
     util::log_info(line);

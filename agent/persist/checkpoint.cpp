@@ -192,11 +192,16 @@ json histogram_json(const aggregate::LatencyHistogram& h) {
 
 // A checkpoint from before native buckets: each classic bucket's count goes to the native bucket
 // of its upper bound (+Inf's to the highest), so the native counts still add up to count.
+// A checkpoint from before the native buckets: each classic bucket's count goes to the native
+// bucket of its upper bound (so migrated counts lean to their bucket's top), and what was above
+// the last bound (10 s) to the native bucket just above it, not to the 256 s the native range
+// ends at.
 void native_from_classic(aggregate::LatencyHistogram& h) {
   using aggregate::detail::kBoundsNs;
+  const int above_last = aggregate::detail::native_index_of_ns(kBoundsNs.back()) + 1;
   for (size_t i = 0; i < h.buckets.size(); ++i)
     if (h.buckets[i])
-      h.add_native(i < kBoundsNs.size() ? aggregate::detail::native_index_of_ns(kBoundsNs[i]) : aggregate::kNativeMaxIndex,
+      h.add_native(i < kBoundsNs.size() ? aggregate::detail::native_index_of_ns(kBoundsNs[i]) : above_last,
                    h.buckets[i]);
 }
 

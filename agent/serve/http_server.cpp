@@ -127,7 +127,7 @@ int connection_fd(MHD_Connection* connection) {
 }
 
 MHD_Result respond(MHD_Connection* connection, unsigned status, std::string body, const char* content_type,
-                   const char* authenticate = nullptr) {
+                   const char* authenticate = nullptr, const char* vary = nullptr) {
   // The body moves into the response and is freed with it: never copied (a /metrics body is MBs).
   auto* owned = new std::string(std::move(body));
   MHD_Response* response = MHD_create_response_from_buffer_with_free_callback_cls(
@@ -138,6 +138,7 @@ MHD_Result respond(MHD_Connection* connection, unsigned status, std::string body
   }
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   if (authenticate) MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, authenticate);
+  if (vary) MHD_add_response_header(response, MHD_HTTP_HEADER_VARY, vary);
   MHD_Result queued = MHD_queue_response(connection, status, response);
   MHD_destroy_response(response);
   return queued;
@@ -358,9 +359,17 @@ int HttpServer::route(MHD_Connection* connection, Request& request, const char* 
     const char* accept = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     std::vector<prometheus::MetricFamily> http = http_metric_families(gate_.stats(), gate_.limits());
     bool protobuf = negotiate_metrics_format(accept ? accept : "") == MetricsFormat::protobuf;
-    std::string body = protobuf ? render_metrics_protobuf(*snapshot, http) : render_metrics_text(*snapshot, http);
+    std::string body;
+    try {
+      body = protobuf ? render_metrics_protobuf(*snapshot, http) : render_metrics_text(*snapshot, http);
+    } catch (const std::exception& e) {  // never into libmicrohttpd's C callback
+      util::log_error(std::string("rendering /metrics failed: ") + e.what());
+      return respond(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "netwatch: rendering /metrics failed\n", kText);
+    }
     snapshot.reset();
-    return respond(connection, MHD_HTTP_OK, std::move(body), protobuf ? kProtobufContentType : kTextContentType);
+    // The body depends on the Accept header: caches must not hand one scraper's format to another.
+    return respond(connection, MHD_HTTP_OK, std::move(body), protobuf ? kProtobufContentType : kTextContentType,
+                   nullptr, MHD_HTTP_HEADER_ACCEPT);
   }
 
   std::multimap<std::string, std::string> params;

@@ -252,6 +252,8 @@ TEST_F(SeriesBudgetE2E, six_thousand_real_flows_fit_the_default_budget_and_every
     EXPECT_EQ(series, double(sample_lines(text)));
     EXPECT_EQ(gauge_of(samples, "netwatch_series_budget"), 10000);
     EXPECT_GE(gauge_of(samples, "netwatch_series_budget_stage"), 1);
+    // A fresh agent's first minute is not churn: the budget's stages alone hold these flows.
+    EXPECT_EQ(gauge_of(samples, "netwatch_series_churn_trips_total"), 0);
     EXPECT_GT(gauge_of(samples, "netwatch_series_budget_folded_total"), 0);
     // Folded peers keep the port: with one service port the peer level is as far as it goes.
     EXPECT_GT(sum_samples(samples, "netwatch_tcp_connects_total", {{"port", port}, {"peer", "other"}}), 0);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -168,6 +170,34 @@ TEST(Checkpoint, the_histograms_of_expired_flows_stay_in_their_service_across_a_
   aggregate::Aggregator after(config, pods);
   ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, aggregate::AgentHealth{}), after));
   EXPECT_EQ(service_connects(after), 4u);
+}
+
+TEST(Checkpoint, native_buckets_and_the_churn_breakers_counts_survive_a_restart) {
+  aggregate::AggregatorConfig config;
+  config.churn_new_flows_per_minute = 10;
+  aggregate::Aggregator before(config, pods);
+  before.on_event(EventBuilder(event::EventType::connect, 1).peer("10.1.0.1").latency(1000).at(1'000'000'000));
+  for (uint64_t i = 2; i <= 30; ++i)  // a minute on: new peers count, and trip the breaker
+    before.on_event(EventBuilder(event::EventType::connect, i)
+                        .peer("10.1.0." + std::to_string(i))
+                        .latency(i * 77'777)
+                        .at(70'000'000'000));
+  ASSERT_EQ(before.flows().churn_trips_total(), 1u);
+  aggregate::Aggregator after(config, pods);
+  ASSERT_TRUE(restore_checkpoint(save_checkpoint(before, aggregate::AgentHealth{}), after));
+  EXPECT_EQ(after.flows().churn_trips_total(), 1u);
+  EXPECT_EQ(after.flows().new_flow_keys_total(), before.flows().new_flow_keys_total());
+  auto native = [](const aggregate::Aggregator& a) {  // the services' native buckets, by index
+    std::map<int, uint64_t> counts;
+    for (const aggregate::ServiceView& v : a.snapshot(1, 1)->services) {
+      const aggregate::LatencyHistogram& h = v.stats.connect_latency;
+      for (size_t k = 0; k < h.native_buckets.size(); ++k)
+        if (h.native_buckets[k]) counts[h.native_first + int(k)] += h.native_buckets[k];
+    }
+    return counts;
+  };
+  EXPECT_FALSE(native(before).empty());
+  EXPECT_EQ(native(after), native(before));
 }
 
 TEST(Checkpoint, bytes_that_are_not_a_checkpoint_restore_nothing) {
