@@ -80,9 +80,14 @@ bool usable_tls_pair(const std::string& cert, const std::string& key) {
   return ok;
 }
 
-// Bound and listening, the kernel's accept queue as deep as the connection cap: a flood beyond
-// it waits in SYN retries instead of in the agent.
-int listen_socket(const util::ListenAddress& address, size_t backlog) {
+// Bound and listening, with a deep accept queue (the kernel caps it at net.core.somaxconn). The
+// ConnectionGate refuses a flood at accept, which is quick; what the queue cannot hold waits in
+// the handshake's retransmissions, a second or more, and that includes a well-behaved client's
+// (a kubelet probe's timeout is 1 s by default). A queued connection is a kernel socket without
+// buffers until it is accepted.
+constexpr int kListenBacklog = 4096;
+
+int listen_socket(const util::ListenAddress& address) {
   bool v6 = address.host.find(':') != std::string::npos;
   sockaddr_storage storage{};
   socklen_t len = 0;
@@ -104,7 +109,7 @@ int listen_socket(const util::ListenAddress& address, size_t backlog) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(fd, reinterpret_cast<sockaddr*>(&storage), len) != 0 ||
-      listen(fd, static_cast<int>(std::max<size_t>(backlog, 16))) != 0) {
+      listen(fd, kListenBacklog) != 0) {
     int saved = errno;
     close(fd);
     errno = saved;
@@ -225,7 +230,7 @@ HttpServer::HttpServer(SnapshotStore& store, const util::ListenAddress& address,
   if (!security.basic_auth_user.empty())
     expected_authorization_ = "Basic " + base64(security.basic_auth_user + ":" + security.basic_auth_password);
 
-  listen_fd_ = listen_socket(address, limits.max_connections);
+  listen_fd_ = listen_socket(address);
   if (listen_fd_ < 0) {
     std::string where = (address.host.find(':') != std::string::npos ? "[" + address.host + "]" : address.host) + ":" +
                         std::to_string(address.port);
