@@ -112,20 +112,6 @@ void exchange_and_finish(Fd client, Fd server, size_t bytes, SideTruth& outbound
   finish_connection(std::move(client), std::move(server), outbound, inbound);
 }
 
-// Every sample of `name` whose labels include `labels`, summed.
-double sum_samples(const std::vector<Sample>& samples, const std::string& name, const SeriesLabels& labels) {
-  double sum = 0;
-  for (const Sample& s : samples) {
-    if (s.name != name) continue;
-    bool match = true;
-    for (const auto& [k, v] : labels) {
-      auto it = s.labels.find(k);
-      match &= it != s.labels.end() && it->second == v;
-    }
-    if (match) sum += s.value;
-  }
-  return sum;
-}
 
 double gauge_of(const std::vector<Sample>& samples, const std::string& name) {
   return find_sample(samples, name, {}).value_or(-1);

@@ -39,18 +39,29 @@ std::vector<Sample> parse_exposition(const std::string& text) {
   return out;
 }
 
+namespace {
+bool has_labels(const Sample& s, const std::map<std::string, std::string>& labels) {
+  for (const auto& [k, v] : labels) {
+    auto it = s.labels.find(k);
+    if (it == s.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::optional<double> find_sample(const std::vector<Sample>& samples, const std::string& name,
                                   const std::map<std::string, std::string>& labels) {
-  for (const Sample& s : samples) {
-    if (s.name != name) continue;
-    bool match = true;
-    for (const auto& [k, v] : labels) {
-      auto it = s.labels.find(k);
-      match &= it != s.labels.end() && it->second == v;
-    }
-    if (match) return s.value;
-  }
+  for (const Sample& s : samples)
+    if (s.name == name && has_labels(s, labels)) return s.value;
   return std::nullopt;
+}
+
+double sum_samples(const std::vector<Sample>& samples, const std::string& name,
+                   const std::map<std::string, std::string>& labels) {
+  double sum = 0;
+  for (const Sample& s : samples)
+    if (s.name == name && has_labels(s, labels)) sum += s.value;
+  return sum;
 }
 
 int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body,

@@ -26,6 +26,9 @@ std::vector<Sample> parse_exposition(const std::string& text);
 // The value of the one sample named `name` whose labels include `labels`; nullopt if none.
 std::optional<double> find_sample(const std::vector<Sample>& samples, const std::string& name,
                                   const std::map<std::string, std::string>& labels);
+// Every sample named `name` whose labels include `labels`, summed (0 if none).
+double sum_samples(const std::vector<Sample>& samples, const std::string& name,
+                   const std::map<std::string, std::string>& labels);
 
 // HTTP GET on loopback; returns the status code (0 when no answer came: body then says why).
 int http_get(const std::string& host, uint16_t port, const std::string& path, std::string* body,
