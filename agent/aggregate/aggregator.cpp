@@ -5,14 +5,11 @@
 
 namespace netwatch::aggregate {
 
+std::string port_label(const FlowKey& key) {
+  return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port);
+}
 std::string FlowView::peer_label() const {
   return key.fold >= FoldLevel::peer ? "other" : key.peer.to_string();
-}
-std::string FlowView::port_label() const {
-  return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port);
-}
-std::string ServiceView::port_label() const {
-  return key.fold >= FoldLevel::port ? "other" : std::to_string(key.port);
 }
 
 Aggregator::Aggregator(const AggregatorConfig& config, WorkloadResolver resolver)

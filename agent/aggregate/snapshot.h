@@ -17,13 +17,15 @@
 
 namespace netwatch::aggregate {
 
+std::string port_label(const FlowKey& key);  // the number, or "other" once folded
+
 struct FlowView {
   FlowKey key;
   k8s::WorkloadLabels workload;
   FlowStats stats;
 
   std::string peer_label() const;  // the address, or "other" once folded
-  std::string port_label() const;  // the number, or "other" once folded
+  std::string port_label() const { return aggregate::port_label(key); }
 };
 
 struct ServiceView {
@@ -31,7 +33,7 @@ struct ServiceView {
   k8s::WorkloadLabels workload;
   ServiceStats stats;
 
-  std::string port_label() const;  // the number, or "other" once folded
+  std::string port_label() const { return aggregate::port_label(key); }
 };
 
 struct ConnectionView {

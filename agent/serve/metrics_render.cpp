@@ -15,23 +15,28 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
+namespace {
+// direction, [peer,] port, namespace, pod, container.
+std::vector<ClientMetric::Label> key_labels(const aggregate::FlowKey& key, const k8s::WorkloadLabels& workload,
+                                            const std::string* peer, std::string port) {
+  bool fold_workload = key.fold >= aggregate::FoldLevel::workload;
+  std::vector<ClientMetric::Label> l = {{"direction", std::string(event::direction_name(key.direction))}};
+  if (peer) l.push_back({"peer", *peer});
+  l.push_back({"port", std::move(port)});
+  l.push_back({"namespace", fold_workload ? "other" : workload.namespace_name});
+  l.push_back({"pod", fold_workload ? "other" : workload.pod});
+  l.push_back({"container", fold_workload ? "other" : workload.container});
+  return l;
+}
+}  // namespace
+
 std::vector<ClientMetric::Label> flow_labels(const aggregate::FlowView& f) {
-  bool fold_workload = f.key.fold >= aggregate::FoldLevel::workload;
-  return {{"direction", std::string(event::direction_name(f.key.direction))},
-          {"peer", f.peer_label()},
-          {"port", f.port_label()},
-          {"namespace", fold_workload ? "other" : f.workload.namespace_name},
-          {"pod", fold_workload ? "other" : f.workload.pod},
-          {"container", fold_workload ? "other" : f.workload.container}};
+  std::string peer = f.peer_label();
+  return key_labels(f.key, f.workload, &peer, f.port_label());
 }
 
 std::vector<ClientMetric::Label> service_labels(const aggregate::ServiceView& v) {
-  bool fold_workload = v.key.fold >= aggregate::FoldLevel::workload;
-  return {{"direction", std::string(event::direction_name(v.key.direction))},
-          {"port", v.port_label()},
-          {"namespace", fold_workload ? "other" : v.workload.namespace_name},
-          {"pod", fold_workload ? "other" : v.workload.pod},
-          {"container", fold_workload ? "other" : v.workload.container}};
+  return key_labels(v.key, v.workload, nullptr, v.port_label());
 }
 
 namespace {
