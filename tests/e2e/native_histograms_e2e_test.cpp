@@ -22,8 +22,8 @@
 namespace nwtest {
 namespace {
 
-constexpr uint16_t kServicePort = 62401;
-constexpr uint16_t kAgentPort = 62490;
+constexpr uint16_t kNativeServicePort = 62401;
+constexpr uint16_t kNativeAgentPort = 62490;
 constexpr uint16_t kNativePrometheusPort = 62491;
 constexpr uint16_t kClassicPrometheusPort = 62492;
 
@@ -43,7 +43,7 @@ void serve_one(Fd conn) {
 }
 
 void run_client(int think_ms) {
-  Fd client = connect_to(AF_INET, kServicePort);
+  Fd client = connect_to(AF_INET, kNativeServicePort);
   if (think_ms == 0) {
     std::string chunk(256 * 1024, 'x');
     for (int i = 0; i < 40; ++i) send_all(client.get(), chunk.data(), chunk.size());
@@ -88,12 +88,12 @@ std::string rtt_alert_expr_without_thresholds() {
 
 TEST(NativeHistogramsE2E, native_and_classic_prometheus_agree_on_the_same_agent) {
   ASSERT_EQ(geteuid(), 0u) << "needs root: run sudo make test";
-  AgentProcess agent(kAgentPort, {"--publish-interval", "200ms", "--drain-interval", "20ms", "--rtt-interval", "10ms"});
-  PrometheusServer native(kNativePrometheusPort, kAgentPort, "", true);
-  PrometheusServer classic(kClassicPrometheusPort, kAgentPort);
+  AgentProcess agent(kNativeAgentPort, {"--publish-interval", "200ms", "--drain-interval", "20ms", "--rtt-interval", "10ms"});
+  PrometheusServer native(kNativePrometheusPort, kNativeAgentPort, "", true);
+  PrometheusServer classic(kClassicPrometheusPort, kNativeAgentPort);
 
   // The agent answers each Accept header with its format.
-  httplib::Client http("127.0.0.1", kAgentPort);
+  httplib::Client http("127.0.0.1", kNativeAgentPort);
   auto pb = http.Get("/metrics", {{"Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
                                              "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"}});
   ASSERT_TRUE(pb);
@@ -103,7 +103,7 @@ TEST(NativeHistogramsE2E, native_and_classic_prometheus_agree_on_the_same_agent)
   ASSERT_TRUE(text);
   EXPECT_EQ(text->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
 
-  Fd listener = listen_on(AF_INET, kServicePort);
+  Fd listener = listen_on(AF_INET, kNativeServicePort);
   const std::vector<int> think_ms = {0, 0, 1, 2, 4, 8, 15, 30};
   std::vector<std::thread> servers, clients;
   std::thread acceptor([&] {
@@ -114,7 +114,7 @@ TEST(NativeHistogramsE2E, native_and_classic_prometheus_agree_on_the_same_agent)
   acceptor.join();
   for (auto& s : servers) s.join();
 
-  const std::string sel = "{port=\"" + std::to_string(kServicePort) + "\"}";
+  const std::string sel = "{port=\"" + std::to_string(kNativeServicePort) + "\"}";
   const std::string native_count = "histogram_count(sum(netwatch_tcp_rtt_seconds" + sel + "))";
   const std::string classic_count = "sum(netwatch_tcp_rtt_seconds_count" + sel + ")";
   // Both have scraped the final counts: equal, and the same two polls in a row.
@@ -170,7 +170,7 @@ TEST(NativeHistogramsE2E, native_and_classic_prometheus_agree_on_the_same_agent)
   ASSERT_FALSE(alert.empty()) << "NetwatchTCPRttP99High or its default thresholds not found in the rules file";
   auto p99_of_service = [&](PrometheusServer& server) -> std::optional<double> {
     for (const auto& s : server.query_vector(alert))
-      if (s["metric"].value("port", "") == std::to_string(kServicePort) && s["metric"].value("direction", "") == "outbound")
+      if (s["metric"].value("port", "") == std::to_string(kNativeServicePort) && s["metric"].value("direction", "") == "outbound")
         return std::stod(s["value"][1].get<std::string>());
     return std::nullopt;
   };
