@@ -189,7 +189,8 @@ TEST(Checkpoint, native_buckets_and_the_churn_breakers_counts_survive_a_restart)
   EXPECT_EQ(after.flows().new_flow_keys_total(), before.flows().new_flow_keys_total());
   auto native = [](const aggregate::Aggregator& a) {  // the services' native buckets, by index
     std::map<int, uint64_t> counts;
-    for (const aggregate::ServiceView& v : a.snapshot(1, 1)->services) {
+    auto snapshot = a.snapshot(1, 1);  // held: a range-for over a temporary's member outlives it
+    for (const aggregate::ServiceView& v : snapshot->services) {
       const aggregate::LatencyHistogram& h = v.stats.connect_latency;
       for (size_t k = 0; k < h.native_buckets.size(); ++k)
         if (h.native_buckets[k]) counts[h.native_first + int(k)] += h.native_buckets[k];
